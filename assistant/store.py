@@ -1,0 +1,304 @@
+"""SQLite storage (sqlite-utils): conversations, messages, settings and turn records.
+
+SQLite is the source of truth. The database is opened in WAL mode with
+``secure_delete`` on, so that deleted text is overwritten on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from assistant.migrations import migrate
+from models.errors import NotFoundError, StoreError
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    created: str
+    updated: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    created: str
+    token_count: int | None = None
+    model: str | None = None
+    status: str = "ok"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_s: float | None = None
+    decode_tps: float | None = None
+    excluded: int = 0
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    id: int
+    conversation_id: int
+    user_message_id: int
+    reply_message_id: int | None
+    created: str
+    model: str | None
+    n_ctx: int
+    reserve: int
+    prompt_tokens: int
+    prompt: str
+    items: list[dict[str, Any]]
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"The database {path} is locked by another program (perhaps another Glassmind): "
+            "close it and try again."
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreError(
+            f"The database {path} is read-only: give your user write permission on it and its folder."
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(
+            f"The database {path} is damaged or is not a Glassmind database. Glassmind has not changed it: "
+            "move it aside (or restore a backup) and start again."
+        )
+    if "disk is full" in text or "disk i/o" in text:
+        return StoreError(f"Could not write {path}: the disk is full or failing. Free some space and try again.")
+    return StoreError(f"Database error in {path}: {exc}.")
+
+
+class Store:
+    """One connection to the Glassmind database; methods are safe to call from several threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the data folder {self.path.parent}: {exc.strerror}.") from exc
+        try:
+            conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA quick_check").fetchall()
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                # Read-only media cannot switch; writes will say so when they happen.
+                pass
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self.db = sqlite_utils.Database(conn)
+            self.migrations_applied = migrate(self.db)
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.db.conn.close()
+            except sqlite3.Error:
+                pass
+
+    # -- helpers -------------------------------------------------------------
+
+    def write(self) -> "_Write":
+        """A transaction under the store lock; sqlite errors become StoreError."""
+        return _Write(self)
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                return list(self.db.query(sql, params))
+            except sqlite3.Error as exc:
+                raise _explain(exc, self.path) from exc
+
+    # -- settings --------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self.query("SELECT value FROM settings WHERE key = ?", [key])
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.write() as db:
+            db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    # -- conversations ---------------------------------------------------------
+
+    def create_conversation(self, title: str = "New conversation", *, model: str | None = None) -> Conversation:
+        stamp = now_iso()
+        with self.write() as db:
+            cid = db["conversations"].insert(
+                {"title": title, "created": stamp, "updated": stamp, "model": model}
+            ).last_pk
+        return self.conversation(int(cid))
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        rows = self.query("SELECT * FROM conversations WHERE id = ?", [conversation_id])
+        if not rows:
+            raise NotFoundError(f"There is no conversation {conversation_id}: `glassmind chat` lists none by that id.")
+        return Conversation(**rows[0])
+
+    def conversations(self, search: str | None = None) -> list[Conversation]:
+        if search:
+            like = f"%{search}%"
+            rows = self.query(
+                "SELECT * FROM conversations WHERE title LIKE ? OR id IN "
+                "(SELECT conversation_id FROM messages WHERE content LIKE ?) ORDER BY updated DESC, id DESC",
+                [like, like],
+            )
+        else:
+            rows = self.query("SELECT * FROM conversations ORDER BY updated DESC, id DESC")
+        return [Conversation(**r) for r in rows]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        self.conversation(conversation_id)
+        with self.write() as db:
+            db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
+
+    def touch_conversation(self, conversation_id: int) -> None:
+        with self.write() as db:
+            db["conversations"].update(conversation_id, {"updated": now_iso()})
+
+    # -- messages --------------------------------------------------------------
+
+    def add_message(self, conversation_id: int, role: str, content: str, **fields: Any) -> Message:
+        self.conversation(conversation_id)
+        stamp = now_iso()
+        with self.write() as db:
+            mid = db["messages"].insert(
+                {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields}
+            ).last_pk
+            db["conversations"].update(conversation_id, {"updated": stamp})
+        return self.message(int(mid))
+
+    def update_message(self, message_id: int, **fields: Any) -> Message:
+        self.message(message_id)
+        with self.write() as db:
+            db["messages"].update(message_id, fields)
+        return self.message(message_id)
+
+    def message(self, message_id: int) -> Message:
+        rows = self.query("SELECT * FROM messages WHERE id = ?", [message_id])
+        if not rows:
+            raise NotFoundError(f"There is no message {message_id} (it may have been forgotten).")
+        return Message(**rows[0])
+
+    def messages(
+        self, conversation_id: int, *, before_id: int | None = None, limit: int | None = None
+    ) -> list[Message]:
+        """Messages in order; with ``limit``, the newest ``limit`` before ``before_id``."""
+        sql = "SELECT * FROM messages WHERE conversation_id = ?"
+        params: list[Any] = [conversation_id]
+        if before_id is not None:
+            sql += " AND id < ?"
+            params.append(before_id)
+        if limit is not None:
+            rows = self.query(sql + " ORDER BY id DESC LIMIT ?", params + [limit])
+            rows.reverse()
+        else:
+            rows = self.query(sql + " ORDER BY id", params)
+        return [Message(**r) for r in rows]
+
+    def message_count(self, conversation_id: int) -> int:
+        return self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"]
+
+    # -- turn records ------------------------------------------------------------
+
+    def record_turn(
+        self,
+        *,
+        conversation_id: int,
+        user_message_id: int,
+        reply_message_id: int | None,
+        model: str | None,
+        n_ctx: int,
+        reserve: int,
+        prompt_tokens: int,
+        prompt: str,
+        items: list[dict[str, Any]],
+    ) -> int:
+        with self.write() as db:
+            return int(
+                db["turns"].insert(
+                    {
+                        "conversation_id": conversation_id,
+                        "user_message_id": user_message_id,
+                        "reply_message_id": reply_message_id,
+                        "created": now_iso(),
+                        "model": model,
+                        "n_ctx": n_ctx,
+                        "reserve": reserve,
+                        "prompt_tokens": prompt_tokens,
+                        "prompt": prompt,
+                        "items": json.dumps(items),
+                    }
+                ).last_pk
+            )
+
+    def turns(self, conversation_id: int) -> list[TurnRecord]:
+        rows = self.query("SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", [conversation_id])
+        return [self._turn(r) for r in rows]
+
+    def turn_for_message(self, message_id: int) -> TurnRecord | None:
+        rows = self.query(
+            "SELECT * FROM turns WHERE user_message_id = ? OR reply_message_id = ? ORDER BY id DESC LIMIT 1",
+            [message_id, message_id],
+        )
+        return self._turn(rows[0]) if rows else None
+
+    @staticmethod
+    def _turn(row: dict[str, Any]) -> TurnRecord:
+        return TurnRecord(**{**row, "items": json.loads(row["items"] or "[]")})
+
+    def iter_turn_rows(self) -> Iterator[dict[str, Any]]:
+        yield from self.query("SELECT id, prompt, items FROM turns")
+
+
+class _Write:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite_utils.Database:
+        self.store._lock.acquire()
+        try:
+            self.store.db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self.store._lock.release()
+            raise _explain(exc, self.store.path) from exc
+        return self.store.db
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        conn = self.store.db.conn
+        try:
+            if exc_type is None:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as err:
+                    conn.execute("ROLLBACK")
+                    raise _explain(err, self.store.path) from err
+            else:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _explain(exc, self.store.path) from exc
+        finally:
+            self.store._lock.release()
+        return False

