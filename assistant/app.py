@@ -1,0 +1,325 @@
+"""The headless assistant: store, memory, retrieval, model and the turn pipeline, for CLI, UI and benches.
+
+One turn: store the user message at once -> retrieve -> assemble the window
+-> generate (streamed, cancellable) -> store the reply with its figures ->
+embed and index both -> record the window for that turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Union
+
+from assistant import paths
+from assistant.context import ContextWindow, WindowBuilder
+from assistant.memory import Memory, MemoryStore
+from assistant.retrieval import Retriever
+from assistant.settings import Settings
+from assistant.store import Message, Store
+from models.embedder import Embedder
+from models.errors import GlassmindError, InvalidInputError, ModelFileError
+from models.llama import ChatModel, Usage
+from models.registry import ModelEntry, ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ContextReady:
+    window: ContextWindow
+    user_message: Message
+
+
+@dataclass
+class Token:
+    text: str
+
+
+@dataclass
+class Finished:
+    reply: Message
+    usage: Usage
+    turn_id: int
+
+
+@dataclass
+class Failed:
+    error: str
+    user_message: Message | None
+    partial: Message | None = None
+    exception: BaseException | None = field(default=None, repr=False)
+
+
+TurnEvent = Union[ContextReady, Token, Finished, Failed]
+
+
+class Assistant:
+    """Everything but the window: owns one store connection, the memory, and (lazily) the models."""
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir) if data_dir else paths.data_dir()
+        self.store = Store(paths.database_path(self.data_dir))
+        self.settings = Settings.from_json(self.store.get_setting("settings"))
+        self.registry = ModelRegistry(self.data_dir)
+        self.embedder = embedder or Embedder()
+        self.memories = MemoryStore(self.store, self.embedder, paths.index_dir(self.data_dir))
+        self._model = model
+        self._builder: WindowBuilder | None = WindowBuilder(model) if model else None
+        self._retriever: Retriever | None = None
+
+    # -- set-up ----------------------------------------------------------------
+
+    def save_settings(self, settings: Settings) -> None:
+        settings.validate()
+        reload = (settings.model, settings.n_ctx, settings.gpu_layers) != (
+            self.settings.model,
+            self.settings.n_ctx,
+            self.settings.gpu_layers,
+        )
+        self.store.set_setting("settings", settings.to_json())
+        self.settings = settings
+        if reload and self._model is not None:
+            self.unload_model()
+
+    def model_entry(self) -> ModelEntry:
+        return self.registry.resolve(self.settings.model)
+
+    def load_model(self) -> ChatModel:
+        """Load the chat model named in the settings (the bundled default when none)."""
+        if self._model is None:
+            entry = self.model_entry()
+            if entry.error:
+                raise ModelFileError(entry.error)
+            self._model = ChatModel(entry.path, n_ctx=self.settings.n_ctx, n_gpu_layers=self.settings.gpu_layers)
+            self._builder = WindowBuilder(self._model)
+            self._retriever = None
+        return self._model
+
+    def unload_model(self) -> None:
+        if self._model is not None:
+            self._model.close()
+        self._model = None
+        self._builder = None
+        self._retriever = None
+
+    @property
+    def model(self) -> ChatModel:
+        return self.load_model()
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.memories, self.model.count_tokens)
+        return self._retriever
+
+    def open_memory(self, progress: Callable[[int, int], None] | None = None) -> str:
+        """Load the embedder and the vector index (rebuilt from SQLite if needed)."""
+        self.embedder.load()
+        return self.memories.open_index(progress)
+
+    def close(self) -> None:
+        try:
+            self.memories.flush()
+        except Exception:  # closing must not lose the database over a cache write
+            log.exception("could not save the vector index")
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+        self.store.close()
+
+    # -- the window ---------------------------------------------------------------
+
+    def context(self, conversation_id: int | None, text: str) -> ContextWindow:
+        """The window the next turn would use for ``text`` (nothing is stored)."""
+        history = self.store.messages(conversation_id) if conversation_id is not None else []
+        return self._window(history, text)
+
+    def _window(self, history: list[Message], text: str) -> ContextWindow:
+        model = self.load_model()
+        assert self._builder is not None
+        s = self.settings
+        retrieve = None
+        if s.retrieval and s.memory_budget > 0:
+            self.open_memory()
+
+            def retrieve(budget: int, skip: list[int]):  # noqa: ANN202
+                return self.retriever.retrieve(text, budget=min(budget, s.memory_budget), skip_message_ids=skip)
+
+        return self._builder.build(
+            system_prompt=s.system_prompt,
+            new_text=text,
+            history=history,
+            pinned=self.memories.pinned(),
+            retrieve=retrieve,
+            reserve=min(s.max_tokens, model.n_ctx // 2),
+            memory_budget=s.memory_budget,
+        )
+
+    # -- turns -----------------------------------------------------------------------
+
+    def new_conversation(self, title: str | None = None) -> int:
+        return self.store.create_conversation(title or "New conversation", model=self.settings.model).id
+
+    def turn(
+        self, conversation_id: int | None, text: str, *, cancel: threading.Event | None = None
+    ) -> Iterator[TurnEvent]:
+        """Run one turn; the user's message is stored before anything can fail."""
+        if not text.strip():
+            yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
+            return
+        if conversation_id is None:
+            conversation_id = self.new_conversation(_title(text))
+        conv = self.store.conversation(conversation_id)
+        history = self.store.messages(conversation_id)
+        if conv.title == "New conversation" and not history:
+            self.store.rename_conversation(conversation_id, _title(text))
+        user = self.store.add_message(conversation_id, "user", text)
+        yield from self._respond(conversation_id, history, user, cancel)
+
+    def regenerate(self, conversation_id: int, *, cancel: threading.Event | None = None) -> Iterator[TurnEvent]:
+        """Answer the last user message again, replacing the reply after it."""
+        history = self.store.messages(conversation_id)
+        while history and history[-1].role != "user":
+            self._erase_message(history.pop().id)
+        if not history:
+            yield Failed("There is no message to answer again.", None)
+            return
+        user = history.pop()
+        yield from self._respond(conversation_id, history, user, cancel)
+
+    def edit_and_resend(
+        self, message_id: int, text: str, *, cancel: threading.Event | None = None
+    ) -> Iterator[TurnEvent]:
+        """Replace a user message (and every later message) with ``text`` and answer it."""
+        msg = self.store.message(message_id)
+        later = [m for m in self.store.messages(msg.conversation_id) if m.id >= message_id]
+        for m in later:
+            self._erase_message(m.id)
+        yield from self.turn(msg.conversation_id, text, cancel=cancel)
+
+    def _erase_message(self, message_id: int) -> None:
+        memory = self.memories.for_message(message_id)
+        if memory is not None:
+            self.memories.forget([memory.id])
+        else:
+            with self.store.write() as db:
+                db.execute("UPDATE turns SET reply_message_id = NULL WHERE reply_message_id = ?", [message_id])
+                db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+
+    def _respond(
+        self, conversation_id: int, history: list[Message], user: Message, cancel: threading.Event | None
+    ) -> Iterator[TurnEvent]:
+        partial: Message | None = None
+        pieces: list[str] = []
+        try:
+            window = self._window(history, user.content)
+            model = self.model
+            self.store.update_message(user.id, token_count=model.count_tokens(user.content), model=model.path.name)
+            yield ContextReady(window, user)
+            gen = model.generate(
+                window.tokens,
+                max_tokens=window.reserve,
+                temperature=self.settings.temperature,
+                cancel=cancel,
+            )
+            for piece in gen:
+                pieces.append(piece)
+                yield Token(piece)
+            usage = gen.usage
+            assert usage is not None
+            reply_text = "".join(pieces).strip()
+            reply = self.store.add_message(
+                conversation_id,
+                "assistant",
+                reply_text,
+                token_count=usage.completion_tokens,
+                model=model.path.name,
+                status="partial" if usage.stop_reason == "cancelled" else "ok",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                ttft_s=round(usage.ttft_s, 4),
+                decode_tps=round(usage.decode_tps, 2),
+            )
+            turn_id = self.store.record_turn(
+                conversation_id=conversation_id,
+                user_message_id=user.id,
+                reply_message_id=reply.id,
+                model=model.path.name,
+                n_ctx=window.n_ctx,
+                reserve=window.reserve,
+                prompt_tokens=window.prompt_tokens,
+                prompt=window.prompt,
+                items=[i.to_json() for i in window.items],
+            )
+            self._index([user, reply])
+            yield Finished(reply, usage, turn_id)
+        except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
+            if pieces:
+                partial = self.store.add_message(
+                    conversation_id, "assistant", "".join(pieces).strip(), status="partial", model=self.settings.model
+                )
+            try:
+                self._index([user] + ([partial] if partial else []))
+            except GlassmindError:
+                log.exception("could not index the messages of a failed turn")
+            message = str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
+            yield Failed(message, user, partial, exception=exc)
+
+    def _index(self, messages: list[Message]) -> None:
+        """Make the turn's messages long-term memory (embedding is the slow part)."""
+        self.open_memory()
+        items = [
+            {
+                "text": m.content,
+                "kind": "message",
+                "source": "chat",
+                "speaker": m.role,
+                "conversation_id": m.conversation_id,
+                "message_id": m.id,
+                "created": m.created,
+                "excluded": m.excluded,
+            }
+            for m in messages
+            if m.content.strip() and self.memories.for_message(m.id) is None
+        ]
+        if items:
+            self.memories.add_many(items)
+
+    # -- curation ------------------------------------------------------------------
+
+    def set_message_excluded(self, message_id: int, excluded: bool) -> None:
+        """Keep a message stored but out of (or back in) the context window."""
+        self.store.update_message(message_id, excluded=int(excluded))
+        memory = self.memories.for_message(message_id)
+        if memory is not None:
+            self.memories.set_excluded([memory.id], excluded)
+
+    def remember(self, message_id: int, text: str | None = None) -> Memory:
+        """Save a message (or an edited version of it) as a note."""
+        msg = self.store.message(message_id)
+        self.open_memory()
+        return self.memories.add(
+            text or msg.content, kind="note", source="remember", conversation_id=msg.conversation_id
+        )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a conversation and its messages for good (their memories included)."""
+        for m in self.store.messages(conversation_id):
+            self._erase_message(m.id)
+        with self.store.write() as db:
+            db.execute("DELETE FROM turns WHERE conversation_id = ?", [conversation_id])
+            db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line[:48] + ("…" if len(line) > 48 else "")

@@ -1,0 +1,232 @@
+"""Hybrid retrieval: FAISS (dense) and FTS5 (BM25) fused by reciprocal rank, packed to a token budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from assistant.memory import Memory, MemoryStore
+
+RRF_K = 60
+DENSE_K = 60
+KEYWORD_K = 60
+NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
+
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves
+    did does dont do's what's whats tell know get got like also ever one""".split()
+)
+_WORD = re.compile(r"[\w']+", re.UNICODE)
+
+
+def keywords(query: str) -> list[str]:
+    """The words of a query worth matching: lower-cased, no stopwords, in order, unique."""
+    out: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        word = word.strip("'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) > 1 and word not in _STOPWORDS and word not in out:
+            out.append(word)
+    return out
+
+
+@dataclass
+class Hit:
+    """One retrieved memory with its scores and the reason a person can read."""
+
+    memory: Memory
+    tokens: int
+    dense: float | None = None
+    dense_rank: int | None = None
+    keyword: float | None = None
+    keyword_rank: int | None = None
+    fused: float = 0.0
+    via: str = "search"  # "pinned", "search" or "neighbor"
+    matched: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "memory_id": self.memory.id,
+            "kind": self.memory.kind,
+            "text": self.memory.text,
+            "display": self.memory.display(),
+            "tokens": self.tokens,
+            "dense": self.dense,
+            "keyword": self.keyword,
+            "fused": round(self.fused, 6),
+            "via": self.via,
+            "pinned": self.memory.pinned,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class RetrievalResult:
+    hits: list[Hit]
+    budget: int
+    used_tokens: int
+    embed_s: float
+    search_s: float
+
+
+def _age(created: str, now: dt.datetime) -> str:
+    try:
+        then = dt.datetime.fromisoformat(created)
+    except ValueError:
+        return ""
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=dt.UTC)
+    days = (now - then).days
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 60:
+        return f"{days} days ago"
+    return then.strftime("%d %b %Y")
+
+
+class Retriever:
+    """Retrieves memories for a query within a token budget."""
+
+    def __init__(self, memories: MemoryStore, count_tokens: Callable[[str], int], *, neighbors: int = 1) -> None:
+        self.memories = memories
+        self.count_tokens = count_tokens
+        self.neighbors = neighbors
+        self._token_cache: dict[tuple[int, str], int] = {}
+
+    def tokens_of(self, memory: Memory) -> int:
+        key = (memory.id, memory.display())
+        n = self._token_cache.get(key)
+        if n is None:
+            n = self._token_cache[key] = self.count_tokens(memory.display()) + 1  # + the newline
+        return n
+
+    # -- candidate search ------------------------------------------------------
+
+    def dense_search(self, query_vec: np.ndarray, k: int = DENSE_K) -> list[tuple[int, float]]:
+        ids, scores = self.memories.index.search(query_vec, k)
+        return [(int(i), float(s)) for i, s in zip(ids, scores)]
+
+    def keyword_search(self, words: list[str], k: int = KEYWORD_K) -> list[tuple[int, float]]:
+        if not words:
+            return []
+        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        rows = self.memories.store.query(
+            "SELECT rowid AS id, bm25(memories_fts) AS score FROM memories_fts WHERE memories_fts MATCH ? "
+            "ORDER BY score LIMIT ?",
+            [match, k],
+        )
+        return [(int(r["id"]), -float(r["score"])) for r in rows]
+
+    # -- the whole thing ---------------------------------------------------------
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        budget: int,
+        skip_message_ids: Iterable[int] = (),
+        include_pinned: bool = False,
+        now: dt.datetime | None = None,
+    ) -> RetrievalResult:
+        """Memories for ``query`` best first, packed into ``budget`` tokens.
+
+        Excluded memories never come back; pinned ones are placed by the
+        context window, so they are skipped here unless ``include_pinned``.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        skip = set(skip_message_ids)
+        t0 = time.perf_counter()
+        qvec = self.memories.embedder.encode_one(query) if self.memories.index.size else None
+        t1 = time.perf_counter()
+        words = keywords(query)
+        dense = self.dense_search(qvec) if qvec is not None else []
+        keyword = self.keyword_search(words)
+        fused: dict[int, float] = {}
+        dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
+        keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
+        for mid, (rank, _) in dense_by_id.items():
+            fused[mid] = fused.get(mid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for mid, (rank, _) in keyword_by_id.items():
+            fused[mid] = fused.get(mid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        rows = self.memories.get_many(fused)
+        hits: dict[int, Hit] = {}
+        for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
+            memory = rows.get(mid)
+            if memory is None or memory.excluded or (memory.pinned and not include_pinned):
+                continue
+            if memory.message_id is not None and memory.message_id in skip:
+                continue
+            hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score)
+            if mid in dense_by_id:
+                hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
+            if mid in keyword_by_id:
+                hit.keyword_rank, hit.keyword = keyword_by_id[mid][0], round(keyword_by_id[mid][1], 4)
+                low = memory.text.lower()
+                hit.matched = [w for w in words if w in low][:4]
+            hits[mid] = hit
+        if self.neighbors:
+            self._add_neighbors(hits, skip, include_pinned)
+        ranked = sorted(hits.values(), key=lambda h: -h.fused)
+        chosen: list[Hit] = []
+        used = 0
+        for hit in ranked:
+            if used + hit.tokens > budget:
+                continue
+            used += hit.tokens
+            hit.reason = self._reason(hit, now)
+            chosen.append(hit)
+            if budget - used < 8:
+                break
+        t2 = time.perf_counter()
+        return RetrievalResult(hits=chosen, budget=budget, used_tokens=used, embed_s=t1 - t0, search_s=t2 - t1)
+
+    def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
+        """The turns just before and after a message hit often hold the rest of the answer."""
+        seeds = sorted((h for h in hits.values() if h.memory.kind == "message"), key=lambda h: -h.fused)[:12]
+        wanted: dict[int, tuple[float, Hit]] = {}
+        for seed in seeds:
+            m = seed.memory
+            rows = self.memories.store.query(
+                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' AND id BETWEEN ? AND ? AND id != ?",
+                [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
+            )
+            for r in rows:
+                score = seed.fused * NEIGHBOR_SHARE
+                if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
+                    wanted[r["id"]] = (score, seed)
+        found = self.memories.get_many(wanted)
+        for mid, (score, seed) in wanted.items():
+            memory = found.get(mid)
+            if memory is None or memory.excluded or (memory.pinned and not include_pinned):
+                continue
+            if memory.message_id is not None and memory.message_id in skip:
+                continue
+            hits[mid] = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score, via="neighbor")
+
+    @staticmethod
+    def _reason(hit: Hit, now: dt.datetime) -> str:
+        parts = []
+        if hit.via == "neighbor":
+            parts.append("next to a match")
+        if hit.matched:
+            parts.append("matched " + ", ".join(f"'{w}'" for w in hit.matched))
+        if hit.dense is not None:
+            parts.append(f"similar {hit.dense:.2f}")
+        age = _age(hit.memory.created, now)
+        if age:
+            parts.append(age)
+        return "; ".join(parts)
