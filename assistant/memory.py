@@ -371,9 +371,17 @@ class MemoryStore:
                     if t:
                         prompt = prompt.replace(t, replacement)
                 db.execute("UPDATE turns SET prompt = ?, items = ? WHERE id = ?", [prompt, json.dumps(items), row["id"]])
-            for t in texts:
-                if t:
-                    db.execute("UPDATE conversations SET title = replace(title, ?, ?)", [t, replacement])
+            flat = [" ".join(t.split()) for t in texts if t]
+            for row in list(db.query("SELECT id, title FROM conversations")):
+                title, stem = row["title"], row["title"].rstrip("…").strip()
+                # A title is the start of the first message: redact it with the message.
+                if any(t in title or (len(stem) >= 8 and t.startswith(stem)) for t in flat):
+                    new_title = title
+                    for t in flat:
+                        new_title = new_title.replace(t, replacement)
+                    if new_title == title:
+                        new_title = replacement if replacement == FORGOTTEN else replacement[:48]
+                    db.execute("UPDATE conversations SET title = ? WHERE id = ?", [new_title, row["id"]])
 
     def _purge_fts_remnants(self) -> None:
         """Merge FTS5 segments and checkpoint the WAL so deleted text leaves no bytes on disk."""

@@ -1,0 +1,117 @@
+"""The context window on the real model: exact accounting, order, overflow, pins, exclusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.app import Assistant, ContextReady, Finished
+from assistant.context import MEMORY_HEADER, PINNED_HEADER
+from models.errors import InputTooLargeError, InvalidInputError
+
+
+def _check_exact(window, model) -> None:
+    included = [i for i in window.items if i.included]
+    assert sum(i.tokens for i in included) == window.prompt_tokens
+    assert window.prompt_tokens == len(model.prompt_tokens(window.prompt))
+    assert window.prompt_tokens <= window.n_ctx - window.reserve
+
+
+def _chat(app: Assistant, conv: int | None, text: str) -> int:
+    for event in app.turn(conv, text):
+        if isinstance(event, ContextReady):
+            conv = event.user_message.conversation_id
+            _check_exact(event.window, app.model)
+    return conv
+
+
+def test_fresh_window_is_exact_and_ordered(assistant: Assistant) -> None:
+    window = assistant.context(None, "Hello there")
+    kinds = [i.kind for i in window.items]
+    assert kinds == ["system", "message", "template"]
+    _check_exact(window, assistant.model)
+    assert window.to_json()["prompt_tokens"] == window.prompt_tokens
+
+
+def test_accounting_over_turns_with_pins_exclusions_and_overflow(assistant: Assistant) -> None:
+    assistant.open_memory()
+    pin = assistant.memories.add("The user's name is Ada and she keeps bees.", pinned=True)
+    conv = _chat(assistant, None, "Hi, I am planning a garden.")
+    conv = _chat(assistant, conv, "Which flowers do bees like?")
+    first = assistant.store.messages(conv)[0]
+    assistant.set_message_excluded(first.id, True)
+    window = assistant.context(conv, "And what about herbs?")
+    _check_exact(window, assistant.model)
+    by_source = {i.source: i for i in window.items}
+    assert by_source[f"message:{first.id}"].state == "excluded"
+    assert by_source[f"memory:{pin.id}"].kind == "pinned" and by_source[f"memory:{pin.id}"].included
+    assert PINNED_HEADER in window.prompt and "Ada" in window.messages[0]["content"]
+    assert first.content not in window.prompt
+    # Order: system, pinned, history..., memory notes, the new message, template.
+    order = [i.kind for i in window.items if i.kind != "template"]
+    assert order.index("pinned") < order.index("history") < order.index("message")
+    assert all(k in ("memory", "message") for k in order[order.index("message") - 0 :])
+
+    # Overflow: a long history in a small context leaves the oldest turns out, contiguously.
+    for n in range(6):
+        assistant.store.add_message(conv, "user", f"Filler question number {n}: " + "words " * 120)
+        assistant.store.add_message(conv, "assistant", f"Filler answer number {n}: " + "more " * 120)
+    window = assistant.context(conv, "Summarise our talk.")
+    _check_exact(window, assistant.model)
+    states = [i.state for i in window.items if i.kind == "history"]
+    assert "over_budget" in states
+    cut = window.cutoff_index
+    assert cut is not None
+    newer = [i for i in window.items[cut + 1 :] if i.kind == "history"]
+    assert all(i.state != "over_budget" for i in newer)
+    assert "still retrievable" in window.items[cut].reason
+
+
+def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
+    assistant.open_memory()
+    other = assistant.new_conversation("old")
+    assistant.store.add_message(other, "user", "My sister Beatrice lives in Porto and paints tiles.")
+    assistant._index(assistant.store.messages(other))
+    window = assistant.context(None, "Where does Beatrice live?")
+    _check_exact(window, assistant.model)
+    mem_items = [i for i in window.items if i.kind == "memory"]
+    assert mem_items and "Porto" in mem_items[0].text and mem_items[0].scores["fused"] > 0
+    last = window.messages[-1]["content"]
+    assert last.startswith(MEMORY_HEADER) and "> [" in last and last.endswith("Where does Beatrice live?")
+
+
+def test_prefix_stays_stable_between_turns(assistant: Assistant) -> None:
+    conv = None
+    prompts = []
+    for text in ("Tell me about tea.", "And coffee?", "Which has more caffeine?"):
+        for event in assistant.turn(conv, text):
+            if isinstance(event, ContextReady):
+                conv = event.user_message.conversation_id
+                prompts.append(event.window.tokens)
+            if isinstance(event, Finished):
+                usage = event.usage
+    # The second and third prompts start with everything but the last user message of the one before.
+    assert usage.reused_tokens > 0.5 * len(prompts[1])
+
+
+def test_message_bigger_than_context(assistant: Assistant) -> None:
+    with pytest.raises(InputTooLargeError, match="send it truncated") as info:
+        assistant.context(None, "lorem ipsum " * 3000)
+    assert info.value.limit > 0
+    with pytest.raises(InputTooLargeError, match="at most 200,000"):
+        assistant.context(None, "x" * 200_001)
+    with pytest.raises(InvalidInputError, match="empty"):
+        assistant.context(None, "   ")
+
+
+def test_system_prompt_too_big_and_pins_over_budget(assistant: Assistant) -> None:
+    assistant.settings.system_prompt = "Rule. " * 1500
+    with pytest.raises(InvalidInputError, match="system prompt alone"):
+        assistant.context(None, "hi")
+    assistant.settings.system_prompt = "Be brief."
+    assistant.open_memory()
+    pins = [assistant.memories.add(f"Pinned fact {n}: " + "detail " * 150, pinned=True) for n in range(12)]
+    window = assistant.context(None, "hi")
+    _check_exact(window, assistant.model)
+    left = [i for i in window.items if i.kind == "pinned" and i.state == "over_budget"]
+    assert left and "pinned notes alone exceed" in left[0].reason
+    assert len(left) < len(pins)

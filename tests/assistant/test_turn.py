@@ -1,0 +1,82 @@
+"""The turn pipeline on the real model: storage, records, cancel, failures."""
+
+from __future__ import annotations
+
+import threading
+
+from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+
+
+def test_turn_stores_indexes_and_records(assistant: Assistant) -> None:
+    events = list(assistant.turn(None, "Say hello to Glassmind."))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is ContextReady and kinds[-1] is Finished and Token in kinds
+    done = events[-1]
+    conv = done.reply.conversation_id
+    user, reply = assistant.store.messages(conv)
+    assert user.content == "Say hello to Glassmind." and user.token_count
+    assert reply.role == "assistant" and reply.content and reply.completion_tokens and reply.decode_tps is not None
+    assert assistant.memories.for_message(user.id) and assistant.memories.for_message(reply.id)
+    record = assistant.store.turn_for_message(reply.id)
+    assert record is not None and record.id == done.turn_id
+    assert record.prompt == events[0].window.prompt
+    assert [i["kind"] for i in record.items] == [i.kind for i in events[0].window.items]
+    assert assistant.store.conversation(conv).title.startswith("Say hello")
+
+
+def test_cancel_keeps_message_and_partial_reply(assistant: Assistant) -> None:
+    cancel = threading.Event()
+    assistant.settings.max_tokens = 200
+    seen = 0
+    final = None
+    for event in assistant.turn(None, "Write a long poem about autumn leaves.", cancel=cancel):
+        if isinstance(event, Token):
+            seen += 1
+            if seen == 3:
+                cancel.set()
+        if isinstance(event, Finished):
+            final = event
+    assert final is not None and final.usage.stop_reason == "cancelled"
+    assert final.reply.status == "partial" and final.reply.content
+    assert len(assistant.store.messages(final.reply.conversation_id)) == 2
+
+
+def test_failures_keep_the_user_message(assistant: Assistant) -> None:
+    events = list(assistant.turn(None, "lorem ipsum " * 3000))
+    assert isinstance(events[-1], Failed) and "truncated" in events[-1].error
+    user = events[-1].user_message
+    assert assistant.store.message(user.id).content.startswith("lorem ipsum")
+
+
+def test_regenerate_and_edit_and_resend(assistant: Assistant) -> None:
+    conv = list(assistant.turn(None, "Name a fruit."))[-1].reply.conversation_id
+    again = list(assistant.regenerate(conv))
+    assert isinstance(again[-1], Finished)
+    msgs = assistant.store.messages(conv)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    edited = list(assistant.edit_and_resend(msgs[0].id, "Name a vegetable."))
+    assert isinstance(edited[-1], Finished)
+    msgs = assistant.store.messages(conv)
+    assert [m.content for m in msgs][0] == "Name a vegetable." and len(msgs) == 2
+
+
+def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> None:
+    import shutil
+
+    from models.errors import ModelFileError
+
+    copy = tmp_path / "copy.gguf"
+    shutil.copy(assistant.model.path, copy)
+    app = Assistant(assistant.data_dir, embedder=assistant.embedder)
+    app.settings.model = str(copy)
+    app.settings.n_ctx = 1024
+    app.settings.max_tokens = 8
+    conv = list(app.turn(None, "Hello"))[-1].reply.conversation_id
+    copy.unlink()
+    # The loaded model keeps answering (its weights are mapped); a reload says what happened.
+    assert isinstance(list(app.turn(conv, "Still there?"))[-1], Finished)
+    app.unload_model()
+    events = list(app.turn(conv, "And now?"))
+    assert isinstance(events[-1], Failed) and "No model file" in events[-1].error
+    assert assistant.store.messages(conv)[-1].content == "And now?"
+    app.close()

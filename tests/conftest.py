@@ -1,0 +1,60 @@
+"""Shared fixtures: every test gets its own data dir; the real model and embedder are loaded once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def glassmind_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "glassmind-home"
+    home.mkdir()
+    monkeypatch.setenv("GLASSMIND_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def bundled_model_path() -> Path:
+    from models.registry import bundled_model_path
+
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def chat_model(bundled_model_path: Path):
+    """The real bundled SmolLM2 model, loaded once (small context keeps tests quick)."""
+    from models.llama import ChatModel
+
+    model = ChatModel(bundled_model_path, n_ctx=2048)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 embedder, loaded once."""
+    from models.embedder import Embedder
+
+    e = Embedder()
+    e.load()
+    return e
+
+
+@pytest.fixture
+def assistant(glassmind_home: Path, chat_model, embedder):
+    """An Assistant on a fresh data dir, sharing the session's model and embedder."""
+    from assistant.app import Assistant
+
+    app = Assistant(glassmind_home, embedder=embedder, model=chat_model)
+    app.settings.temperature = 0.0
+    app.settings.max_tokens = 48
+    yield app
+    app._model = None  # the session owns the model
+    app.close()
