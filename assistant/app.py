@@ -143,7 +143,7 @@ class Assistant:
         history = self.store.messages(conversation_id) if conversation_id is not None else []
         return self._window(history, text)
 
-    def _window(self, history: list[Message], text: str) -> ContextWindow:
+    def _window(self, history: list[Message], text: str, *, own_id: int | None = None) -> ContextWindow:
         model = self.load_model()
         assert self._builder is not None
         s = self.settings
@@ -152,6 +152,8 @@ class Assistant:
             self.open_memory()
 
             def retrieve(budget: int, skip: list[int]):  # noqa: ANN202
+                # A regenerated message is already memory: do not quote it back to itself.
+                skip = skip + ([own_id] if own_id is not None else [])
                 return self.retriever.retrieve(text, budget=min(budget, s.memory_budget), skip_message_ids=skip)
 
         return self._builder.build(
@@ -221,7 +223,7 @@ class Assistant:
         partial: Message | None = None
         pieces: list[str] = []
         try:
-            window = self._window(history, user.content)
+            window = self._window(history, user.content, own_id=user.id)
             model = self.model
             self.store.update_message(user.id, token_count=model.count_tokens(user.content), model=model.path.name)
             yield ContextReady(window, user)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence
 
 from assistant.memory import Memory
-from assistant.retrieval import Hit, RetrievalResult
+from assistant.retrieval import Hit, RetrievalResult, day_header, note_line
 from assistant.store import Message
 from models.errors import InputTooLargeError, InvalidInputError
 
@@ -114,10 +114,19 @@ def system_content(system_prompt: str, pinned_lines: list[str]) -> str:
     return f"{system_prompt}\n\n{PINNED_HEADER}\n{_quote(pinned_lines)}"
 
 
-def user_content(text: str, note_lines: list[str]) -> str:
-    if not note_lines:
+def format_notes(memories: Sequence[Memory]) -> str:
+    """Retrieved notes grouped under their day, oldest day first: dates cost tokens once per day."""
+    by_day: dict[str, list[Memory]] = {}
+    for m in sorted(memories, key=lambda m: (m.created, m.id)):
+        by_day.setdefault(m.day_label, []).append(m)
+    blocks = [day_header(ms[0]) + "\n" + "\n".join(note_line(m) for m in ms) for ms in by_day.values()]
+    return "\n".join(blocks)
+
+
+def user_content(text: str, notes: Sequence[Memory]) -> str:
+    if not notes:
         return text
-    return f"{MEMORY_HEADER}\n{_quote(note_lines)}\n\n{text}"
+    return f"{MEMORY_HEADER}\n{format_notes(notes)}\n\n{text}"
 
 
 class WindowBuilder:
@@ -286,15 +295,14 @@ class WindowBuilder:
         count = self.model.count_tokens
         messages = [{"role": "system", "content": system_content(system_prompt, pinned_lines)}]
         messages += [{"role": i.role or "user", "content": i.text} for i in history_items if i.included]
-        note_lines = [h.memory.display() for h in note_hits]
-        messages.append({"role": "user", "content": user_content(new_text, note_lines)})
+        messages.append({"role": "user", "content": user_content(new_text, [h.memory for h in note_hits])})
         prompt = self._render(messages)
         tokens = self.model.prompt_tokens(prompt)
         note_items = [
             ContextItem(
                 "memory",
                 h.memory.display(),
-                count("> " + h.memory.display()) + 1,
+                count(note_line(h.memory)) + 1,
                 reason=h.reason,
                 source=f"memory:{h.memory.id}",
                 role="user",

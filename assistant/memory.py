@@ -25,6 +25,8 @@ from models.errors import InvalidInputError, NotFoundError
 log = logging.getLogger(__name__)
 
 MAX_MEMORY_CHARS = 20_000
+# Bump when Memory.embed_text changes: stored vectors of another format are re-embedded.
+EMBED_FORMAT = "line-v1"
 FORGOTTEN = "[forgotten]"
 
 
@@ -46,13 +48,26 @@ class Memory:
     def day(self) -> str:
         return self.created[:10]
 
+    @property
+    def day_label(self) -> str:
+        """The day as notes are grouped under it in a prompt, e.g. "8 May 2023"."""
+        try:
+            d = dt.date.fromisoformat(self.day)
+        except ValueError:
+            return self.day
+        return f"{d.day} {d:%B %Y}"
+
+    def line(self) -> str:
+        """Speaker and text: one quoted line under its day in a prompt."""
+        return f"{self.speaker}: {self.text}" if self.speaker else self.text
+
     def display(self) -> str:
-        """The memory as the model sees it: date, speaker, text."""
-        who = f"{self.speaker}: " if self.speaker else ""
-        return f"[{self.day}] {who}{self.text}"
+        """The memory on its own: day, speaker, text."""
+        return f"[{self.day_label}] {self.line()}"
 
     def embed_text(self) -> str:
-        return self.display()
+        # Speaker and text only: measured on LoCoMo, a date in the embedded text blurs similarity.
+        return self.line()
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -80,7 +95,8 @@ class MemoryStore:
     def __init__(self, store: Store, embedder: Embedder, index_dir: Path) -> None:
         self.store = store
         self.embedder = embedder
-        self.index = VectorIndex(index_dir, model=embedder.name, dim=embedder.dim)
+        self.model_key = f"{embedder.name}/{EMBED_FORMAT}"
+        self.index = VectorIndex(index_dir, model=self.model_key, dim=embedder.dim)
         self._index_ready = False
 
     # -- index upkeep -----------------------------------------------------------
@@ -89,7 +105,7 @@ class MemoryStore:
         row = self.store.query(
             "SELECT count(*) AS count, coalesce(max(memory_id), 0) AS max_id, "
             "coalesce(sum(memory_id), 0) AS id_sum FROM memory_vectors WHERE model = ?",
-            [self.embedder.name],
+            [self.model_key],
         )[0]
         return {k: int(v) for k, v in row.items()}
 
@@ -114,7 +130,7 @@ class MemoryStore:
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         rows = self.store.query(
-            "SELECT memory_id, vector FROM memory_vectors WHERE model = ? ORDER BY memory_id", [self.embedder.name]
+            "SELECT memory_id, vector FROM memory_vectors WHERE model = ? ORDER BY memory_id", [self.model_key]
         )
         ids = np.array([r["memory_id"] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(-1, self.embedder.dim)
@@ -125,7 +141,7 @@ class MemoryStore:
         rows = self.store.query(
             "SELECT m.* FROM memories m LEFT JOIN memory_vectors v ON v.memory_id = m.id AND v.model = ? "
             "WHERE v.memory_id IS NULL ORDER BY m.id",
-            [self.embedder.name],
+            [self.model_key],
         )
         total = len(rows)
         for start in range(0, total, 256):
@@ -141,7 +157,7 @@ class MemoryStore:
         with self.store.write() as db:
             db["memory_vectors"].upsert_all(
                 [
-                    {"memory_id": m.id, "model": self.embedder.name, "vector": vecs[i].tobytes()}
+                    {"memory_id": m.id, "model": self.model_key, "vector": vecs[i].tobytes()}
                     for i, m in enumerate(memories)
                 ],
                 pk="memory_id",

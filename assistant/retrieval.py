@@ -12,10 +12,20 @@ import numpy as np
 
 from assistant.memory import Memory, MemoryStore
 
-RRF_K = 60
+
+def note_line(memory: Memory) -> str:
+    """A retrieved memory as quoted in the prompt, under its day header."""
+    return "> " + memory.line().replace("\n", "\n> ")
+
+
+def day_header(memory: Memory) -> str:
+    return f"[{memory.day_label}]"
+
+RRF_K = 10  # measured on LoCoMo dev (60 -> 10: +6 points at 512 tokens); see bench/RESULTS.md
 DENSE_K = 60
 KEYWORD_K = 60
-NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
+NEIGHBOR_SHARE = 0.5
+MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise  # a neighbour of a hit ranks at this share of the hit's fused score
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -101,18 +111,49 @@ def _age(created: str, now: dt.datetime) -> str:
 class Retriever:
     """Retrieves memories for a query within a token budget."""
 
-    def __init__(self, memories: MemoryStore, count_tokens: Callable[[str], int], *, neighbors: int = 1) -> None:
+    def __init__(
+        self,
+        memories: MemoryStore,
+        count_tokens: Callable[[str], int],
+        *,
+        neighbors: int = 1,
+        neighbor_share: float = NEIGHBOR_SHARE,
+        keyword_weight: float = 1.0,
+        rrf_k: int = RRF_K,
+        min_similarity: float = MIN_SIMILARITY,
+    ) -> None:
         self.memories = memories
         self.count_tokens = count_tokens
         self.neighbors = neighbors
+        self.neighbor_share = neighbor_share
+        self.keyword_weight = keyword_weight
+        self.rrf_k = rrf_k
+        self.min_similarity = min_similarity
         self._token_cache: dict[tuple[int, str], int] = {}
+        self._last_query: tuple[str, np.ndarray] | None = None
 
     def tokens_of(self, memory: Memory) -> int:
-        key = (memory.id, memory.display())
+        """Tokens of the memory's quoted line in a prompt (see assistant.context.format_notes)."""
+        line = note_line(memory)
+        key = (memory.id, line)
         n = self._token_cache.get(key)
         if n is None:
-            n = self._token_cache[key] = self.count_tokens(memory.display()) + 1  # + the newline
+            n = self._token_cache[key] = self.count_tokens(line) + 1  # + the newline
         return n
+
+    def header_tokens(self, memory: Memory) -> int:
+        """Tokens of the day header that groups notes of one day."""
+        key = (-1, memory.day_label)
+        n = self._token_cache.get(key)
+        if n is None:
+            n = self._token_cache[key] = self.count_tokens(day_header(memory)) + 1
+        return n
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        # The panel previews a window and the turn then builds it again: embed once.
+        if self._last_query is None or self._last_query[0] != query:
+            self._last_query = (query, self.memories.embedder.encode_one(query))
+        return self._last_query[1]
 
     # -- candidate search ------------------------------------------------------
 
@@ -141,6 +182,7 @@ class Retriever:
         skip_message_ids: Iterable[int] = (),
         include_pinned: bool = False,
         now: dt.datetime | None = None,
+        query_vec: np.ndarray | None = None,
     ) -> RetrievalResult:
         """Memories for ``query`` best first, packed into ``budget`` tokens.
 
@@ -150,7 +192,7 @@ class Retriever:
         now = now or dt.datetime.now(dt.UTC)
         skip = set(skip_message_ids)
         t0 = time.perf_counter()
-        qvec = self.memories.embedder.encode_one(query) if self.memories.index.size else None
+        qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
         t1 = time.perf_counter()
         words = keywords(query)
         dense = self.dense_search(qvec) if qvec is not None else []
@@ -159,9 +201,9 @@ class Retriever:
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
         keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
         for mid, (rank, _) in dense_by_id.items():
-            fused[mid] = fused.get(mid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[mid] = fused.get(mid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         for mid, (rank, _) in keyword_by_id.items():
-            fused[mid] = fused.get(mid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
         rows = self.memories.get_many(fused)
         hits: dict[int, Hit] = {}
         for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
@@ -177,16 +219,23 @@ class Retriever:
                 hit.keyword_rank, hit.keyword = keyword_by_id[mid][0], round(keyword_by_id[mid][1], 4)
                 low = memory.text.lower()
                 hit.matched = [w for w in words if w in low][:4]
+            # Unrelated notes cost prompt time and distract a small model: keep only real matches.
+            if hit.keyword is None and (hit.dense or 0.0) < self.min_similarity:
+                continue
             hits[mid] = hit
         if self.neighbors:
             self._add_neighbors(hits, skip, include_pinned)
         ranked = sorted(hits.values(), key=lambda h: -h.fused)
         chosen: list[Hit] = []
+        days: set[str] = set()
         used = 0
         for hit in ranked:
-            if used + hit.tokens > budget:
+            # Notes of one day share a header, so a day's first note pays for it.
+            cost = hit.tokens + (0 if hit.memory.day_label in days else self.header_tokens(hit.memory))
+            if used + cost > budget:
                 continue
-            used += hit.tokens
+            used += cost
+            days.add(hit.memory.day_label)
             hit.reason = self._reason(hit, now)
             chosen.append(hit)
             if budget - used < 8:
@@ -205,7 +254,7 @@ class Retriever:
                 [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
             )
             for r in rows:
-                score = seed.fused * NEIGHBOR_SHARE
+                score = seed.fused * self.neighbor_share
                 if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
                     wanted[r["id"]] = (score, seed)
         found = self.memories.get_many(wanted)

@@ -190,6 +190,16 @@ class Store:
             db["conversations"].update(conversation_id, {"updated": stamp})
         return self.message(int(mid))
 
+    def import_messages(self, conversation_id: int, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert many messages at once (import, benchmarks); each row has role, content, created."""
+        self.conversation(conversation_id)
+        ids = []
+        with self.write() as db:
+            table = db["messages"]
+            for row in rows:
+                ids.append(int(table.insert({"conversation_id": conversation_id, **row}).last_pk))
+        return ids
+
     def update_message(self, message_id: int, **fields: Any) -> Message:
         self.message(message_id)
         with self.write() as db:

@@ -186,6 +186,10 @@ class ChatModel:
                 "for a newer llama.cpp; try another model or a smaller context."
             ) from exc
 
+    def reset_cache(self) -> None:
+        """Forget the KV cache, so the next prompt is read from its first token (benchmarks)."""
+        self._llm.reset()
+
     def close(self) -> None:
         llm = getattr(self, "_llm", None)
         if llm is not None:
@@ -321,3 +325,30 @@ def _last_native_error() -> str:
         if "error" in low or "failed" in low or "out of memory" in low:
             return line.split(": ", 1)[-1][:200]
     return ""
+
+
+def raw_generation(
+    path: str | Path, tokens: Sequence[int], *, n_ctx: int, max_tokens: int, n_gpu_layers: int = 0
+) -> dict[str, float]:
+    """Plain llama-cpp-python on the same prompt tokens: the baseline ``bench speed`` compares with."""
+    llm = llama_cpp.Llama(
+        model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, verbose=False, seed=0,
+        n_threads=max(1, os.cpu_count() or 2), n_batch=512,
+    )
+    try:
+        start = time.perf_counter()
+        first = None
+        n = 0
+        for _chunk in llm.create_completion(list(tokens), max_tokens=max_tokens, temperature=0.0, stream=True):
+            if first is None:
+                first = time.perf_counter()
+            n += 1
+        end = time.perf_counter()
+    finally:
+        llm.close()
+    first = first or end
+    return {
+        "ttft_s": first - start,
+        "decode_tps": (n - 1) / (end - first) if n > 1 and end > first else 0.0,
+        "tokens": float(n),
+    }

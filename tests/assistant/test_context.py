@@ -76,7 +76,8 @@ def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
     mem_items = [i for i in window.items if i.kind == "memory"]
     assert mem_items and "Porto" in mem_items[0].text and mem_items[0].scores["fused"] > 0
     last = window.messages[-1]["content"]
-    assert last.startswith(MEMORY_HEADER) and "> [" in last and last.endswith("Where does Beatrice live?")
+    assert last.startswith(MEMORY_HEADER) and last.endswith("Where does Beatrice live?")
+    assert "\n> user: My sister Beatrice lives in Porto" in last and f"[{mem_items[0].text[1:].split(']')[0]}]\n" in last
 
 
 def test_prefix_stays_stable_between_turns(assistant: Assistant) -> None:

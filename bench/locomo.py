@@ -1,0 +1,155 @@
+"""Memory recall on LoCoMo: evidence turns retrieved within a token budget.
+
+Each conversation is ingested as stored history (turns and session dates
+only, never the dataset's summaries or observations) into its own data dir,
+then every question but category 5 is asked of the app's own retriever.
+Recall = share of a question's evidence ``dia_id``s whose turn is among the
+retrieved memories, within 256 / 512 / 1024 tokens of the chat model's
+tokenizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from assistant import paths
+from assistant.memory import MemoryStore, parse_when
+from assistant.retrieval import Retriever
+from assistant.store import Store
+from models.embedder import Embedder
+
+BUDGETS = (256, 512, 1024)
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+
+
+def turns_of(conv: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every turn with its session date; only what a user's app would have seen."""
+    out = []
+    n = 1
+    while f"session_{n}" in conv:
+        when = parse_when(conv.get(f"session_{n}_date_time"))
+        for turn in conv[f"session_{n}"]:
+            text = turn.get("text", "")
+            if turn.get("blip_caption"):
+                text = f"{text} [shares a photo: {turn['blip_caption']}]".strip()
+            out.append({"dia_id": turn["dia_id"], "speaker": turn["speaker"], "text": text, "created": when})
+        n += 1
+    return out
+
+
+def evidence_ids(raw: Sequence[str]) -> list[str]:
+    ids: list[str] = []
+    for entry in raw:
+        ids += [x for x in re.split(r"[;,\s]+", str(entry)) if re.fullmatch(r"D\d+:\d+", x)]
+    return list(dict.fromkeys(ids))
+
+
+def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[MemoryStore, dict[int, str], float]:
+    store = Store(paths.database_path(data_dir))
+    memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
+    memories.open_index()
+    turns = turns_of(sample)
+    conv = store.create_conversation(f"{sample['speaker_a']} and {sample['speaker_b']}")
+    start = time.perf_counter()
+    message_ids = store.import_messages(
+        conv.id, [{"role": "user", "content": t["text"], "created": t["created"]} for t in turns]
+    )
+    added = memories.add_many(
+        [
+            {
+                "text": t["text"],
+                "kind": "message",
+                "source": "bench",
+                "speaker": t["speaker"],
+                "conversation_id": conv.id,
+                "message_id": mid,
+                "created": t["created"],
+            }
+            for t, mid in zip(turns, message_ids)
+        ]
+    )
+    elapsed = time.perf_counter() - start
+    return memories, {m.id: t["dia_id"] for m, t in zip(added, turns)}, len(turns) / elapsed
+
+
+def run(data: Path, *, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    from models.llama import ChatModel
+    from models.registry import bundled_model_path
+
+    tokenizer = ChatModel(bundled_model_path(), n_ctx=512)
+    embedder = Embedder()
+    embedder.load()
+    files = sorted(data.glob("*.json"))
+    if not files:
+        raise SystemExit(f"No LoCoMo .json files in {data}.")
+    per_budget: dict[int, list[float]] = {b: [] for b in BUDGETS}
+    per_cat: dict[str, dict[int, list[float]]] = defaultdict(lambda: {b: [] for b in BUDGETS})
+    rates, latencies = [], []
+    for path in files:
+        sample = json.loads(path.read_text())
+        with tempfile.TemporaryDirectory(prefix="glassmind-locomo-") as tmp:
+            memories, dia_of, rate = ingest(Path(tmp), embedder, sample)
+            rates.append(rate)
+            retriever = Retriever(memories, tokenizer.count_tokens)
+            questions = [q for q in sample["qa"] if q.get("category") != 5][:limit]
+            for q in questions:
+                wanted = set(evidence_ids(q.get("evidence", [])))
+                if not wanted:
+                    continue
+                for budget in BUDGETS:
+                    t0 = time.perf_counter()
+                    hits = retriever.retrieve(str(q["question"]), budget=budget).hits
+                    latencies.append(time.perf_counter() - t0)
+                    got = {dia_of.get(h.memory.id) for h in hits}
+                    recall = len(wanted & got) / len(wanted)
+                    per_budget[budget].append(recall)
+                    per_cat[CATEGORIES.get(q["category"], str(q["category"]))][budget].append(recall)
+            memories.store.close()
+        if progress:
+            done = {b: sum(v) / len(v) for b, v in per_budget.items() if v}
+            print(f"  {path.name}: {len(questions)} questions, running recall {done}", file=sys.stderr)
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
+    latencies.sort()
+    return {
+        "questions": len(per_budget[BUDGETS[0]]),
+        "recall": {str(b): mean(v) for b, v in per_budget.items()},
+        "by_category": {c: {str(b): mean(v) for b, v in d.items()} for c, d in sorted(per_cat.items())},
+        "ingest_messages_per_s": round(sum(rates) / len(rates), 1),
+        "retrieval_p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+        "retrieval_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="glassmind bench locomo", description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo-dev"))
+    parser.add_argument("--limit", type=int, help="questions per conversation (for a quick look)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"glassmind: no LoCoMo data at {args.data}: pass --data DIR.", file=sys.stderr)
+        return 2
+    result = run(args.data, limit=args.limit, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"LoCoMo evidence recall over {result['questions']} questions")
+        print("  budget   " + "  ".join(f"{b:>6}" for b in BUDGETS))
+        print("  all      " + "  ".join(f"{result['recall'][str(b)]:>6.3f}" for b in BUDGETS))
+        for cat, vals in result["by_category"].items():
+            print(f"  {cat:<8} " + "  ".join(f"{vals[str(b)]:>6.3f}" for b in BUDGETS))
+        print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
+        print(f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms (query embedding included)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
