@@ -116,3 +116,25 @@ def test_system_prompt_too_big_and_pins_over_budget(assistant: Assistant) -> Non
     left = [i for i in window.items if i.kind == "pinned" and i.state == "over_budget"]
     assert left and "pinned notes alone exceed" in left[0].reason
     assert len(left) < len(pins)
+
+
+def test_cutoff_moves_in_steps_so_the_prefix_is_reused(assistant: Assistant) -> None:
+    from assistant.context import CUTOFF_STEP
+
+    assistant.settings.retrieval = False
+    conv = assistant.new_conversation("long")
+    firsts = []
+    for n in range(30):
+        assistant.store.add_message(conv, "user", f"Question {n}: " + "tell me more " * 30)
+        assistant.store.add_message(conv, "assistant", f"Answer {n}: " + "here is more " * 30)
+        window = assistant.context(conv, "next")
+        _check_exact(window, assistant.model)
+        included = [i.source for i in window.items if i.kind == "history" and i.included]
+        if len(included) < 2 * (n + 1):
+            firsts.append(int(included[0].split(":")[1]))
+    assert len(firsts) > 10
+    first_ids = [m.id for m in assistant.store.messages(conv)]
+    positions = [first_ids.index(f) for f in firsts]
+    assert all(p % CUTOFF_STEP == 0 for p in positions)
+    # The start stays put for several turns in a row.
+    assert len(set(positions)) <= len(positions) // 2

@@ -122,3 +122,17 @@ def test_stale_index_after_a_crash_is_rebuilt(memory: MemoryStore, glassmind_hom
     fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
     assert fresh.open_index() == "rebuilt"
     assert fresh.index.size == len(FACTS) + 1
+
+
+def test_data_dir_copied_elsewhere_still_works(memory: MemoryStore, glassmind_home: Path, tmp_path: Path, embedder) -> None:
+    import shutil
+
+    memory.flush()
+    memory.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy = tmp_path / "other-machine"
+    shutil.copytree(glassmind_home, copy)
+    store = Store(paths.database_path(copy))
+    moved = MemoryStore(store, embedder, paths.index_dir(copy))
+    assert moved.open_index() == "loaded"
+    assert "Lisbon" in retriever(moved).retrieve("holiday in Portugal", budget=30).hits[0].memory.text
+    store.close()
