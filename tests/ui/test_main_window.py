@@ -1,0 +1,210 @@
+"""The desktop app on the real bundled model and embedder, offscreen (pytest-qt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.store import Store
+
+pytest.importorskip("PySide6")
+
+from ui.main_window import MainWindow  # noqa: E402
+
+TIMEOUT = 120_000
+
+
+# The engine's signals come from its own thread, so the tests wait on what the
+# window shows (GUI-thread state), never on engine signals directly.
+
+
+def _open(qtbot) -> MainWindow:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: bool(w._model_info), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, glassmind_home: Path):
+    w = _open(qtbot)
+    yield w
+    w.close()
+
+
+def _send(qtbot, w: MainWindow, text: str) -> None:
+    w.chat.composer.setPlainText(text)
+    w.chat.send_button.click()
+    assert w._busy
+    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+
+
+def _settle(qtbot, w: MainWindow) -> None:
+    """Let queued engine work (operations, previews) finish."""
+    w._request_id += 1
+    wanted = w._request_id
+    w.engine.context_requested.emit(wanted, w.conversation_id, "…")
+    # A newer preview (asked for by the window itself) may supersede ours: wait for the latest.
+    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
+
+
+def _preview(qtbot, w: MainWindow, text: str) -> dict:
+    w.chat.composer.setPlainText(text)
+    w._preview_timer.stop()
+    w._request_preview()
+    wanted = w._request_id
+    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
+    return w.panel._window
+
+
+def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmind_home: Path) -> None:
+    window.chat.composer.setPlainText("Say hello to me in one short sentence.")
+    window.chat.send_button.click()
+    qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert window.last_figures["completion_tokens"] >= 1
+    roles = [c.role for c in window.chat.message_cards()]
+    assert roles == ["user", "assistant"]
+    conv = window.conversation_id
+    assert conv is not None and window.conversations.rowCount() == 1
+
+    window_dict = _preview(qtbot, window, "What did you just say?")
+    shown = [
+        (window.panel.context_model.item(r)["kind"], window.panel.context_model.item(r)["tokens"],
+         window.panel.context_model.item(r)["state"])
+        for r in range(window.panel.context_model.rowCount())
+    ]
+    env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home)}
+    out = subprocess.run(
+        [sys.executable, "-m", "ui.launcher", "context", "--conversation", str(conv), "--message",
+         "What did you just say?", "--json"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).resolve().parents[2],
+    )
+    cli = json.loads(out.stdout)
+    assert shown == [(i["kind"], i["tokens"], i["state"]) for i in cli["items"]]
+    assert window_dict["prompt_tokens"] == cli["prompt_tokens"]
+    assert window.panel.prompt.toPlainText() == cli["prompt"]
+    assert f"{cli['prompt_tokens']:,}" in window.context_label.text()
+
+
+def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
+    _send(qtbot, window, "My favourite colour is teal.")
+    window.panel.operation.emit("add", "The user's bicycle is called Rocket.")
+    _settle(qtbot, window)
+    reader = window._reader
+    note = reader.list(kind="note")[0]
+
+    # Pin it from the panel: the next window carries it as a pinned item.
+    window.panel.operation.emit("pin", [note.id])
+    data = _preview(qtbot, window, "hello")
+    assert any(i["kind"] == "pinned" and i["source"] == f"memory:{note.id}" for i in data["items"])
+
+    # Exclude a history message from the context tab.
+    model = window.panel.context_model
+    row = next(r for r in range(model.rowCount()) if model.item(r)["kind"] == "history")
+    window.panel.context_view.selectRow(row)
+    source = model.item(row)["source"]
+    assert window.panel.exclude_button.isEnabled()
+    window.panel.exclude_button.click()
+    data = _preview(qtbot, window, "hello again")
+    assert next(i for i in data["items"] if i["source"] == source)["state"] == "excluded"
+
+    # Forget the note: confirmation is a dialog, so drive the operation the dialog emits.
+    window.panel.operation.emit("forget", [note.id])
+    data = _preview(qtbot, window, "hello once more")
+    assert all(i["source"] != f"memory:{note.id}" for i in data["items"])
+    window.panel.reload_memories()
+    ids = [window.panel.memory_model.memory(r).id for r in range(window.panel.memory_model.rowCount())]
+    assert note.id not in ids
+
+
+def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
+    window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper and the sea.")
+    window.chat.send_button.click()
+    qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
+    assert window.chat.stop_button.isVisible()
+    window.chat.stop_button.click()
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert window.last_figures["stop_reason"] == "cancelled"
+    store = Store(glassmind_home / "glassmind.db")
+    msgs = store.messages(window.conversation_id)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
+
+
+def test_switching_conversations(qtbot, window: MainWindow) -> None:
+    _send(qtbot, window, "First conversation here.")
+    first = window.conversation_id
+    window._on_new_clicked()
+    _send(qtbot, window, "Second conversation here.")
+    second = window.conversation_id
+    assert first != second and window.conversations.rowCount() == 2
+    row = window.conversations.row_of(first)
+    window.conversation_view.setCurrentIndex(window.conversations.index(row))
+    qtbot.waitUntil(lambda: window.conversation_id == first, timeout=5000)
+    texts = [c.text() for c in window.chat.message_cards()]
+    assert texts[0] == "First conversation here."
+
+
+def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path) -> None:
+    w = _open(qtbot)
+    w.chat.composer.setPlainText("Tell me a long tale about dragons.")
+    w.chat.send_button.click()
+    qtbot.waitUntil(lambda: w.chat.streaming_text().strip() != "", timeout=TIMEOUT)
+    w.close()
+    assert w.engine_thread.thread.isFinished()
+    store = Store(glassmind_home / "glassmind.db")
+    conv = store.conversations()[0]
+    msgs = store.messages(conv.id)
+    assert msgs[0].content == "Tell me a long tale about dragons."
+    assert len(msgs) == 2 and msgs[1].status == "partial"
+
+
+def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
+    (glassmind_home / "glassmind.db").write_bytes(b"not a database " * 100)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert "damaged" in w.chat.banner.text() and not w.chat.composer.isEnabled()
+    w.close()
+
+
+def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home: Path) -> None:
+    from assistant import paths
+    from assistant.memory import MemoryStore
+    from ui.qt_models import ContextItemsModel, ConversationListModel, MemoryTableModel, RetrievedModel
+
+    store = Store(paths.database_path())
+    for n in range(3):
+        store.create_conversation(f"c{n}")
+    conversations = ConversationListModel()
+    conversations.sync(store.conversations())
+    qtmodeltester.check(conversations)
+    items = [
+        {"kind": "system", "text": "sys", "tokens": 3, "state": "included", "reason": "", "source": None, "role": "system", "scores": None},
+        {"kind": "history", "text": "old", "tokens": 2, "state": "over_budget", "reason": "cut", "source": "message:1", "role": "user", "scores": None},
+        {"kind": "memory", "text": "[1 May 2024] note", "tokens": 4, "state": "included", "reason": "similar 0.5", "source": "memory:1", "role": "user", "scores": {"dense": 0.5, "keyword": None, "fused": 0.1, "via": "search"}},
+    ]
+    ctx = ContextItemsModel()
+    ctx.set_items(items)
+    qtmodeltester.check(ctx)
+    assert ctx.cutoff_row == 1
+    retrieved = RetrievedModel()
+    retrieved.set_items(items)
+    qtmodeltester.check(retrieved)
+    mem = MemoryStore(store, embedder, paths.index_dir())
+    mem.open_index()
+    for n in range(5):
+        mem.add(f"note {n}")
+    table = MemoryTableModel(lambda offset, limit: mem.list(limit=limit, offset=offset))
+    table.reload()
+    qtmodeltester.check(table)
+    mem.set_pinned([mem.list()[0].id], True)
+    table.refresh_rows(mem.get_many(table.loaded_ids()))
+    qtmodeltester.check(table)

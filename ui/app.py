@@ -1,0 +1,41 @@
+"""Start the desktop app: the window first, the model and embedder in the background."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from ui.theme import apply_theme
+
+ICON = Path(__file__).resolve().parent / "resources" / "glassmind.png"
+
+
+def run(argv: Sequence[str] = ()) -> int:
+    started = time.perf_counter()
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("Glassmind")
+    app.setOrganizationName("Glassmind")
+    app.setApplicationDisplayName("Glassmind")
+    app.setDesktopFileName("io.github.glassmind.Glassmind")
+    if ICON.exists():
+        app.setWindowIcon(QIcon(str(ICON)))
+    apply_theme(app)
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    shown_after = time.perf_counter() - started
+    smoke_ms = os.environ.get("GLASSMIND_SMOKE_EXIT_AFTER_MS")
+    if smoke_ms:
+        # Packaging smoke test and `bench ui`: say when the window is up, then quit by ourselves.
+        print(f"window shown after {shown_after:.3f} s", flush=True)
+        print("window shown", flush=True)
+        QTimer.singleShot(int(smoke_ms), window.close)
+    return int(app.exec())

@@ -1,0 +1,272 @@
+"""The engine thread: one QObject, living in its own QThread, owns the Assistant (model, embedder, store).
+
+The GUI never waits on it: requests go in by queued signals, results come
+back by signals; streamed tokens are coalesced (~30 ms) so the event loop
+is not flooded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.settings import Settings
+from models.errors import GlassmindError
+
+log = logging.getLogger(__name__)
+
+COALESCE_S = 0.03
+
+
+class Engine(QObject):
+    """Runs the core in a worker thread.
+
+    Signals (out):
+        status(str): a line for the status bar while something slow happens.
+        loaded(dict): the model is ready: name, backend, n_ctx, gpu_layers, notice.
+        failed(str): a user-facing sentence; the app keeps running.
+        context_ready(int, dict): a request id and the window the next turn would use.
+        turn_started(int, dict): the conversation id and the window of a turn that began.
+        tokens(str): coalesced pieces of the streaming reply.
+        turn_finished(int, dict): the conversation id and figures of a finished reply.
+        turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
+        changed(str): data changed ("memories", "conversations", "messages").
+    """
+
+    status = Signal(str)
+    loaded = Signal(dict)
+    failed = Signal(str)
+    context_ready = Signal(int, dict)
+    turn_started = Signal(int, dict)
+    tokens = Signal(str)
+    turn_finished = Signal(int, dict)
+    turn_failed = Signal(int, str)
+    changed = Signal(str)
+
+    # Requests (in), queued into the engine thread.
+    start_requested = Signal()
+    context_requested = Signal(int, object, str)
+    turn_requested = Signal(object, str)
+    regenerate_requested = Signal(int)
+    edit_resend_requested = Signal(int, str)
+    operation_requested = Signal(str, object)
+    settings_requested = Signal(object)
+    shutdown_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+        self.app: Assistant | None = None
+        self.busy = False
+        self.start_requested.connect(self._on_self_start_requested)
+        self.context_requested.connect(self._on_self_context_requested)
+        self.turn_requested.connect(self._on_self_turn_requested)
+        self.regenerate_requested.connect(self._on_self_regenerate_requested)
+        self.edit_resend_requested.connect(self._on_self_edit_resend_requested)
+        self.operation_requested.connect(self._on_self_operation_requested)
+        self.settings_requested.connect(self._on_self_settings_requested)
+        self.shutdown_requested.connect(self._on_self_shutdown_requested)
+
+    # -- start-up ---------------------------------------------------------------
+
+    @Slot()
+    def _on_self_start_requested(self) -> None:
+        try:
+            self.status.emit("Opening the database…")
+            self.app = Assistant()
+            self._load()
+        except GlassmindError as exc:
+            self.failed.emit(str(exc))
+            self.status.emit("Not ready")
+
+    def _load(self) -> None:
+        assert self.app is not None
+        self.status.emit("Loading the model…")
+        model = self.app.load_model()
+        entry = self.app.model_entry()
+        self.loaded.emit(
+            {
+                "name": entry.name,
+                "backend": model.backend,
+                "n_ctx": model.n_ctx,
+                "gpu_layers": model.gpu_layers,
+                "notice": model.notice or "",
+            }
+        )
+        if model.notice:
+            self.failed.emit(model.notice)
+        self.status.emit("Loading the memory index…")
+        self.app.open_memory(lambda done, total: self.status.emit(f"Indexing memories {done}/{total}…"))
+        self.status.emit("Ready")
+        self.changed.emit("memories")
+
+    # -- requests -----------------------------------------------------------------
+
+    def _ready(self) -> Assistant | None:
+        if self.app is None:
+            self.failed.emit("Glassmind is not ready: the database or the model could not be opened.")
+        return self.app
+
+    @Slot(int, object, str)
+    def _on_self_context_requested(self, request_id: int, conversation_id: Any, text: str) -> None:
+        app = self._ready()
+        if app is None:
+            return
+        try:
+            window = app.context(conversation_id, text or "…")
+            self.context_ready.emit(request_id, _window_dict(window))
+        except GlassmindError as exc:
+            self.context_ready.emit(request_id, {"error": str(exc)})
+
+    @Slot(object, str)
+    def _on_self_turn_requested(self, conversation_id: Any, text: str) -> None:
+        app = self._ready()
+        if app is not None:
+            self._run(app.turn(conversation_id, text, cancel=self.cancel), conversation_id)
+
+    @Slot(int)
+    def _on_self_regenerate_requested(self, conversation_id: int) -> None:
+        app = self._ready()
+        if app is not None:
+            self._run(app.regenerate(conversation_id, cancel=self.cancel), conversation_id)
+
+    @Slot(int, str)
+    def _on_self_edit_resend_requested(self, message_id: int, text: str) -> None:
+        app = self._ready()
+        if app is not None:
+            conv = app.store.message(message_id).conversation_id
+            self._run(app.edit_and_resend(message_id, text, cancel=self.cancel), conv)
+
+    def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
+        self.cancel.clear()
+        self.busy = True
+        pending: list[str] = []
+        last = time.monotonic()
+        conv = conversation_id if conversation_id is not None else -1
+        try:
+            for event in events:
+                if isinstance(event, ContextReady):
+                    conv = event.user_message.conversation_id
+                    self.changed.emit("conversations")
+                    self.turn_started.emit(conv, _window_dict(event.window))
+                elif isinstance(event, Token):
+                    pending.append(event.text)
+                    now = time.monotonic()
+                    if now - last >= COALESCE_S:
+                        self.tokens.emit("".join(pending))
+                        pending.clear()
+                        last = now
+                elif isinstance(event, Finished):
+                    if pending:
+                        self.tokens.emit("".join(pending))
+                        pending.clear()
+                    u = event.usage
+                    self.turn_finished.emit(
+                        conv,
+                        {
+                            "reply_id": event.reply.id,
+                            "prompt_tokens": u.prompt_tokens,
+                            "reused_tokens": u.reused_tokens,
+                            "completion_tokens": u.completion_tokens,
+                            "ttft_s": u.ttft_s,
+                            "decode_tps": u.decode_tps,
+                            "stop_reason": u.stop_reason,
+                        },
+                    )
+                elif isinstance(event, Failed):
+                    if event.user_message is not None:
+                        conv = event.user_message.conversation_id
+                    self.turn_failed.emit(conv, event.error)
+        except GlassmindError as exc:
+            self.turn_failed.emit(conv, str(exc))
+        finally:
+            self.busy = False
+            self.changed.emit("messages")
+            self.changed.emit("memories")
+
+    @Slot(str, object)
+    def _on_self_operation_requested(self, name: str, args: Any) -> None:
+        """Curation: pin, unpin, exclude, include, edit, forget, add, remember, exclude_message, ..."""
+        app = self._ready()
+        if app is None:
+            return
+        mem = app.memories
+        try:
+            if name in ("pin", "unpin"):
+                mem.set_pinned(args, name == "pin")
+            elif name in ("exclude", "include"):
+                mem.set_excluded(args, name == "exclude")
+            elif name == "edit":
+                mem.edit(*args)
+            elif name == "forget":
+                mem.forget(args)
+            elif name == "add":
+                mem.add(args)
+            elif name == "remember":
+                app.remember(args)
+            elif name in ("exclude_message", "include_message"):
+                app.set_message_excluded(args, name == "exclude_message")
+            elif name == "delete_conversation":
+                app.delete_conversation(args)
+                self.changed.emit("conversations")
+            elif name == "rename_conversation":
+                app.store.rename_conversation(*args)
+                self.changed.emit("conversations")
+            elif name == "new_conversation":
+                app.new_conversation()
+                self.changed.emit("conversations")
+            else:
+                raise ValueError(name)
+        except GlassmindError as exc:
+            self.failed.emit(str(exc))
+        self.changed.emit("memories")
+        self.changed.emit("messages")
+
+    @Slot(object)
+    def _on_self_settings_requested(self, settings: Settings) -> None:
+        app = self._ready()
+        if app is None:
+            return
+        try:
+            app.save_settings(settings)
+            if app._model is None:
+                self._load()
+            self.changed.emit("memories")
+        except GlassmindError as exc:
+            self.failed.emit(str(exc))
+
+    @Slot()
+    def _on_self_shutdown_requested(self) -> None:
+        if self.app is not None:
+            self.app.close()
+            self.app = None
+        QThread.currentThread().quit()
+
+
+def _window_dict(window) -> dict[str, Any]:  # noqa: ANN001
+    data = window.to_json()
+    return data
+
+
+class EngineThread:
+    """Starts the engine in its own thread and stops it without losing anything."""
+
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("glassmind-engine")
+        self.engine = Engine()
+        self.engine.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel a running reply, close the core in its own thread, and wait for it."""
+        self.engine.cancel.set()
+        self.engine.shutdown_requested.emit()
+        # Nothing the engine says from here on has a window to go to.
+        self.engine.blockSignals(True)
+        return self.thread.wait(timeout_ms)

@@ -1,0 +1,404 @@
+"""The main window: conversations | chat | memory panel, a status bar, and the engine behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant import paths
+from assistant.memory import MemoryStore
+from assistant.store import Store
+from models.embedder import Embedder
+from models.errors import GlassmindError, NotFoundError
+from ui.chat_view import BATCH, ChatView
+from ui.engine import EngineThread
+from ui.memory_panel import MemoryPanel
+from ui.qt_models import ConversationListModel
+from ui.settings_dialog import SettingsDialog
+
+PREVIEW_DELAY_MS = 400
+
+
+class MainWindow(QMainWindow):
+    """Wires the views to the engine; reads for display go through a store connection of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Glassmind")
+        self.resize(1280, 800)
+        self.conversation_id: int | None = None
+        self._request_id = 0
+        self._busy = False
+        self._pending_user_text = ""
+        self.store: Store | None = None
+        self._reader: MemoryStore | None = None
+        self._model_info: dict[str, Any] = {}
+        self.shown_request = 0  # id of the preview the panel shows
+        self.last_figures: dict[str, Any] = {}
+        try:
+            self.store = Store(paths.database_path())
+            self._reader = MemoryStore(self.store, Embedder(), paths.index_dir())
+        except GlassmindError as exc:
+            self._startup_error = str(exc)
+        else:
+            self._startup_error = ""
+
+        # Left: conversations.
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(10, 10, 6, 10)
+        self.new_button = QPushButton("New conversation")
+        self.new_button.setObjectName("primary")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search conversations…")
+        self.search.setClearButtonEnabled(True)
+        self.conversations = ConversationListModel(self)
+        self.conversation_view = QListView()
+        self.conversation_view.setObjectName("conversations")
+        self.conversation_view.setModel(self.conversations)
+        self.conversation_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.conversation_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        rename = QAction("Rename…", self.conversation_view)
+        delete = QAction("Delete…", self.conversation_view)
+        self.conversation_view.addAction(rename)
+        self.conversation_view.addAction(delete)
+        ll.addWidget(self.new_button)
+        ll.addWidget(self.search)
+        ll.addWidget(self.conversation_view, 1)
+
+        self.chat = ChatView()
+        self.panel = MemoryPanel(self._fetch_memories, self._get_memory)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.chat)
+        split.addWidget(self.panel)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 2)
+        split.setSizes([230, 590, 460])
+        split.setChildrenCollapsible(False)
+        self.split = split
+        self._sized = False
+        self.setCentralWidget(split)
+
+        self.model_label = QLabel("Starting…")
+        self.backend_label = QLabel("")
+        self.speed_label = QLabel("")
+        self.context_label = QLabel("")
+        for w in (self.model_label, self.backend_label, self.speed_label, self.context_label):
+            self.statusBar().addPermanentWidget(w)
+        self.statusBar().showMessage("Loading the model in the background…")
+
+        settings_action = QAction("Settings…", self)
+        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        new_action = QAction("New conversation", self)
+        new_action.setShortcut(QKeySequence.StandardKey.New)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        menu = self.menuBar().addMenu("&Glassmind")
+        for a in (new_action, settings_action, quit_action):
+            menu.addAction(a)
+
+        self.engine_thread = EngineThread()
+        self.engine = self.engine_thread.engine
+        self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+
+        self.engine.status.connect(self._on_engine_status)
+        self.engine.loaded.connect(self._on_engine_loaded)
+        self.engine.failed.connect(self._on_engine_failed)
+        self.engine.context_ready.connect(self._on_engine_context_ready)
+        self.engine.turn_started.connect(self._on_engine_turn_started)
+        self.engine.tokens.connect(self._on_engine_tokens)
+        self.engine.turn_finished.connect(self._on_engine_turn_finished)
+        self.engine.turn_failed.connect(self._on_engine_turn_failed)
+        self.engine.changed.connect(self._on_engine_changed)
+        self.chat.send.connect(self._on_chat_send)
+        self.chat.stop.connect(self._on_chat_stop)
+        self.chat.message_action.connect(self._on_chat_message_action)
+        self.chat.draft_changed.connect(self._on_chat_draft_changed)
+        self.chat.message_selected.connect(self._on_chat_message_selected)
+        self.panel.operation.connect(self._on_panel_operation)
+        self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
+        self.new_button.clicked.connect(self._on_new_clicked)
+        new_action.triggered.connect(self._on_new_clicked)
+        settings_action.triggered.connect(self._on_settings_triggered)
+        quit_action.triggered.connect(self.close)
+        rename.triggered.connect(self._on_rename_triggered)
+        delete.triggered.connect(self._on_delete_triggered)
+        self.search.textChanged.connect(self._reload_conversations)
+        self.conversation_view.selectionModel().currentChanged.connect(self._on_conversation_current_changed)
+
+        if self._startup_error:
+            self.chat.show_error(self._startup_error)
+            self.chat.composer.setEnabled(False)
+            self.model_label.setText("Not ready")
+        else:
+            self._reload_conversations()
+            self.engine.start_requested.emit()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _fetch_memories(self, search: str | None, sort: str, offset: int, limit: int):  # noqa: ANN202
+        return self._reader.list(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
+
+    def _get_memory(self, memory_id: int):  # noqa: ANN202
+        try:
+            return self._reader.get(memory_id) if self._reader else None
+        except NotFoundError:
+            return None
+
+    def _reload_conversations(self) -> None:
+        if self.store is None:
+            return
+        self.conversations.sync(self.store.conversations(search=self.search.text().strip() or None))
+        self._select_current()
+
+    def _select_current(self) -> None:
+        row = self.conversations.row_of(self.conversation_id)
+        if row >= 0:
+            self.conversation_view.selectionModel().setCurrentIndex(
+                self.conversations.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+
+    def _load_messages(self) -> None:
+        if self.store is None or self.conversation_id is None:
+            self.chat.set_messages([], has_older=False)
+            return
+        try:
+            msgs = self.store.messages(self.conversation_id, limit=BATCH)
+            more = self.store.message_count(self.conversation_id) > len(msgs)
+        except GlassmindError as exc:
+            self.chat.show_error(str(exc))
+            return
+        self.chat.set_messages(msgs, has_older=more, loader=self._older)
+
+    def _older(self, before_id: int):  # noqa: ANN202
+        assert self.store is not None and self.conversation_id is not None
+        older = self.store.messages(self.conversation_id, before_id=before_id, limit=BATCH)
+        more = bool(older) and bool(self.store.messages(self.conversation_id, before_id=older[0].id, limit=1))
+        return older, more
+
+    def _request_preview(self) -> None:
+        self._request_id += 1
+        self.engine.context_requested.emit(self._request_id, self.conversation_id, self.chat.composer.toPlainText())
+
+    # -- engine signals ------------------------------------------------------------------
+
+    def _on_engine_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 4000 if text == "Ready" else 0)
+
+    def _on_engine_loaded(self, info: dict) -> None:
+        self._model_info = info
+        self.model_label.setText(f"Model: {info['name']}")
+        layers = f", {info['gpu_layers']} layers on GPU" if info.get("gpu_layers") else ""
+        self.backend_label.setText(f"Backend: {info['backend']}{layers}")
+        self.context_label.setText(f"Context: – / {info['n_ctx']:,}")
+        self._request_preview()
+
+    def _on_engine_failed(self, text: str) -> None:
+        self.chat.show_error(text)
+
+    def _on_engine_context_ready(self, request_id: int, window: dict) -> None:
+        if request_id != self._request_id or self._busy:
+            return
+        self.shown_request = request_id
+        self.panel.show_window(window, title="Next turn")
+        self._show_context_use(window)
+
+    def _show_context_use(self, window: dict) -> None:
+        if "n_ctx" in window:
+            self.context_label.setText(f"Context: {window['prompt_tokens']:,} / {window['n_ctx']:,}")
+
+    def _on_engine_turn_started(self, conversation_id: int, window: dict) -> None:
+        if self.conversation_id is None:
+            self.conversation_id = conversation_id
+            self._reload_conversations()
+        self.panel.show_window(window, title="This turn")
+        self._show_context_use(window)
+
+    def _on_engine_tokens(self, text: str) -> None:
+        self.chat.append_tokens(text)
+
+    def _on_engine_turn_finished(self, conversation_id: int, figures: dict) -> None:
+        self.last_figures = figures
+        self._set_busy(False)
+        self.speed_label.setText(f"{figures['decode_tps']:.0f} tokens/s · first token {figures['ttft_s']:.2f} s")
+        if figures.get("stop_reason") == "cancelled":
+            self.statusBar().showMessage("Stopped; the partial reply is saved.", 5000)
+        if conversation_id == self.conversation_id:
+            self._load_messages()
+        self._reload_conversations()
+        self._request_preview()
+
+    def _on_engine_turn_failed(self, conversation_id: int, error: str) -> None:
+        self._set_busy(False)
+        self.chat.show_error(error + " Your message is saved.")
+        if self.conversation_id is None and conversation_id >= 0:
+            self.conversation_id = conversation_id
+        self._reload_conversations()
+        self._load_messages()
+
+    def _on_engine_changed(self, what: str) -> None:
+        if what == "conversations":
+            self._reload_conversations()
+        elif what == "memories":
+            if self._reader is not None:
+                self.panel.memory_count.setText(f"{self._reader.count():,} memories in long-term memory")
+                self.panel.memory_model.refresh_rows(self._reader.get_many(self.panel.memory_model.loaded_ids()))
+                if self.panel.memory_model.rowCount() == 0:
+                    self.panel.memory_model.reload()
+            if not self._busy:
+                self._request_preview()
+        elif what == "messages" and not self._busy:
+            self._load_messages()
+
+    # -- user actions ----------------------------------------------------------------------
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.chat.set_busy(busy)
+
+    def _on_chat_send(self, text: str) -> None:
+        if self._busy:
+            return
+        self._set_busy(True)
+        self._preview_timer.stop()
+        self.chat.show_error("")
+        self.chat.composer.clear()
+        self.chat.begin_reply(text)
+        self.engine.turn_requested.emit(self.conversation_id, text)
+
+    def _on_chat_stop(self) -> None:
+        self.engine.cancel.set()
+
+    def _on_chat_draft_changed(self, _text: str) -> None:
+        if not self._busy:
+            self._preview_timer.start()
+
+    def _on_preview_timer_timeout(self) -> None:
+        if not self._busy:
+            self._request_preview()
+
+    def _on_chat_message_selected(self, message_id: int) -> None:
+        if self.store is None:
+            return
+        record = self.store.turn_for_message(message_id)
+        if record is None:
+            self.statusBar().showMessage("No context window was recorded for that message.", 4000)
+            return
+        window = {
+            "n_ctx": record.n_ctx,
+            "reserve": record.reserve,
+            "prompt_tokens": record.prompt_tokens,
+            "prompt": record.prompt,
+            "items": record.items,
+        }
+        self.panel.show_window(window, title=f"Turn of {record.created[:16].replace('T', ' ')}")
+
+    def _on_chat_message_action(self, action: str, message_id: int) -> None:
+        if action == "copy":
+            self.statusBar().showMessage("Copied.", 2000)
+        elif action == "remember":
+            self.engine.operation_requested.emit("remember", message_id)
+            self.statusBar().showMessage("Saved as a memory.", 3000)
+        elif action in ("exclude", "include"):
+            self.engine.operation_requested.emit(f"{action}_message", message_id)
+        elif action == "regenerate" and not self._busy and self.conversation_id is not None:
+            self._set_busy(True)
+            self.chat.append_tokens("")
+            self.engine.regenerate_requested.emit(self.conversation_id)
+        elif action == "edit" and not self._busy and self.store is not None:
+            old = self.store.message(message_id).content
+            text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Your message:", old)
+            if ok and text.strip():
+                self._set_busy(True)
+                self.engine.edit_resend_requested.emit(message_id, text.strip())
+
+    def _on_panel_operation(self, name: str, args: object) -> None:
+        self.engine.operation_requested.emit(name, args)
+
+    def _on_new_clicked(self) -> None:
+        if self._busy:
+            return
+        self.conversation_id = None
+        self.conversation_view.clearSelection()
+        self.chat.set_messages([], has_older=False)
+        self.chat.composer.setFocus()
+        self._request_preview()
+
+    def _on_conversation_current_changed(self, current, _previous) -> None:  # noqa: ANN001
+        cid = self.conversations.conversation_id(current.row()) if current.isValid() else None
+        if cid is None or cid == self.conversation_id or self._busy:
+            return
+        self.conversation_id = cid
+        self._load_messages()
+        self._request_preview()
+
+    def _on_rename_triggered(self) -> None:
+        cid = self.conversations.conversation_id(self.conversation_view.currentIndex().row())
+        if cid is None or self.store is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename", "Title:", text=self.store.conversation(cid).title)
+        if ok and title.strip():
+            self.engine.operation_requested.emit("rename_conversation", (cid, title.strip()))
+
+    def _on_delete_triggered(self) -> None:
+        cid = self.conversations.conversation_id(self.conversation_view.currentIndex().row())
+        if cid is None or self._busy:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete conversation?",
+            "Delete this conversation and erase its messages from memory for good? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            if cid == self.conversation_id:
+                self._on_new_clicked()
+            self.engine.operation_requested.emit("delete_conversation", cid)
+
+    def _on_settings_triggered(self) -> None:
+        if self.store is None:
+            return
+        from assistant.settings import Settings
+        from models.registry import ModelRegistry
+
+        current = Settings.from_json(self.store.get_setting("settings"))
+        dialog = SettingsDialog(current, ModelRegistry(paths.data_dir()), self)
+        if dialog.exec():
+            self.statusBar().showMessage("Applying settings…")
+            self.engine.settings_requested.emit(dialog.result_settings())
+
+    def showEvent(self, event) -> None:  # noqa: ANN001
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            width = max(self.width(), 900)
+            self.split.setSizes([int(width * 0.18), int(width * 0.45), int(width * 0.37)])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop a running reply (the core keeps it as a partial reply) and close the core cleanly."""
+        self.engine_thread.stop()
+        # Engine signals already queued for this window would read a closed store.
+        QCoreApplication.removePostedEvents(self)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+            self._reader = None
+        event.accept()
