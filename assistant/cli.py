@@ -47,40 +47,33 @@ def _memory_row(m: Memory) -> str:
 # -- chat -------------------------------------------------------------------
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    app = Assistant()
-    try:
-        if args.model:
-            app.settings.model = args.model
-        app.load_model()
-        conv = args.conversation
-        if conv is not None:
-            app.store.conversation(conv)
-        if args.once is not None:
-            text = args.once if args.once != "-" else sys.stdin.read()
-            return _chat_turn(app, conv, text, args, quiet=True)[0]
-        entry = app.model_entry()
-        print(f"Glassmind — {entry.name} on {app.model.backend}, context {app.model.n_ctx:,} tokens.", file=sys.stderr)
-        print("Type a message; Ctrl-C stops a reply, Ctrl-D (or /quit) leaves.", file=sys.stderr)
-        while True:
-            try:
-                text = input("you> ")
-            except EOFError:
-                print(file=sys.stderr)
-                return 0
-            except KeyboardInterrupt:
-                print(file=sys.stderr)
-                return 0
-            if text.strip() in ("/quit", "/exit"):
-                return 0
-            if not text.strip():
-                continue
-            _, conv = _chat_turn(app, conv, text, args, quiet=False)
-    except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+def cmd_chat(app: Assistant, args: argparse.Namespace) -> int:
+    if args.model:
+        app.settings.model = args.model
+    app.load_model()
+    conv = args.conversation
+    if conv is not None:
+        app.store.conversation(conv)
+    if args.once is not None:
+        text = args.once if args.once != "-" else sys.stdin.read()
+        return _chat_turn(app, conv, text, args, quiet=True)[0]
+    entry = app.model_entry()
+    print(f"Glassmind — {entry.name} on {app.model.backend}, context {app.model.n_ctx:,} tokens.", file=sys.stderr)
+    print("Type a message; Ctrl-C stops a reply, Ctrl-D (or /quit) leaves.", file=sys.stderr)
+    while True:
+        try:
+            text = input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            return 0
+        if text.strip() in ("/quit", "/exit"):
+            return 0
+        if not text.strip():
+            continue
+        _, conv = _chat_turn(app, conv, text, args, quiet=False)
 
 
 def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Namespace, *, quiet: bool):
@@ -141,114 +134,93 @@ def _truncate_to_fit(app: Assistant, conv: int | None, text: str) -> str:
 # -- context ------------------------------------------------------------------
 
 
-def cmd_context(args: argparse.Namespace) -> int:
-    app = Assistant()
-    try:
-        if args.model:
-            app.settings.model = args.model
-        if args.conversation is not None:
-            app.store.conversation(args.conversation)
-        window = app.context(args.conversation, args.message)
-        if args.json:
-            json.dump(window.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-            print()
-        else:
-            _print_window(window)
-        return 0
-    except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+def cmd_context(app: Assistant, args: argparse.Namespace) -> int:
+    if args.model:
+        app.settings.model = args.model
+    if args.conversation is not None:
+        app.store.conversation(args.conversation)
+    window = app.context(args.conversation, args.message)
+    if args.json:
+        json.dump(window.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        _print_window(window)
+    return 0
 
 
 # -- models ----------------------------------------------------------------------
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(app: Assistant, args: argparse.Namespace) -> int:
     from models.llama import build_backend
 
-    app = Assistant()
-    try:
-        if args.add:
-            entry = app.registry.add(args.add)
-            print(f"Added {entry.name} ({entry.path}).")
-            return 0
-        entries = app.registry.entries()
-        backend = build_backend()
-        if args.json:
-            json.dump([{**e.to_json(), "backend": backend} for e in entries], sys.stdout, indent=2)
-            print()
-            return 0
-        for e in entries:
-            mark = "*" if e.default else " "
-            tmpl = "chat template" if e.has_chat_template else "NO chat template"
-            line = (
-                f"{mark} {e.name:<36} {e.architecture:<10} {e.parameters / 1e6:>8.0f}M {e.quantization:<7} "
-                f"ctx {e.context_length:>7,}  {e.size_bytes / 2**20:>8.1f} MiB  {tmpl}"
-            )
-            print(line + (f"  [{e.error}]" if e.error else ""))
-            print(f"  {e.path}")
-        print(f"llama.cpp backend: {backend}")
+    if args.add:
+        entry = app.registry.add(args.add)
+        print(f"Added {entry.name} ({entry.path}).")
         return 0
-    except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+    entries = app.registry.entries()
+    backend = build_backend()
+    if args.json:
+        json.dump([{**e.to_json(), "backend": backend} for e in entries], sys.stdout, indent=2)
+        print()
+        return 0
+    for e in entries:
+        mark = "*" if e.default else " "
+        tmpl = "chat template" if e.has_chat_template else "NO chat template"
+        line = (
+            f"{mark} {e.name:<36} {e.architecture:<10} {e.parameters / 1e6:>8.0f}M {e.quantization:<7} "
+            f"ctx {e.context_length:>7,}  {e.size_bytes / 2**20:>8.1f} MiB  {tmpl}"
+        )
+        print(line + (f"  [{e.error}]" if e.error else ""))
+        print(f"  {e.path}")
+    print(f"llama.cpp backend: {backend}")
+    return 0
 
 
 # -- memory --------------------------------------------------------------------------
 
 
-def cmd_memory(args: argparse.Namespace) -> int:
-    app = Assistant()
-    try:
-        mem = app.memories
-        op = args.op
-        if op == "list":
-            rows = mem.list(search=args.search, sort=args.sort, limit=args.limit)
-            if args.json:
-                json.dump([m.to_json() for m in rows], sys.stdout, indent=2, ensure_ascii=False)
-                print()
-            else:
-                for m in rows:
-                    print(_memory_row(m))
-                print(f"{mem.count()} memories", file=sys.stderr)
-        elif op == "search":
-            app.open_memory(_progress)
-            result = app.retriever.retrieve(" ".join(args.query), budget=args.budget, include_pinned=True)
-            if args.json:
-                json.dump([h.to_json() for h in result.hits], sys.stdout, indent=2, ensure_ascii=False)
-                print()
-            else:
-                for h in result.hits:
-                    print(f"{h.memory.id:>6} {h.fused:.4f} {h.tokens:>4}t  {h.memory.display()[:90]}")
-                    print(f"       {h.reason}")
-        elif op == "add":
-            app.open_memory(_progress)
-            m = mem.add(" ".join(args.text), pinned=args.pin)
-            print(f"Added memory {m.id}.")
-        elif op in ("pin", "unpin"):
-            mem.set_pinned(args.ids, op == "pin")
-            print(f"{op.capitalize()}ned {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}.")
-        elif op in ("exclude", "include"):
-            mem.set_excluded(args.ids, op == "exclude")
-            print(f"{op.capitalize()}d {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}.")
-        elif op == "edit":
-            app.open_memory(_progress)
-            m = mem.edit(args.id, " ".join(args.text))
-            print(f"Memory {m.id} changed and re-indexed.")
-        elif op == "forget":
-            app.open_memory(_progress)
-            n = mem.forget(args.ids)
-            print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
-        return 0
-    except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
+    mem = app.memories
+    op = args.op
+    if op == "list":
+        rows = mem.list(search=args.search, sort=args.sort, limit=args.limit)
+        if args.json:
+            json.dump([m.to_json() for m in rows], sys.stdout, indent=2, ensure_ascii=False)
+            print()
+        else:
+            for m in rows:
+                print(_memory_row(m))
+            print(f"{mem.count()} memories", file=sys.stderr)
+    elif op == "search":
+        app.open_memory(_progress)
+        result = app.retriever.retrieve(" ".join(args.query), budget=args.budget, include_pinned=True)
+        if args.json:
+            json.dump([h.to_json() for h in result.hits], sys.stdout, indent=2, ensure_ascii=False)
+            print()
+        else:
+            for h in result.hits:
+                print(f"{h.memory.id:>6} {h.fused:.4f} {h.tokens:>4}t  {h.memory.display()[:90]}")
+                print(f"       {h.reason}")
+    elif op == "add":
+        app.open_memory(_progress)
+        m = mem.add(" ".join(args.text), pinned=args.pin)
+        print(f"Added memory {m.id}.")
+    elif op in ("pin", "unpin"):
+        mem.set_pinned(args.ids, op == "pin")
+        print(f"{op.capitalize()}ned {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}.")
+    elif op in ("exclude", "include"):
+        mem.set_excluded(args.ids, op == "exclude")
+        print(f"{op.capitalize()}d {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}.")
+    elif op == "edit":
+        app.open_memory(_progress)
+        m = mem.edit(args.id, " ".join(args.text))
+        print(f"Memory {m.id} changed and re-indexed.")
+    elif op == "forget":
+        app.open_memory(_progress)
+        n = mem.forget(args.ids)
+        print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
+    return 0
 
 
 def _progress(done: int, total: int) -> None:
@@ -331,12 +303,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return handlers[args.command](args)
+        app = Assistant()
+    except GlassmindError as exc:
+        print(f"glassmind: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return handlers[args.command](app, args)
     except GlassmindError as exc:
         print(f"glassmind: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        app.close()
 
 
 if __name__ == "__main__":

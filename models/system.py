@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+from models.errors import ModelFileError
 
 
 def available_memory_bytes() -> int | None:
@@ -15,3 +18,11 @@ def available_memory_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+def package_dir(package: str, missing: str) -> Path:
+    """The folder of an installed package, found without importing it; ``missing`` says what to do if absent."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(missing)
+    return Path(list(spec.submodule_search_locations)[0])

@@ -103,18 +103,13 @@ class ConversationListModel(QAbstractListModel):
                 self.dataChanged.emit(self.index(n), self.index(n))
 
 
-class ContextItemsModel(QAbstractTableModel):
-    """The items of a context window: kind, tokens, state, text; left-out items greyed."""
+class _TableModel(QAbstractTableModel):
+    """Rows and fixed column headers; subclasses supply HEADERS and data()."""
 
-    HEADERS = ("Kind", "Tokens", "State", "Text")
-
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
-        super().__init__(parent)
-        self._items: list[dict[str, Any]] = []
-        self._cutoff = -1
+    HEADERS: tuple[str, ...] = ()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
+        return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -124,8 +119,19 @@ class ContextItemsModel(QAbstractTableModel):
             return self.HEADERS[section]
         return None
 
+
+class ContextItemsModel(_TableModel):
+    """The items of a context window: kind, tokens, state, text; left-out items greyed."""
+
+    HEADERS = ("Kind", "Tokens", "State", "Text")
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self._rows: list[dict[str, Any]] = []
+        self._cutoff = -1
+
     def item(self, row: int) -> dict[str, Any]:
-        return self._items[row]
+        return self._rows[row]
 
     @property
     def cutoff_row(self) -> int:
@@ -133,17 +139,17 @@ class ContextItemsModel(QAbstractTableModel):
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
         self.beginResetModel()  # a whole new window replaces the old one
-        self._items = list(items)
+        self._rows = list(items)
         self._cutoff = -1
-        for n, it in enumerate(self._items):
+        for n, it in enumerate(self._rows):
             if it["kind"] == "history" and it["state"] == "over_budget":
                 self._cutoff = n
         self.endResetModel()
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
-        it = self._items[index.row()]
+        it = self._rows[index.row()]
         col = index.column()
         included = it["state"] == "included"
         if role == Qt.ItemDataRole.DisplayRole:
@@ -174,7 +180,7 @@ class ContextItemsModel(QAbstractTableModel):
         return None
 
 
-class RetrievedModel(QAbstractTableModel):
+class RetrievedModel(_TableModel):
     """Memories retrieved for a turn, with dense, keyword and fused scores and the reason."""
 
     HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens", "Why")
@@ -182,17 +188,6 @@ class RetrievedModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._rows: list[dict[str, Any]] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
         self.beginResetModel()
@@ -211,7 +206,9 @@ class RetrievedModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return _one_line(it["text"], 120)
+                # The day is in the "Why" column; keep this one for who said what.
+                text = it["text"]
+                return _one_line(text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text, 120)
             if col in (1, 2):
                 value = scores.get("dense" if col == 1 else "keyword")
                 return "—" if value is None else f"{value:.2f}"
@@ -227,7 +224,7 @@ class RetrievedModel(QAbstractTableModel):
         return None
 
 
-class MemoryTableModel(QAbstractTableModel):
+class MemoryTableModel(_TableModel):
     """All memories, fetched in batches as the view scrolls; one-row changes are dataChanged."""
 
     HEADERS = ("ID", "Flags", "Kind", "Date", "Text")
@@ -238,17 +235,6 @@ class MemoryTableModel(QAbstractTableModel):
         self._fetch = fetch
         self._rows: list[Memory] = []
         self._exhausted = False
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def canFetchMore(self, parent: Index) -> bool:
         return not parent.isValid() and not self._exhausted
@@ -301,7 +287,7 @@ class MemoryTableModel(QAbstractTableModel):
             if col == 0:
                 return str(m.id)
             if col == 1:
-                return ("📌" if m.pinned else "") + ("⊘" if m.excluded else "")
+                return " ".join(f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on)
             if col == 2:
                 return m.kind
             if col == 3:
