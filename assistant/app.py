@@ -315,9 +315,12 @@ class Assistant:
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation and its messages for good (their memories included)."""
-        for m in self.store.messages(conversation_id):
-            self._erase_message(m.id)
+        messages = self.store.messages(conversation_id)
+        memories = [m for m in (self.memories.for_message(msg.id) for msg in messages) if m is not None]
+        if memories:
+            self.memories.forget([m.id for m in memories])  # one FTS merge and checkpoint for all
         with self.store.write() as db:
+            db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM turns WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 

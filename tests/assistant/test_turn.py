@@ -80,3 +80,15 @@ def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> N
     assert isinstance(events[-1], Failed) and "No model file" in events[-1].error
     assert assistant.store.messages(conv)[-1].content == "And now?"
     app.close()
+
+
+def test_delete_conversation_erases_everything(assistant: Assistant, glassmind_home) -> None:
+    secret = "quokka-lantern-5521"
+    conv = list(assistant.turn(None, f"Remember the word {secret} please."))[-1].reply.conversation_id
+    assistant.memories.flush()
+    assistant.delete_conversation(conv)
+    assert assistant.store.conversations() == []
+    assert assistant.memories.count() == 0
+    for path in glassmind_home.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
