@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Union
 from assistant import paths
 from assistant.context import ContextWindow, WindowBuilder
 from assistant.memory import Memory, MemoryStore
-from assistant.retrieval import Retriever
+from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store
 from models.embedder import Embedder
@@ -147,21 +147,21 @@ class Assistant:
         model = self.load_model()
         assert self._builder is not None
         s = self.settings
-        retrieve = None
-        if s.retrieval and s.memory_budget > 0:
+        use_memory = s.retrieval and s.memory_budget > 0
+        if use_memory:
             self.open_memory()
 
-            def retrieve(budget: int, skip: list[int]):  # noqa: ANN202
-                # A regenerated message is already memory: do not quote it back to itself.
-                skip = skip + ([own_id] if own_id is not None else [])
-                return self.retriever.retrieve(text, budget=min(budget, s.memory_budget), skip_message_ids=skip)
+        def retrieve(budget: int, skip: list[int]) -> RetrievalResult:
+            # A regenerated message is already memory: do not quote it back to itself.
+            skip = skip + ([own_id] if own_id is not None else [])
+            return self.retriever.retrieve(text, budget=min(budget, s.memory_budget), skip_message_ids=skip)
 
         return self._builder.build(
             system_prompt=s.system_prompt,
             new_text=text,
             history=history,
             pinned=self.memories.pinned(),
-            retrieve=retrieve,
+            retrieve=retrieve if use_memory else None,
             reserve=min(s.max_tokens, model.n_ctx // 2),
             memory_budget=s.memory_budget,
         )

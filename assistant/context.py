@@ -89,9 +89,6 @@ class ContextWindow:
                 found = i
         return found
 
-    def included_message_ids(self) -> list[int]:
-        return [int(i.source.split(":")[1]) for i in self.items if i.included and i.source and i.source.startswith("message:")]
-
     def to_json(self, *, with_prompt: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "n_ctx": self.n_ctx,

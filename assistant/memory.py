@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -417,6 +417,3 @@ def parse_when(value: str | None) -> str | None:
         except ValueError:
             continue
     return value
-
-
-OnProgress = Callable[[int, int], None]

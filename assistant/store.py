@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 
@@ -174,10 +174,6 @@ class Store:
         with self.write() as db:
             db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
 
-    def touch_conversation(self, conversation_id: int) -> None:
-        with self.write() as db:
-            db["conversations"].update(conversation_id, {"updated": now_iso()})
-
     # -- messages --------------------------------------------------------------
 
     def add_message(self, conversation_id: int, role: str, content: str, **fields: Any) -> Message:
@@ -278,9 +274,6 @@ class Store:
     @staticmethod
     def _turn(row: dict[str, Any]) -> TurnRecord:
         return TurnRecord(**{**row, "items": json.loads(row["items"] or "[]")})
-
-    def iter_turn_rows(self) -> Iterator[dict[str, Any]]:
-        yield from self.query("SELECT id, prompt, items FROM turns")
 
 
 class _Write:

@@ -119,7 +119,7 @@ class Engine(QObject):
             return
         try:
             window = app.context(conversation_id, text or "…")
-            self.context_ready.emit(request_id, _window_dict(window))
+            self.context_ready.emit(request_id, window.to_json())
         except GlassmindError as exc:
             self.context_ready.emit(request_id, {"error": str(exc)})
 
@@ -153,7 +153,7 @@ class Engine(QObject):
                 if isinstance(event, ContextReady):
                     conv = event.user_message.conversation_id
                     self.changed.emit("conversations")
-                    self.turn_started.emit(conv, _window_dict(event.window))
+                    self.turn_started.emit(conv, event.window.to_json())
                 elif isinstance(event, Token):
                     pending.append(event.text)
                     now = time.monotonic()
@@ -246,11 +246,6 @@ class Engine(QObject):
             self.app.close()
             self.app = None
         QThread.currentThread().quit()
-
-
-def _window_dict(window) -> dict[str, Any]:  # noqa: ANN001
-    data = window.to_json()
-    return data
 
 
 class EngineThread:
