@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 from assistant import paths
-from assistant.context import ContextWindow, WindowBuilder
+from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
 from assistant.memory import Memory, MemoryStore
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store
 from models.embedder import Embedder
-from models.errors import GlassmindError, InvalidInputError, ModelFileError
+from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
 from models.llama import ChatModel, Usage
 from models.registry import ModelEntry, ModelRegistry
 
@@ -165,6 +165,16 @@ class Assistant:
             reserve=min(s.max_tokens, model.n_ctx // 2),
             memory_budget=s.memory_budget,
         )
+
+    def fit_message(self, conversation_id: int | None, text: str) -> str:
+        """The longest beginning of ``text`` that fits the next window: only when the user asks for it."""
+        text = text[:MAX_MESSAGE_CHARS]
+        try:
+            self.context(conversation_id, text)
+            return text
+        except InputTooLargeError as exc:
+            tokens = self.model.tokenize(text)[: max(1, exc.limit - 16)]
+            return self.model.detokenize(tokens)
 
     # -- turns -----------------------------------------------------------------------
 

@@ -120,15 +120,10 @@ def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Names
 
 def _truncate_to_fit(app: Assistant, conv: int | None, text: str) -> str:
     """Cut a message to what fits, keeping its beginning; the user asked for it explicitly."""
-    try:
-        app.context(conv, text)
-        return text
-    except InputTooLargeError as exc:
-        limit = max(1, exc.limit - 16)
-        tokens = app.model.tokenize(text)[:limit]
-        cut = app.model.detokenize(tokens)
-        print(f"glassmind: message truncated to {len(tokens):,} tokens to fit the context window.", file=sys.stderr)
-        return cut
+    cut = app.fit_message(conv, text)
+    if cut != text:
+        print(f"glassmind: message truncated to {len(cut):,} characters to fit the context window.", file=sys.stderr)
+    return cut
 
 
 # -- context ------------------------------------------------------------------

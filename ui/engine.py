@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.settings import Settings
-from models.errors import GlassmindError
+from models.errors import GlassmindError, InputTooLargeError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Engine(QObject):
         tokens(str): coalesced pieces of the streaming reply.
         turn_finished(int, dict): the conversation id and figures of a finished reply.
         turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
+        too_large(str, str): a message that cannot fit, untouched and not stored, and why.
         changed(str): data changed ("memories", "conversations", "messages").
     """
 
@@ -46,12 +47,14 @@ class Engine(QObject):
     tokens = Signal(str)
     turn_finished = Signal(int, dict)
     turn_failed = Signal(int, str)
+    too_large = Signal(str, str)
     changed = Signal(str)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
     context_requested = Signal(int, object, str)
     turn_requested = Signal(object, str)
+    fitted_turn_requested = Signal(object, str)
     regenerate_requested = Signal(int)
     edit_resend_requested = Signal(int, str)
     operation_requested = Signal(str, object)
@@ -66,6 +69,7 @@ class Engine(QObject):
         self.start_requested.connect(self._on_self_start_requested)
         self.context_requested.connect(self._on_self_context_requested)
         self.turn_requested.connect(self._on_self_turn_requested)
+        self.fitted_turn_requested.connect(self._on_self_fitted_turn_requested)
         self.regenerate_requested.connect(self._on_self_regenerate_requested)
         self.edit_resend_requested.connect(self._on_self_edit_resend_requested)
         self.operation_requested.connect(self._on_self_operation_requested)
@@ -126,8 +130,31 @@ class Engine(QObject):
     @Slot(object, str)
     def _on_self_turn_requested(self, conversation_id: Any, text: str) -> None:
         app = self._ready()
-        if app is not None:
-            self._run(app.turn(conversation_id, text, cancel=self.cancel), conversation_id)
+        if app is None:
+            return
+        if len(text) > 2 * app.model.n_ctx:
+            # Possibly too big for the window: check first, so the user can choose to cut it.
+            try:
+                app.context(conversation_id, text)
+            except InputTooLargeError as exc:
+                self.too_large.emit(text, str(exc))
+                return
+            except GlassmindError:
+                pass  # the turn itself reports it
+        self._run(app.turn(conversation_id, text, cancel=self.cancel), conversation_id)
+
+    @Slot(object, str)
+    def _on_self_fitted_turn_requested(self, conversation_id: Any, text: str) -> None:
+        """Send the beginning of a message that fits: the user asked for it, after being told."""
+        app = self._ready()
+        if app is None:
+            return
+        try:
+            fitted = app.fit_message(conversation_id, text)
+        except GlassmindError as exc:
+            self.turn_failed.emit(-1 if conversation_id is None else conversation_id, str(exc))
+            return
+        self._run(app.turn(conversation_id, fitted, cancel=self.cancel), conversation_id)
 
     @Slot(int)
     def _on_self_regenerate_requested(self, conversation_id: int) -> None:

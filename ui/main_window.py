@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.engine.tokens.connect(self._on_engine_tokens)
         self.engine.turn_finished.connect(self._on_engine_turn_finished)
         self.engine.turn_failed.connect(self._on_engine_turn_failed)
+        self.engine.too_large.connect(self._on_engine_too_large)
         self.engine.changed.connect(self._on_engine_changed)
         self.chat.send.connect(self._on_chat_send)
         self.chat.stop.connect(self._on_chat_stop)
@@ -252,6 +253,23 @@ class MainWindow(QMainWindow):
             self.conversation_id = conversation_id
         self._reload_conversations()
         self._load_messages()
+
+    def _on_engine_too_large(self, text: str, why: str) -> None:
+        """Nothing was stored: give the text back and offer to send the part that fits."""
+        self._set_busy(False)
+        self._load_messages()
+        self.chat.composer.setPlainText(text)
+        answer = QMessageBox.question(
+            self,
+            "Message too long",
+            f"{why}\n\nSend the beginning that fits? The full text stays in the message box either way.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self._set_busy(True)
+            self.chat.begin_reply("(the beginning of your message that fits)")
+            self.engine.fitted_turn_requested.emit(self.conversation_id, text)
 
     def _on_engine_changed(self, what: str) -> None:
         if what == "conversations":

@@ -208,3 +208,19 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     mem.set_pinned([mem.list()[0].id], True)
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
+
+
+def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainWindow, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    long_text = "All work and no play makes a dull day. " * 2500
+    window.chat.composer.setPlainText(long_text)
+    window.chat.send_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)
+    assert "Shorten it" in asked[0]
+    assert window.chat.composer.toPlainText() == long_text  # nothing the user typed is lost
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    sent = window.store.messages(window.conversation_id)[0].content
+    assert long_text.startswith(sent) and len(sent) < len(long_text)
