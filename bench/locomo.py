@@ -37,9 +37,11 @@ def turns_of(conv: dict[str, Any]) -> list[dict[str, Any]]:
     while f"session_{n}" in conv:
         when = parse_when(conv.get(f"session_{n}_date_time"))
         for turn in conv[f"session_{n}"]:
-            text = turn.get("text", "")
-            if turn.get("blip_caption"):
-                text = f"{text} [shares a photo: {turn['blip_caption']}]".strip()
+            # A text chat app stores what was typed. The dataset's machine-written photo captions
+            # are used only for a turn with no text at all, as a stand-in for the photo.
+            text = turn.get("text", "").strip()
+            if not text and turn.get("blip_caption"):
+                text = f"[shares a photo: {turn['blip_caption']}]"
             out.append({"dia_id": turn["dia_id"], "speaker": turn["speaker"], "text": text, "created": when})
         n += 1
     return out
