@@ -17,8 +17,25 @@ from ui.theme import apply_theme
 ICON = Path(__file__).resolve().parent / "resources" / "glassmind.png"
 
 
+def _no_display() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 def run(argv: Sequence[str] = ()) -> int:
     started = time.perf_counter()
+    if _no_display():
+        # Qt would abort with a core dump; say what to do instead.
+        print(
+            "glassmind: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset). "
+            "Run it inside a desktop session, or use the terminal chat: glassmind chat",
+            file=sys.stderr,
+        )
+        return 1
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("Glassmind")
     app.setOrganizationName("Glassmind")
