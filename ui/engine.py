@@ -259,13 +259,20 @@ class Engine(QObject):
         app = self._ready()
         if app is None:
             return
+        previous = app.settings
         try:
             app.save_settings(settings)
             if app._model is None:
                 self._load()
-            self.changed.emit("memories")
         except GlassmindError as exc:
-            self.failed.emit(str(exc))
+            self.failed.emit(f"{exc} Glassmind keeps the previous settings.")
+            try:
+                app.save_settings(previous)
+                if app._model is None:
+                    self._load()
+            except GlassmindError as again:
+                self.failed.emit(str(again))
+        self.changed.emit("memories")
 
     @Slot()
     def _on_self_shutdown_requested(self) -> None:

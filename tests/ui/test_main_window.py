@@ -224,3 +224,30 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     sent = window.store.messages(window.conversation_id)[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
+
+
+def test_settings_reload_the_model_and_bad_models_are_refused(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    import dataclasses
+
+    from assistant.settings import Settings
+    from models.registry import ModelRegistry
+    from tests.gguf_files import write_header_only_gguf
+    from ui.settings_dialog import SettingsDialog
+
+    current = Settings.from_json(window.store.get_setting("settings"))
+    dialog = SettingsDialog(current, ModelRegistry(tmp_path), window)
+    dialog.n_ctx.setValue(4096)
+    dialog.max_tokens.setValue(256)
+    window._model_info = {}
+    window.engine.settings_requested.emit(dialog.result_settings())
+    qtbot.waitUntil(lambda: window._model_info.get("n_ctx") == 4096, timeout=TIMEOUT)
+    data = _preview(qtbot, window, "hi")
+    assert data["n_ctx"] == 4096 and data["reserve"] == 256
+
+    # A base model without a chat template: a clear banner, and the app keeps its old model.
+    base = write_header_only_gguf(tmp_path / "base.gguf")
+    window.engine.settings_requested.emit(dataclasses.replace(dialog.result_settings(), model=str(base)))
+    qtbot.waitUntil(lambda: "no chat template" in window.chat.banner.text(), timeout=TIMEOUT)
+    assert "keeps the previous settings" in window.chat.banner.text()
+    qtbot.waitUntil(lambda: window._model_info.get("name") == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
+    assert Settings.from_json(window.store.get_setting("settings")).model is None
