@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Sequence
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
@@ -223,6 +224,33 @@ def _progress(done: int, total: int) -> None:
         print(f"\rIndexing memories: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
+# -- export / import -------------------------------------------------------------------------
+
+
+def cmd_export(app: Assistant, args: argparse.Namespace) -> int:
+    from assistant.transfer import export_data
+
+    text = json.dumps(export_data(app), indent=2, ensure_ascii=False)
+    if args.output in (None, "-"):
+        print(text)
+    else:
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"glassmind: could not write {args.output}: {exc.strerror or exc}.", file=sys.stderr)
+            return 1
+        print(f"Exported to {args.output}.", file=sys.stderr)
+    return 0
+
+
+def cmd_import(app: Assistant, args: argparse.Namespace) -> int:
+    from assistant.transfer import import_data, read_export
+
+    convs, msgs, notes = import_data(app, read_export(Path(args.file)))
+    print(f"Imported {convs} conversations ({msgs} messages) and {notes} notes.")
+    return 0
+
+
 # -- bench ---------------------------------------------------------------------------------
 
 
@@ -281,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("id", type=int)
     ed.add_argument("text", nargs="+")
 
+    e = sub.add_parser("export", help="conversations and notes as JSON (stdout, or --output FILE)")
+    e.add_argument("--output", metavar="FILE")
+    i = sub.add_parser("import", help="add the conversations and notes of an export")
+    i.add_argument("file", metavar="FILE")
+
     b = sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui")
     b.add_argument("which", choices=["locomo", "retrieval", "speed", "ui"])
     return p
@@ -293,7 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = parser.parse_known_args(argv)
         return cmd_bench(args, rest)
     args = parser.parse_args(argv)
-    handlers = {"chat": cmd_chat, "context": cmd_context, "models": cmd_models, "memory": cmd_memory}
+    handlers = {
+        "chat": cmd_chat,
+        "context": cmd_context,
+        "models": cmd_models,
+        "memory": cmd_memory,
+        "export": cmd_export,
+        "import": cmd_import,
+    }
     if args.command is None:
         parser.print_help()
         return 0

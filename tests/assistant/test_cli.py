@@ -92,3 +92,24 @@ def test_memory_commands(glassmind_home: Path) -> None:
     assert run("memory", "edit", mid, "My bike is red", home=glassmind_home).returncode == 0
     assert run("memory", "forget", mid, home=glassmind_home).returncode == 0
     assert json.loads(run("memory", "list", "--json", home=glassmind_home).stdout) == []
+
+
+def test_export_and_import_round_trip(glassmind_home: Path, tmp_path: Path) -> None:
+    assert run("chat", "--once", "Hello, remember that I like tea.", home=glassmind_home).returncode == 0
+    assert run("memory", "add", "--pin", "Tea", "with", "milk", home=glassmind_home).returncode == 0
+    out = tmp_path / "export.json"
+    assert run("export", "--output", str(out), home=glassmind_home).returncode == 0
+    data = json.loads(out.read_text())
+    assert data["format"] == "glassmind-export" and len(data["conversations"]) == 1
+    assert data["notes"][0]["pinned"] is True
+
+    other = tmp_path / "other-home"
+    other.mkdir()
+    res = run("import", str(out), home=other)
+    assert res.returncode == 0 and "1 conversations (2 messages) and 1 notes" in res.stdout
+    found = json.loads(run("memory", "search", "tea", "--json", home=other).stdout)
+    assert {h["kind"] for h in found} == {"message", "note"}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    res = run("import", str(bad), home=other)
+    assert res.returncode == 1 and "not valid JSON" in res.stderr
