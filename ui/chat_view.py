@@ -241,6 +241,7 @@ class ChatView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.composer.textChanged.connect(lambda: self.draft_changed.emit(self.composer.toPlainText()))
         self.older.clicked.connect(self._on_older_clicked)
+        self.scroll.verticalScrollBar().valueChanged.connect(self._on_scroll_value_changed)
 
     # -- content -------------------------------------------------------------------
 
@@ -279,6 +280,11 @@ class ChatView(QWidget):
         position = self.cards.count() - 1 if at_end else 2
         self.cards.insertWidget(position, card)
         return card
+
+    def _on_scroll_value_changed(self, value: int) -> None:
+        # Reaching the top loads the previous batch, as a long chat scrolls back.
+        if value == 0 and self.older.isVisible() and self.scroll.verticalScrollBar().maximum() > 0:
+            QTimer.singleShot(0, self._on_older_clicked)
 
     def _on_older_clicked(self) -> None:
         if not self._messages or self._loader is None:

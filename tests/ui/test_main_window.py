@@ -251,3 +251,26 @@ def test_settings_reload_the_model_and_bad_models_are_refused(qtbot, window: Mai
     assert "keeps the previous settings" in window.chat.banner.text()
     qtbot.waitUntil(lambda: window._model_info.get("name") == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
     assert Settings.from_json(window.store.get_setting("settings")).model is None
+
+
+def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow) -> None:
+    from ui.chat_view import BATCH
+
+    conv = window.store.create_conversation("long").id
+    window.store.import_messages(
+        conv,
+        [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}", "created": "2026-01-01T00:00:00+00:00"}
+         for n in range(BATCH * 2 + 5)],
+    )
+    window._reload_conversations()
+    window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv)))
+    qtbot.waitUntil(lambda: window.conversation_id == conv, timeout=5000)
+    assert len(window.chat.message_cards()) == BATCH and window.chat.older.isVisible()
+    bar = window.chat.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=5000)
+    bar.setValue(0)
+    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH, timeout=5000)
+    window.chat.older.click()
+    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH + 5, timeout=5000)
+    assert not window.chat.older.isVisible()
+    assert window.chat.message_cards()[0].text() == "message 0"
