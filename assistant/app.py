@@ -151,10 +151,12 @@ class Assistant:
         if use_memory:
             self.open_memory()
 
+        query = retrieval_query(history, text)
+
         def retrieve(budget: int, skip: list[int]) -> RetrievalResult:
             # A regenerated message is already memory: do not quote it back to itself.
             skip = skip + ([own_id] if own_id is not None else [])
-            return self.retriever.retrieve(text, budget=min(budget, s.memory_budget), skip_message_ids=skip)
+            return self.retriever.retrieve(query, budget=min(budget, s.memory_budget), skip_message_ids=skip)
 
         return self._builder.build(
             system_prompt=s.system_prompt,
@@ -333,6 +335,18 @@ class Assistant:
             db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM turns WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+SHORT_MESSAGE_WORDS = 8
+
+
+def retrieval_query(history: list[Message], text: str) -> str:
+    """What retrieval searches for: the new message, plus the previous user message when the new
+    one is a short follow-up ("and for dinner?") that means little on its own."""
+    if len(text.split()) >= SHORT_MESSAGE_WORDS:
+        return text
+    previous = next((m.content for m in reversed(history) if m.role == "user" and not m.excluded), "")
+    return f"{previous[:500]}\n{text}" if previous else text
 
 
 def _title(text: str) -> str:

@@ -138,3 +138,19 @@ def test_cutoff_moves_in_steps_so_the_prefix_is_reused(assistant: Assistant) -> 
     assert all(p % CUTOFF_STEP == 0 for p in positions)
     # The start stays put for several turns in a row.
     assert len(set(positions)) <= len(positions) // 2
+
+
+def test_short_follow_up_searches_with_the_previous_message(assistant: Assistant) -> None:
+    from assistant.app import retrieval_query
+
+    assistant.open_memory()
+    old = assistant.new_conversation("old")
+    assistant.store.add_message(old, "user", "The Lisbon trip is booked for the 3rd of October.")
+    assistant._index(assistant.store.messages(old))
+    conv = assistant.new_conversation("now")
+    assistant.store.add_message(conv, "user", "Tell me about our trip to Portugal this autumn.")
+    history = assistant.store.messages(conv)
+    assert retrieval_query(history, "which date?").startswith("Tell me about our trip")
+    assert retrieval_query(history, "A long message that stands well enough on its own, surely.").startswith("A long")
+    window = assistant.context(conv, "which date?")
+    assert any("Lisbon" in i.text for i in window.items if i.kind == "memory")
