@@ -7,18 +7,21 @@ embed and index both -> record the window for that turn.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 from assistant import paths
 from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
-from assistant.memory import Memory, MemoryStore
+from assistant import erasure
+from assistant.memory import Memory, MemoryStore, message_item
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
-from assistant.store import Message, Store
+from assistant.text import clean_input
+from assistant.store import Message, Store, conversation_title, now_iso
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
 from models.llama import ChatModel, Usage
@@ -54,6 +57,7 @@ class Failed:
 
 
 TurnEvent = Union[ContextReady, Token, Finished, Failed]
+Reading = Callable[[int, int], None]  # (prompt tokens read, prompt tokens)
 
 
 class Assistant:
@@ -166,6 +170,7 @@ class Assistant:
             retrieve=retrieve if use_memory else None,
             reserve=min(s.max_tokens, model.n_ctx // 2),
             memory_budget=s.memory_budget,
+            new_source=f"message:{own_id}" if own_id is not None else None,
         )
 
     def fit_message(self, conversation_id: int | None, text: str) -> str:
@@ -184,22 +189,62 @@ class Assistant:
         return self.store.create_conversation(title or "New conversation", model=self.settings.model).id
 
     def turn(
-        self, conversation_id: int | None, text: str, *, cancel: threading.Event | None = None
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        cancel: threading.Event | None = None,
+        reading: Reading | None = None,
     ) -> Iterator[TurnEvent]:
-        """Run one turn; the user's message is stored before anything can fail."""
+        """Run one turn; the user's message is stored before anything can fail.
+
+        ``reading(done, total)`` follows llama.cpp reading the prompt (long prompts take minutes
+        on a slow CPU); ``cancel`` stops the reading as well as the reply.
+        """
+        text = clean_input(text)
         if not text.strip():
             yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
             return
-        if conversation_id is None:
-            conversation_id = self.new_conversation(_title(text))
-        conv = self.store.conversation(conversation_id)
-        history = self.store.messages(conversation_id)
-        if conv.title == "New conversation" and not history:
-            self.store.rename_conversation(conversation_id, _title(text))
-        user = self.store.add_message(conversation_id, "user", text)
-        yield from self._respond(conversation_id, history, user, cancel)
+        user = self._store_user_message(conversation_id, text)
+        history = self.store.messages(user.conversation_id, before_id=user.id)
+        yield from self._respond(user.conversation_id, history, user, cancel, reading)
 
-    def regenerate(self, conversation_id: int, *, cancel: threading.Event | None = None) -> Iterator[TurnEvent]:
+    def _store_user_message(self, conversation_id: int | None, text: str) -> Message:
+        """The message, its memory row (searchable by keyword at once) and the conversation's
+        title, in one transaction: a kill at any moment keeps the message whole or not at all."""
+        stamp = now_iso()
+        if conversation_id is not None:
+            conv = self.store.conversation(conversation_id)
+        with self.store.write() as db:
+            if conversation_id is None:
+                conversation_id = Store.insert(
+                    db, "conversations",
+                    {"title": "New conversation", "created": stamp, "updated": stamp, "model": self.settings.model},
+                )
+                fresh = True
+            else:
+                fresh = conv.title == "New conversation" and not db.execute(
+                    "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", [conversation_id]
+                ).fetchone()
+            mid = self._insert_message(db, conversation_id, "user", text, stamp)
+            if fresh:
+                db.execute(
+                    "UPDATE conversations SET title = ?, title_message_id = ? WHERE id = ?",
+                    [_title(text), mid, conversation_id],
+                )
+        return self.store.message(mid)
+
+    def _insert_message(self, db: Any, conversation_id: int, role: str, text: str, stamp: str, **fields: Any) -> int:
+        row = {"conversation_id": conversation_id, "role": role, "content": text, "created": stamp, **fields}
+        mid = Store.insert(db, "messages", row)
+        db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [stamp, conversation_id])
+        if text.strip():
+            self.memories.insert_rows(db, [message_item({**row, "id": mid})])
+        return mid
+
+    def regenerate(
+        self, conversation_id: int, *, cancel: threading.Event | None = None, reading: Reading | None = None
+    ) -> Iterator[TurnEvent]:
         """Answer the last user message again, replacing the reply after it."""
         history = self.store.messages(conversation_id)
         while history and history[-1].role != "user":
@@ -208,32 +253,32 @@ class Assistant:
             yield Failed("There is no message to answer again.", None)
             return
         user = history.pop()
-        yield from self._respond(conversation_id, history, user, cancel)
+        yield from self._respond(conversation_id, history, user, cancel, reading)
 
     def edit_and_resend(
-        self, message_id: int, text: str, *, cancel: threading.Event | None = None
+        self, message_id: int, text: str, *, cancel: threading.Event | None = None, reading: Reading | None = None
     ) -> Iterator[TurnEvent]:
         """Replace a user message (and every later message) with ``text`` and answer it."""
         msg = self.store.message(message_id)
         later = [m for m in self.store.messages(msg.conversation_id) if m.id >= message_id]
         for m in later:
             self._erase_message(m.id)
-        yield from self.turn(msg.conversation_id, text, cancel=cancel)
+        yield from self.turn(msg.conversation_id, text, cancel=cancel, reading=reading)
 
     def _erase_message(self, message_id: int) -> None:
-        memory = self.memories.for_message(message_id)
-        if memory is not None:
-            self.memories.forget([memory.id])
-        else:
-            with self.store.write() as db:
-                db.execute("UPDATE turns SET reply_message_id = NULL WHERE reply_message_id = ?", [message_id])
-                db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+        self.memories.forget(message_ids=[message_id])
 
     def _respond(
-        self, conversation_id: int, history: list[Message], user: Message, cancel: threading.Event | None
+        self,
+        conversation_id: int,
+        history: list[Message],
+        user: Message,
+        cancel: threading.Event | None,
+        reading: Reading | None = None,
     ) -> Iterator[TurnEvent]:
         partial: Message | None = None
         pieces: list[str] = []
+        stored = False
         try:
             window = self._window(history, user.content, own_id=user.id)
             model = self.model
@@ -244,6 +289,7 @@ class Assistant:
                 max_tokens=window.reserve,
                 temperature=self.settings.temperature,
                 cancel=cancel,
+                progress=reading,
             )
             for piece in gen:
                 pieces.append(piece)
@@ -251,10 +297,17 @@ class Assistant:
             usage = gen.usage
             assert usage is not None
             reply_text = "".join(pieces).strip()
-            reply = self.store.add_message(
-                conversation_id,
-                "assistant",
-                reply_text,
+            if not reply_text and usage.stop_reason != "cancelled":
+                # Say so rather than store an empty reply: the message stays, ready for Regenerate.
+                self._index()
+                yield Failed(
+                    "The model ended its reply without writing anything (this happens with a very long or "
+                    "repetitive message): regenerate, or rephrase the message. Your message is saved.",
+                    user,
+                    exception=InvalidInputError("empty reply"),
+                )
+                return
+            fields = dict(
                 token_count=usage.completion_tokens,
                 model=model.path.name,
                 status="partial" if usage.stop_reason == "cancelled" else "ok",
@@ -263,50 +316,45 @@ class Assistant:
                 ttft_s=round(usage.ttft_s, 4),
                 decode_tps=round(usage.decode_tps, 2),
             )
-            turn_id = self.store.record_turn(
-                conversation_id=conversation_id,
-                user_message_id=user.id,
-                reply_message_id=reply.id,
-                model=model.path.name,
-                n_ctx=window.n_ctx,
-                reserve=window.reserve,
-                prompt_tokens=window.prompt_tokens,
-                prompt=window.prompt,
-                items=[i.to_json() for i in window.items],
-            )
-            self._index([user, reply])
+            with self.store.write() as db:
+                # Reply, its memory row and the record of the window: all or nothing.
+                reply_id = self._insert_message(db, conversation_id, "assistant", reply_text, now_iso(), **fields)
+                turn_id = Store.insert(db, "turns", {
+                    "conversation_id": conversation_id,
+                    "user_message_id": user.id,
+                    "reply_message_id": reply_id,
+                    "created": now_iso(),
+                    "model": model.path.name,
+                    "n_ctx": window.n_ctx,
+                    "reserve": window.reserve,
+                    "prompt_tokens": window.prompt_tokens,
+                    "prompt": window.prompt,
+                    "prompt_parts": json.dumps(window.parts),
+                    "items": json.dumps([i.to_json() for i in window.items]),
+                })
+            stored = True
+            reply = self.store.message(reply_id)
+            self._index()
             yield Finished(reply, usage, turn_id)
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
-            if pieces:
-                partial = self.store.add_message(
-                    conversation_id, "assistant", "".join(pieces).strip(), status="partial", model=self.settings.model
-                )
+            if pieces and not stored:
+                with self.store.write() as db:
+                    pid = self._insert_message(
+                        db, conversation_id, "assistant", "".join(pieces).strip(), now_iso(),
+                        status="partial", model=self.settings.model,
+                    )
+                partial = self.store.message(pid)
             try:
-                self._index([user] + ([partial] if partial else []))
+                self._index()
             except GlassmindError:
                 log.exception("could not index the messages of a failed turn")
             message = str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
             yield Failed(message, user, partial, exception=exc)
 
-    def _index(self, messages: list[Message]) -> None:
-        """Make the turn's messages long-term memory (embedding is the slow part)."""
+    def _index(self) -> None:
+        """Embed what the turn stored (the slow part; rows were written with the messages)."""
         self.open_memory()
-        items = [
-            {
-                "text": m.content,
-                "kind": "message",
-                "source": "chat",
-                "speaker": m.role,
-                "conversation_id": m.conversation_id,
-                "message_id": m.id,
-                "created": m.created,
-                "excluded": m.excluded,
-            }
-            for m in messages
-            if m.content.strip() and self.memories.for_message(m.id) is None
-        ]
-        if items:
-            self.memories.add_many(items)
+        self.memories.embed_pending()
 
     # -- curation ------------------------------------------------------------------
 
@@ -326,15 +374,15 @@ class Assistant:
         )
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete a conversation and its messages for good (their memories included)."""
-        messages = self.store.messages(conversation_id)
-        memories = [m for m in (self.memories.for_message(msg.id) for msg in messages) if m is not None]
-        if memories:
-            self.memories.forget([m.id for m in memories])  # one FTS merge and checkpoint for all
+        """Delete a conversation and its messages for good (their memories, records and backups included)."""
+        self.store.conversation(conversation_id)
+        ids = [m.id for m in self.store.messages(conversation_id)]
+        if ids:
+            self.memories.forget(message_ids=ids)
         with self.store.write() as db:
-            db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM turns WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+        erasure.purge_now(self.store)
 
 
 SHORT_MESSAGE_WORDS = 8
@@ -349,6 +397,4 @@ def retrieval_query(history: list[Message], text: str) -> str:
     return f"{previous[:500]}\n{text}" if previous else text
 
 
-def _title(text: str) -> str:
-    line = " ".join(text.split())
-    return line[:48] + ("…" if len(line) > 48 else "")
+_title = conversation_title

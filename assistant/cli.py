@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.context import ContextWindow
 from assistant.memory import Memory
-from models.errors import GlassmindError, InputTooLargeError
+from assistant.text import clean_input, decode_input
+from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def _print_window(window: ContextWindow, out=sys.stdout) -> None:
+def _print_window(window: ContextWindow, out=None) -> None:  # noqa: ANN001
+    out = out or sys.stdout
     cats = window.by_category()
     print(
         f"Context window: {window.prompt_tokens:,} of {window.n_ctx:,} tokens used, "
@@ -48,50 +52,100 @@ def _memory_row(m: Memory) -> str:
 # -- chat -------------------------------------------------------------------
 
 
+CHAT_HELP = """Commands (not sent to the model):
+  /help            this list
+  /new             start a new conversation
+  /context [TEXT]  the context window the next message would use
+  /quit            leave (so does Ctrl-D)
+Start a message with // to send one that begins with /."""
+
+_COMMAND = re.compile(r"/[A-Za-z]+")
+
+
 def cmd_chat(app: Assistant, args: argparse.Namespace) -> int:
     if args.model:
-        app.settings.model = args.model
-    app.load_model()
+        app.settings.model = args.model  # a path: its bytes are kept as they are
     conv = args.conversation
     if conv is not None:
         app.store.conversation(conv)
     if args.once is not None:
-        text = args.once if args.once != "-" else sys.stdin.read()
+        # The model is loaded inside the turn, after the message is stored: a model that fails
+        # to load (or a kill while it loads) cannot lose what the user typed.
+        text = _read_stdin() if args.once == "-" else clean_input(args.once)
         return _chat_turn(app, conv, text, args, quiet=True)[0]
+    model = app.load_model()  # nothing typed yet: a failure here loses nothing
     entry = app.model_entry()
-    print(f"Glassmind — {entry.name} on {app.model.backend}, context {app.model.n_ctx:,} tokens.", file=sys.stderr)
-    print("Type a message; Ctrl-C stops a reply, Ctrl-D (or /quit) leaves.", file=sys.stderr)
+    if getattr(model, "notice", None):  # e.g. the GPU was too small: running on the CPU
+        print(f"glassmind: {model.notice}", file=sys.stderr)
+    print(f"Glassmind — {entry.name} on {model.backend}, context {model.n_ctx:,} tokens.", file=sys.stderr)
+    print("Type a message; Ctrl-C stops a reply, Ctrl-D (or /quit) leaves, /help lists commands.", file=sys.stderr)
+    _tolerate_bad_bytes(sys.stdin)
     while True:
         try:
-            text = input("you> ")
-        except EOFError:
+            text = clean_input(input("you> "))
+        except (EOFError, KeyboardInterrupt):
             print(file=sys.stderr)
             return 0
-        except KeyboardInterrupt:
-            print(file=sys.stderr)
-            return 0
-        if text.strip() in ("/quit", "/exit"):
-            return 0
-        if not text.strip():
+        stripped = text.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("//"):
+            text = stripped[1:]
+        elif _COMMAND.fullmatch(stripped.split(maxsplit=1)[0]):
+            command, _, rest = stripped.partition(" ")
+            command = command.lower()
+            if command in ("/quit", "/exit"):
+                return 0
+            if command == "/help":
+                print(CHAT_HELP, file=sys.stderr)
+            elif command == "/new":
+                conv = None
+                print("New conversation: it starts with your next message.", file=sys.stderr)
+            elif command == "/context":
+                _print_window(app.context(conv, rest.strip() or "(your next message)"))
+            else:
+                print(f"glassmind: there is no command {command}: /help lists them.", file=sys.stderr)
             continue
         _, conv = _chat_turn(app, conv, text, args, quiet=False)
+
+
+def _read_stdin() -> str:
+    """All of stdin as text; bytes that are not UTF-8 become U+FFFD instead of failing the message."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return decode_input(buffer.read())
+    return clean_input(sys.stdin.read())
+
+
+def _tolerate_bad_bytes(stream, errors: str = "surrogateescape") -> None:  # noqa: ANN001
+    """Let a text stream pass what it cannot decode or encode instead of raising: on stdin,
+    bytes that are not UTF-8 come through as surrogates (clean_input repairs them)."""
+    try:
+        stream.reconfigure(errors=errors)
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
 def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Namespace, *, quiet: bool):
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     code = 0
+    streamed = not quiet  # "glassmind> " or reply text is on the line: end it before an error
     try:
         if getattr(args, "truncate", False):
-            text = _truncate_to_fit(app, conv, text)
+            try:
+                text = _truncate_to_fit(app, conv, text)
+            except GlassmindError:
+                pass  # the model cannot be used: the turn below stores the message, then says why
         if not quiet:
             print("glassmind> ", end="", flush=True)
-        for event in app.turn(conv, text, cancel=cancel):
+        for event in app.turn(conv, text, cancel=cancel, reading=_reading_progress):
             if isinstance(event, ContextReady):
                 conv = event.user_message.conversation_id
                 if args.show_context:
                     _print_window(event.window, out=sys.stderr)
             elif isinstance(event, Token):
+                streamed = True
                 print(event.text, end="", flush=True)
             elif isinstance(event, Finished):
                 print(flush=True)
@@ -105,7 +159,8 @@ def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Names
                         file=sys.stderr,
                     )
             elif isinstance(event, Failed):
-                print(file=sys.stderr)
+                if streamed:
+                    print(flush=True)
                 print(f"glassmind: {event.error}", file=sys.stderr)
                 if isinstance(event.exception, InputTooLargeError):
                     print("glassmind: run again with --truncate to send the part that fits.", file=sys.stderr)
@@ -117,6 +172,13 @@ def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Names
     if quiet and conv is not None and args.print_id:
         print(f"conversation {conv}", file=sys.stderr)
     return code, conv
+
+
+def _reading_progress(done: int, total: int) -> None:
+    """A long prompt takes minutes on a slow CPU: show that it is being read (Ctrl-C stops it)."""
+    if total >= 1000 and sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        print(f"\rreading the prompt: {done:,} / {total:,} tokens (Ctrl-C stops)", end=end, file=sys.stderr, flush=True)
 
 
 def _truncate_to_fit(app: Assistant, conv: int | None, text: str) -> str:
@@ -135,7 +197,7 @@ def cmd_context(app: Assistant, args: argparse.Namespace) -> int:
         app.settings.model = args.model
     if args.conversation is not None:
         app.store.conversation(args.conversation)
-    window = app.context(args.conversation, args.message)
+    window = app.context(args.conversation, clean_input(args.message))
     if args.json:
         json.dump(window.to_json(), sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -180,7 +242,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
     mem = app.memories
     op = args.op
     if op == "list":
-        rows = mem.list(search=args.search, sort=args.sort, limit=args.limit)
+        rows = mem.list(search=clean_input(args.search) if args.search else None, sort=args.sort, limit=args.limit)
         if args.json:
             json.dump([m.to_json() for m in rows], sys.stdout, indent=2, ensure_ascii=False)
             print()
@@ -190,7 +252,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
             print(f"{mem.count()} memories", file=sys.stderr)
     elif op == "search":
         app.open_memory(_progress)
-        result = app.retriever.retrieve(" ".join(args.query), budget=args.budget, include_pinned=True)
+        result = app.retriever.retrieve(_words(args.query), budget=args.budget, include_pinned=True)
         if args.json:
             json.dump([h.to_json() for h in result.hits], sys.stdout, indent=2, ensure_ascii=False)
             print()
@@ -200,7 +262,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
                 print(f"       {h.reason}")
     elif op == "add":
         app.open_memory(_progress)
-        m = mem.add(" ".join(args.text), pinned=args.pin)
+        m = mem.add(_words(args.text), pinned=args.pin)
         print(f"Added memory {m.id}.")
     elif op in ("pin", "unpin"):
         mem.set_pinned(args.ids, op == "pin")
@@ -210,13 +272,17 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
         print(f"{op.capitalize()}d {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}.")
     elif op == "edit":
         app.open_memory(_progress)
-        m = mem.edit(args.id, " ".join(args.text))
+        m = mem.edit(args.id, _words(args.text))
         print(f"Memory {m.id} changed and re-indexed.")
     elif op == "forget":
         app.open_memory(_progress)
         n = mem.forget(args.ids)
         print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
     return 0
+
+
+def _words(words: list[str]) -> str:
+    return clean_input(" ".join(words))
 
 
 def _progress(done: int, total: int) -> None:
@@ -228,17 +294,13 @@ def _progress(done: int, total: int) -> None:
 
 
 def cmd_export(app: Assistant, args: argparse.Namespace) -> int:
-    from assistant.transfer import export_data
+    from assistant.transfer import export_data, write_export
 
-    text = json.dumps(export_data(app), indent=2, ensure_ascii=False)
+    data = export_data(app)
     if args.output in (None, "-"):
-        print(text)
+        print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        try:
-            Path(args.output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            print(f"glassmind: could not write {args.output}: {exc.strerror or exc}.", file=sys.stderr)
-            return 1
+        write_export(Path(args.output), data)  # a temporary file, then a rename: never half written
         print(f"Exported to {args.output}.", file=sys.stderr)
     return 0
 
@@ -246,8 +308,8 @@ def cmd_export(app: Assistant, args: argparse.Namespace) -> int:
 def cmd_import(app: Assistant, args: argparse.Namespace) -> int:
     from assistant.transfer import import_data, read_export
 
-    convs, msgs, notes = import_data(app, read_export(Path(args.file)))
-    print(f"Imported {convs} conversations ({msgs} messages) and {notes} notes.")
+    result = import_data(app, read_export(Path(args.file)))
+    print(result.summary())
     return 0
 
 
@@ -265,13 +327,39 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     return int(module.main(rest) or 0)
 
 
+MAX_ID = 2**63 - 1
+
+
+def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str], int]:
+    """An argparse type for a whole number in [low, high]. It raises InvalidInputError, which
+    argparse does not catch: main() prints it as one sentence and exits 1."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            shown = clean_input(text)
+            shown = shown if len(shown) <= 30 else shown[:30] + "…"
+            raise InvalidInputError(f"'{shown}' is not {what}{hint}.")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+_memory_id = _number("a memory id", 1, MAX_ID, hint=": `glassmind memory list` shows the ids")
+_conversation_id = _number("a conversation id", 1, MAX_ID, hint=": `glassmind chat --print-id` shows it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="glassmind", description="Offline chat whose memory you can see.")
     sub = p.add_subparsers(dest="command")
 
     c = sub.add_parser("chat", help="terminal chat (streams the reply)")
     c.add_argument("--once", metavar="TEXT", help="print one reply to stdout and exit ('-' reads stdin)")
-    c.add_argument("--conversation", type=int, metavar="ID", help="continue a conversation")
+    c.add_argument("--conversation", type=_conversation_id, metavar="ID", help="continue a conversation")
     c.add_argument("--model", metavar="PATH_OR_NAME", help="a registry name or a GGUF path")
     c.add_argument("--show-context", action="store_true", help="print the context window before each reply")
     c.add_argument("--stats", action="store_true", help="print token figures after each reply")
@@ -279,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--print-id", action="store_true", help="print the conversation id to stderr")
 
     x = sub.add_parser("context", help="the context window the next turn would use")
-    x.add_argument("--conversation", type=int, metavar="ID")
+    x.add_argument("--conversation", type=_conversation_id, metavar="ID")
     x.add_argument("--message", default="(your next message)", metavar="TEXT")
     x.add_argument("--model", metavar="PATH_OR_NAME")
     x.add_argument("--json", action="store_true")
@@ -293,20 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     ls = ms.add_parser("list")
     ls.add_argument("--search")
     ls.add_argument("--sort", choices=["newest", "oldest", "pinned", "text"], default="newest")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=_number("a number of memories from 0 to 1,000,000", 0, 1_000_000), default=50)
     ls.add_argument("--json", action="store_true")
     se = ms.add_parser("search")
     se.add_argument("query", nargs="+")
-    se.add_argument("--budget", type=int, default=512)
+    se.add_argument("--budget", type=_number("a token budget from 0 to 1,048,576", 0, 1_048_576), default=512)
     se.add_argument("--json", action="store_true")
     ad = ms.add_parser("add")
     ad.add_argument("text", nargs="+")
     ad.add_argument("--pin", action="store_true")
     for name in ("pin", "unpin", "exclude", "include", "forget"):
         sp = ms.add_parser(name)
-        sp.add_argument("ids", type=int, nargs="+")
+        sp.add_argument("ids", type=_memory_id, nargs="+")
     ed = ms.add_parser("edit")
-    ed.add_argument("id", type=int)
+    ed.add_argument("id", type=_memory_id)
     ed.add_argument("text", nargs="+")
 
     e = sub.add_parser("export", help="conversations and notes as JSON (stdout, or --output FILE)")
@@ -314,18 +402,48 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="add the conversations and notes of an export")
     i.add_argument("file", metavar="FILE")
 
-    b = sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui")
-    b.add_argument("which", choices=["locomo", "retrieval", "speed", "ui"])
+    bk = sub.add_parser("backup", help="automatic backups: list, now, restore [NAME]")
+    bks = bk.add_subparsers(dest="op")
+    bks.add_parser("list", help="the backups, newest first")
+    bks.add_parser("now", help="make a backup now")
+    rs = bks.add_parser("restore", help="put a backup (the newest by default) in place of the database")
+    rs.add_argument("name", nargs="?", help="a name from `glassmind backup list`")
+
+    b = sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui, crash")
+    b.add_argument("which", choices=["locomo", "retrieval", "speed", "ui", "crash"])
     return p
+
+
+def _os_error(exc: OSError) -> str:
+    """An operating-system error as the one sentence a user sees."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk is full{where}: free some space and try again; what was saved before is kept."
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Permission denied{where}: give your user access to it, or set GLASSMIND_HOME to another folder."
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"The system refused an operation{where}: {reason}. Check it and try again."
+
+
+def _fail(message: str) -> int:
+    print(f"glassmind: {message}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A file name that is not UTF-8, or a terminal that cannot show a character, must not fail a command.
+    _tolerate_bad_bytes(sys.stdout, "backslashreplace")
     parser = build_parser()
-    if argv and argv[0] == "bench":
-        args, rest = parser.parse_known_args(argv)
-        return cmd_bench(args, rest)
-    args = parser.parse_args(argv)
+    try:
+        if argv and argv[0] == "bench":
+            args, rest = parser.parse_known_args(argv)
+            return cmd_bench(args, rest)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+        return exc.code if isinstance(exc.code, int) else 1
+    except GlassmindError as exc:  # a value the argument types refused
+        return _fail(str(exc))
     handlers = {
         "chat": cmd_chat,
         "context": cmd_context,
@@ -337,20 +455,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "backup":
+        try:
+            return cmd_backup(args)
+        except GlassmindError as exc:
+            return _fail(str(exc))
+        except OSError as exc:
+            return _fail(_os_error(exc))
     try:
         app = Assistant()
     except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(_os_error(exc))
+    except KeyboardInterrupt:
+        return 130
+    for problem in [*app.store.notices, *getattr(app.settings, "problems", [])]:
+        print(f"glassmind: {problem}", file=sys.stderr)
     try:
         return handlers[args.command](app, args)
     except GlassmindError as exc:
-        print(f"glassmind: {exc}", file=sys.stderr)
+        return _fail(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()  # the reader (| head) went away: nothing more to say
         return 1
+    except OSError as exc:
+        return _fail(_os_error(exc))
     except KeyboardInterrupt:
         return 130
     finally:
+        for notice in app.store.backups.notices:
+            print(f"glassmind: {notice}", file=sys.stderr)
         app.close()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Backups are handled without opening the database through the app: it may be the damaged part."""
+    from assistant import paths
+    from assistant.backup import Backups
+    from assistant.store import Store
+
+    db_path = paths.database_path()
+    backups = Backups(db_path.parent / "backups")
+    if args.op in (None, "list"):
+        items = backups.list()
+        for b in items:
+            print(b.describe())
+        print(f"{len(items)} backup(s) in {backups.dir}", file=sys.stderr)
+    elif args.op == "now":
+        store = Store(db_path)
+        try:
+            made = store.backups.make(store.db.conn, "manual")
+        finally:
+            store.close()
+        print(f"Backed up to {made.path}.")
+    elif args.op == "restore":
+        restored = backups.restore(args.name, db_path)
+        print(
+            f"Restored {restored.name} ({restored.created:%Y-%m-%d %H:%M} UTC). The database you had is kept "
+            "as a 'before-restore' backup when it could be read; close every other Glassmind first next time."
+        )
+    return 0
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

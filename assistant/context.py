@@ -8,8 +8,9 @@ framed as quoted data, never as instructions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 from assistant.memory import Memory
 from assistant.retrieval import Hit, RetrievalResult, day_header, note_line
@@ -33,7 +34,7 @@ class TokenModel(Protocol):
 
     def render(self, messages: Sequence[dict[str, str]]) -> str: ...
 
-    def prompt_tokens(self, prompt: str) -> list[int]: ...
+    def tokenize_parts(self, parts: Sequence[tuple[str, bool]]) -> list[int]: ...
 
 
 @dataclass
@@ -64,6 +65,9 @@ class ContextWindow:
     prompt_tokens: int
     messages: list[dict[str, str]] = field(repr=False)
     tokens: list[int] = field(repr=False, default_factory=list)
+    # The prompt as (source, text, is_template) parts: only template parts may hold control
+    # tokens, and forgetting finds a memory's copy in a recorded prompt by its source.
+    parts: list[tuple[str | None, str, bool]] = field(repr=False, default_factory=list)
     retrieval: RetrievalResult | None = field(repr=False, default=None)
 
     @property
@@ -102,29 +106,71 @@ class ContextWindow:
         return data
 
 
-def _quote(lines: list[str]) -> str:
-    return "\n".join("> " + line.replace("\n", "\n> ") for line in lines)
+Part = tuple[Optional[str], str]  # (source, text) of a message's content
+_SENTINEL = re.compile("\ue000(\\d+)\ue001")
+_MARKER = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|\[/?INST\]|</?s>")
+
+
+def _quoted(source: str | None, line: str) -> Part:
+    return (source, "> " + line.replace("\n", "\n> "))
+
+
+def _joined(parts: list[Part], sep: str) -> list[Part]:
+    out: list[Part] = []
+    for n, part in enumerate(parts):
+        if n:
+            out.append((None, sep))
+        out.append(part)
+    return out
+
+
+def system_parts(system_prompt: str, pinned: Sequence[tuple[int, str]]) -> list[Part]:
+    """The system message: the prompt, then the pinned notes quoted as data."""
+    parts: list[Part] = [("system", system_prompt)]
+    if pinned:
+        parts.append((None, f"\n\n{PINNED_HEADER}\n"))
+        parts += _joined([_quoted(f"memory:{mid}", line) for mid, line in pinned], "\n")
+    return parts
 
 
 def system_content(system_prompt: str, pinned_lines: list[str]) -> str:
-    if not pinned_lines:
-        return system_prompt
-    return f"{system_prompt}\n\n{PINNED_HEADER}\n{_quote(pinned_lines)}"
+    return "".join(t for _, t in system_parts(system_prompt, list(enumerate(pinned_lines))))
 
 
-def format_notes(memories: Sequence[Memory]) -> str:
+def note_parts(memories: Sequence[Memory]) -> list[Part]:
     """Retrieved notes grouped under their day, oldest day first: dates cost tokens once per day."""
     by_day: dict[str, list[Memory]] = {}
     for m in sorted(memories, key=lambda m: (m.created, m.id)):
         by_day.setdefault(m.day_label, []).append(m)
-    blocks = [day_header(ms[0]) + "\n" + "\n".join(note_line(m) for m in ms) for ms in by_day.values()]
-    return "\n".join(blocks)
+    blocks = [
+        [(None, day_header(ms[0]) + "\n"), *_joined([(f"memory:{m.id}", note_line(m)) for m in ms], "\n")]
+        for ms in by_day.values()
+    ]
+    out: list[Part] = []
+    for n, block in enumerate(blocks):
+        if n:
+            out.append((None, "\n"))
+        out += block
+    return out
+
+
+def format_notes(memories: Sequence[Memory]) -> str:
+    return "".join(t for _, t in note_parts(memories))
+
+
+def user_parts(text: str, notes: Sequence[Memory], source: str | None = None) -> list[Part]:
+    if not notes:
+        return [(source, text)]
+    return [(None, f"{MEMORY_HEADER}\n"), *note_parts(notes), (None, "\n\n"), (source, text)]
 
 
 def user_content(text: str, notes: Sequence[Memory]) -> str:
-    if not notes:
-        return text
-    return f"{MEMORY_HEADER}\n{format_notes(notes)}\n\n{text}"
+    return "".join(t for _, t in user_parts(text, notes))
+
+
+def _defuse(text: str) -> str:
+    """Break chat-template markers in plain text (only for templates that rewrite message text)."""
+    return _MARKER.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
 
 
 class WindowBuilder:
@@ -146,20 +192,43 @@ class WindowBuilder:
         return self._overhead
 
     def _count(self, messages: list[dict[str, str]]) -> int:
-        return len(self.model.prompt_tokens(self._render(messages)))
+        return len(self.tokens_of(self.render_parts([(m["role"], [(None, m["content"])]) for m in messages])))
 
-    def _render(self, messages: list[dict[str, str]]) -> str:
+    def tokens_of(self, parts: Sequence[tuple[str | None, str, bool]]) -> list[int]:
+        return self.model.tokenize_parts([(text, template) for _, text, template in parts])
+
+    def render_parts(self, messages: list[tuple[str, list[Part]]]) -> list[tuple[str | None, str, bool]]:
+        """Render with the model's template, keeping apart its own text (template parts, which may
+        hold control tokens) and the messages' text (plain, whatever it contains)."""
         try:
-            return self.model.render(messages)
+            return self._render_parts(messages)
         except Exception:
             # Strict templates reject two turns of one role in a row (after an exclusion): merge them.
-            merged: list[dict[str, str]] = []
-            for m in messages:
-                if merged and merged[-1]["role"] == m["role"]:
-                    merged[-1] = {"role": m["role"], "content": merged[-1]["content"] + "\n\n" + m["content"]}
+            merged: list[tuple[str, list[Part]]] = []
+            for role, parts in messages:
+                if merged and merged[-1][0] == role:
+                    merged[-1] = (role, [*merged[-1][1], (None, "\n\n"), *parts])
                 else:
-                    merged.append(dict(m))
-            return self.model.render(merged)
+                    merged.append((role, list(parts)))
+            return self._render_parts(merged)
+
+    def _render_parts(self, messages: list[tuple[str, list[Part]]]) -> list[tuple[str | None, str, bool]]:
+        contents = ["".join(t for _, t in parts) for _, parts in messages]
+        real = self.model.render([{"role": r, "content": c} for (r, _), c in zip(messages, contents)])
+        marked = self.model.render([{"role": r, "content": f"\ue000{n}\ue001"} for n, (r, _) in enumerate(messages)])
+        out: list[tuple[str | None, str, bool]] = []
+        for n, piece in enumerate(_SENTINEL.split(marked)):
+            if n % 2 == 0:
+                if piece:
+                    out.append((None, piece, True))
+            else:
+                out += [(src, text, False) for src, text in messages[int(piece)][1] if text]
+        if "".join(t for _, t, _ in out) == real:
+            return out
+        # The template rewrites message text (trims it, say): the parts cannot be kept apart,
+        # so markers in the text are broken up instead and the whole prompt is one part.
+        safe = [{"role": r, "content": _defuse(c)} for (r, _), c in zip(messages, contents)]
+        return [(None, self.model.render(safe), True)]
 
     def build(
         self,
@@ -171,6 +240,7 @@ class WindowBuilder:
         retrieve: Any = None,
         reserve: int = 512,
         memory_budget: int = 512,
+        new_source: str | None = None,
     ) -> ContextWindow:
         """The window for ``new_text``; ``retrieve(budget, skip_message_ids)`` returns a RetrievalResult."""
         model = self.model
@@ -211,7 +281,7 @@ class WindowBuilder:
         items: list[ContextItem] = [ContextItem("system", system_prompt, count(system_prompt), role="system")]
 
         # Pinned notes: first in, in pin order, while the budget allows.
-        pinned_lines: list[str] = []
+        pinned_lines: list[tuple[int, str]] = []
         pinned_items: list[ContextItem] = []
         header_cost = count(PINNED_HEADER) + 2
         for memory in pinned:
@@ -223,7 +293,7 @@ class WindowBuilder:
                 cost = item.tokens + (0 if pinned_lines else header_cost)
                 if cost <= room:
                     room -= cost
-                    pinned_lines.append(line)
+                    pinned_lines.append((memory.id, line))
                 else:
                     item.state = "over_budget"
                     item.reason = "pinned, but the pinned notes alone exceed the context budget"
@@ -262,7 +332,8 @@ class WindowBuilder:
 
         while True:
             window = self._assemble(
-                n_ctx, reserve, system_prompt, items, history_items, note_hits, new_text, pinned_lines, retrieval
+                n_ctx, reserve, system_prompt, items, history_items, note_hits, new_text, pinned_lines, retrieval,
+                new_source,
             )
             if window.prompt_tokens <= budget:
                 return window
@@ -309,15 +380,17 @@ class WindowBuilder:
         history_items: list[ContextItem],
         note_hits: list[Hit],
         new_text: str,
-        pinned_lines: list[str],
+        pinned_lines: list[tuple[int, str]],
         retrieval: RetrievalResult | None,
+        new_source: str | None,
     ) -> ContextWindow:
         count = self.model.count_tokens
-        messages = [{"role": "system", "content": system_content(system_prompt, pinned_lines)}]
-        messages += [{"role": i.role or "user", "content": i.text} for i in history_items if i.included]
-        messages.append({"role": "user", "content": user_content(new_text, [h.memory for h in note_hits])})
-        prompt = self._render(messages)
-        tokens = self.model.prompt_tokens(prompt)
+        contents: list[tuple[str, list[Part]]] = [("system", system_parts(system_prompt, pinned_lines))]
+        contents += [(i.role or "user", [(i.source, i.text)]) for i in history_items if i.included]
+        contents.append(("user", user_parts(new_text, [h.memory for h in note_hits], new_source)))
+        parts = self.render_parts(contents)
+        tokens = self.tokens_of(parts)
+        messages = [{"role": role, "content": "".join(t for _, t in ps)} for role, ps in contents]
         note_items = [
             ContextItem(
                 "memory",
@@ -330,7 +403,7 @@ class WindowBuilder:
             )
             for h in note_hits
         ]
-        new_item = ContextItem("message", new_text, count(new_text), role="user")
+        new_item = ContextItem("message", new_text, count(new_text), source=new_source, role="user")
         items = [*head, *history_items, *note_items, new_item]
         counted = sum(i.tokens for i in items if i.included)
         template = ContextItem(
@@ -343,9 +416,10 @@ class WindowBuilder:
             n_ctx=n_ctx,
             reserve=reserve,
             items=[*items, template],
-            prompt=prompt,
+            prompt="".join(t for _, t, _ in parts),
             prompt_tokens=len(tokens),
             messages=messages,
             tokens=tokens,
             retrieval=retrieval,
+            parts=parts,
         )

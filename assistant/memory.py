@@ -1,9 +1,8 @@
 """Long-term memory: every message and every note, embedded (FAISS) and keyword-indexed (FTS5).
 
-Forget is real: the row, its FTS entry, its vector, and its text in turn
-records and titles are removed, FTS5 segments are merged, and the WAL is
-checkpointed with ``secure_delete`` on, so no file in the data dir keeps the
-bytes.
+Forget is real; assistant/erasure.py does it (rows, keyword index, vectors,
+turn records, titles, backups). Ids are never reused, and the FAISS cache is
+checked against a checksum and a change log kept in SQLite.
 """
 
 from __future__ import annotations
@@ -17,7 +16,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from assistant.store import Message, Store, now_iso
+from assistant import erasure
+from assistant.store import Store, now_iso
+from assistant.text import clean_input
 from assistant.vector_index import Progress, VectorIndex
 from models.embedder import Embedder
 from models.errors import InvalidInputError, NotFoundError
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 MAX_MEMORY_CHARS = 20_000
 # Bump when Memory.embed_text changes: stored vectors of another format are re-embedded.
 EMBED_FORMAT = "line-v1"
-FORGOTTEN = "[forgotten]"
+LOG_KEEP = 50_000  # vector_changes rows kept behind the saved index
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _memory(row: dict[str, Any]) -> Memory:
 
 
 def clean_text(text: str) -> str:
-    text = (text or "").strip()
+    text = clean_input(text or "").strip()
     if not text:
         raise InvalidInputError("A memory cannot be empty: type some text.")
     if len(text) > MAX_MEMORY_CHARS:
@@ -95,46 +96,112 @@ class MemoryStore:
     def __init__(self, store: Store, embedder: Embedder, index_dir: Path) -> None:
         self.store = store
         self.embedder = embedder
+        self.backups = store.backups
         self.model_key = f"{embedder.name}/{EMBED_FORMAT}"
         self.index = VectorIndex(index_dir, model=self.model_key, dim=embedder.dim)
         self._index_ready = False
+        self._generation = 0
+        self._dirty = False
 
     # -- index upkeep -----------------------------------------------------------
+    #
+    # The FAISS index is a cache of memory_vectors. Every change to that table writes a row to
+    # vector_changes in the same transaction; an index is at "generation" N when it reflects
+    # the log up to seq N. Before each search and each save the open index replays what other
+    # processes (or this one) logged since, so a forget in the CLI reaches an open window too.
 
-    def _state(self) -> dict[str, int]:
-        row = self.store.query(
-            "SELECT count(*) AS count, coalesce(max(memory_id), 0) AS max_id, "
-            "coalesce(sum(memory_id), 0) AS id_sum FROM memory_vectors WHERE model = ?",
-            [self.model_key],
-        )[0]
-        return {k: int(v) for k, v in row.items()}
+    def _log_head(self) -> int:
+        rows = self.store.query("SELECT seq FROM sqlite_sequence WHERE name = 'vector_changes'")
+        return int(rows[0]["seq"]) if rows else 0
+
+    def _saved_record(self) -> dict[str, Any] | None:
+        rows = self.store.query("SELECT value FROM meta WHERE key = 'vector_index'")
+        try:
+            record = json.loads(rows[0]["value"]) if rows else None
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or record.get("model") != self.model_key or record.get("dim") != self.embedder.dim:
+            return None
+        return record
 
     def open_index(self, progress: Progress | None = None) -> str:
-        """Load the FAISS cache, or rebuild it from SQLite; returns "loaded" or "rebuilt"."""
+        """Load the FAISS cache, or rebuild it from SQLite; returns "loaded" or "rebuilt".
+
+        First every stored message without a memory (a turn killed before it was indexed)
+        becomes one, and every memory without a vector is embedded.
+        """
         if self._index_ready:
             return "loaded"
+        self.index_orphan_messages()
         self._embed_missing(progress)
-        state = self._state()
-        if self.index.load(state):
+        record = self._saved_record()
+        if record and self.index.load(str(record.get("sha256"))):
+            self._generation = int(record.get("generation", 0))
             self._index_ready = True
-            return "loaded"
-        ids, vecs = self._all_vectors()
-        if progress:
-            progress(0, len(ids))
-        self.index.rebuild(ids, vecs)
-        self.index.save(state)
-        if progress:
-            progress(len(ids), len(ids))
+            if self.sync_index():
+                return "loaded"
+        self._rebuild(progress)
         self._index_ready = True
+        self.flush()
         return "rebuilt"
 
-    def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+    def _rebuild(self, progress: Progress | None = None) -> None:
+        head = self._log_head()  # read first: later changes are replayed, and replay is idempotent
         rows = self.store.query(
             "SELECT memory_id, vector FROM memory_vectors WHERE model = ? ORDER BY memory_id", [self.model_key]
         )
+        if progress:
+            progress(0, len(rows))
+        ids, vecs = self._arrays(rows)
+        self.index.rebuild(ids, vecs)
+        self._generation = head
+        self._dirty = True
+        if progress:
+            progress(len(rows), len(rows))
+
+    def _arrays(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.array([r["memory_id"] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(-1, self.embedder.dim)
         return ids, vecs
+
+    def sync_index(self) -> bool:
+        """Replay the vector log into the open index; False if it had to be rebuilt instead."""
+        if not self._index_ready:
+            return True
+        head = self._log_head()
+        if head == self._generation:
+            return True
+        changes = self.store.query(
+            "SELECT seq, memory_id FROM vector_changes WHERE seq > ? AND seq <= ? ORDER BY seq",
+            [self._generation, head],
+        )
+        if len(changes) != head - self._generation:
+            log.info("vector log pruned past this index's generation; rebuilding")
+            self._rebuild()
+            return False
+        ids = sorted({int(c["memory_id"]) for c in changes})
+        self.index.remove(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.store.query(
+                f"SELECT memory_id, vector FROM memory_vectors WHERE model = ? AND memory_id IN ({','.join('?' * len(chunk))})",
+                [self.model_key, *chunk],
+            )
+            if rows:
+                self.index.add(*self._arrays(rows))
+        self._generation = head
+        self._dirty = True
+        return True
+
+    def index_orphan_messages(self) -> int:
+        """Make every stored message without a memory one (a turn killed mid-way); returns how many."""
+        with self.store.write() as db:
+            rows = list(db.query(
+                "SELECT m.* FROM messages m WHERE trim(m.content) != '' AND NOT EXISTS "
+                "(SELECT 1 FROM memories x WHERE x.message_id = m.id AND x.kind = 'message') ORDER BY m.id"
+            ))
+            self.insert_rows(db, [message_item(r) for r in rows])
+        return len(rows)
 
     def _embed_missing(self, progress: Progress | None) -> None:
         """Embed memories without a vector of the current model (new install, model change, crash)."""
@@ -146,29 +213,49 @@ class MemoryStore:
         total = len(rows)
         for start in range(0, total, 256):
             batch = [_memory(r) for r in rows[start : start + 256]]
-            self._store_vectors(batch, index=False)
+            self._store_vectors(batch)
             if progress:
                 progress(min(start + 256, total), total)
 
-    def _store_vectors(self, memories: Sequence[Memory], *, index: bool = True) -> None:
+    def _store_vectors(self, memories: Sequence[Memory]) -> None:
         if not memories:
             return
         vecs = self.embedder.encode([m.embed_text() for m in memories])
         with self.store.write() as db:
-            db["memory_vectors"].upsert_all(
-                [
-                    {"memory_id": m.id, "model": self.model_key, "vector": vecs[i].tobytes()}
-                    for i, m in enumerate(memories)
-                ],
-                pk="memory_id",
-            )
-        if index and self._index_ready:
-            self.index.add([m.id for m in memories], vecs)
+            # A memory forgotten while it was being embedded stays forgotten.
+            alive = {int(r[0]) for r in db.execute(
+                f"SELECT id FROM memories WHERE id IN ({','.join('?' * len(memories))})", [m.id for m in memories]
+            ).fetchall()}
+            rows = [
+                {"memory_id": m.id, "model": self.model_key, "vector": vecs[i].tobytes()}
+                for i, m in enumerate(memories)
+                if m.id in alive
+            ]
+            if rows:
+                db["memory_vectors"].upsert_all(rows, pk="memory_id")
+                db.conn.executemany(
+                    "INSERT INTO vector_changes (memory_id, op) VALUES (?, 'add')", [(r["memory_id"],) for r in rows]
+                )
+        self.sync_index()
 
     def flush(self) -> None:
-        """Persist the FAISS cache if it changed."""
-        if self._index_ready and self.index.dirty:
-            self.index.save(self._state())
+        """Persist the FAISS cache if it changed, and record its checksum in SQLite."""
+        if not self._index_ready:
+            return
+        self.sync_index()
+        if not self._dirty:
+            return
+        sha = self.index.save()
+        record = {"model": self.model_key, "dim": self.embedder.dim, "generation": self._generation, "sha256": sha}
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('vector_index', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [json.dumps(record)],
+            )
+            # Keep a long tail of the log for processes whose index is a little behind.
+            db.execute("DELETE FROM vector_changes WHERE seq <= ?", [self._generation - LOG_KEEP])
+        self._dirty = False
 
     # -- reading ----------------------------------------------------------------
 
@@ -257,45 +344,42 @@ class MemoryStore:
 
     def add_many(self, items: Sequence[dict[str, Any]], *, embed: bool = True) -> list[Memory]:
         """Insert memories and embed them in one batch (the ingest path)."""
-        rows = []
-        for item in items:
-            rows.append(
-                {
-                    "kind": item.get("kind", "note"),
-                    "text": clean_text(item["text"]) if item.get("kind", "note") == "note" else item["text"],
-                    "speaker": item.get("speaker"),
-                    "conversation_id": item.get("conversation_id"),
-                    "message_id": item.get("message_id"),
-                    "source": item.get("source", "user"),
-                    "created": item.get("created") or now_iso(),
-                    "updated": None,
-                    "pinned": int(bool(item.get("pinned"))),
-                    "excluded": int(bool(item.get("excluded"))),
-                }
-            )
-        ids = []
         with self.store.write() as db:
-            table = db["memories"]
-            for row in rows:
-                ids.append(int(table.insert(row).last_pk))
-        memories = [_memory({**row, "id": mid}) for row, mid in zip(rows, ids)]
+            memories = self.insert_rows(db, items)
         if embed:
             self._store_vectors(memories)
         return memories
 
-    def add_message(self, message: Message, *, speaker: str | None = None) -> Memory | None:
-        """Make a stored message part of long-term memory (empty replies are skipped)."""
-        if not message.content.strip():
-            return None
-        return self.add(
-            message.content,
-            kind="message",
-            source="chat",
-            speaker=speaker or message.role,
-            conversation_id=message.conversation_id,
-            message_id=message.id,
-            created=message.created,
-        )
+    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Memory]:
+        """Insert memory rows inside the caller's open write (no embedding: ``embed_pending`` does it).
+
+        FTS5 indexes them at once (triggers), so they are searchable by keyword even if the
+        process dies before their vectors are written.
+        """
+        memories = []
+        for item in items:
+            kind = item.get("kind", "note")
+            row = {
+                "kind": kind,
+                "text": clean_text(item["text"]) if kind == "note" else item["text"],
+                "speaker": item.get("speaker"),
+                "conversation_id": item.get("conversation_id"),
+                "message_id": item.get("message_id"),
+                "source": item.get("source", "user"),
+                "created": item.get("created") or now_iso(),
+                "updated": None,
+                "pinned": int(bool(item.get("pinned"))),
+                "excluded": int(bool(item.get("excluded"))),
+            }
+            mid = self.store.insert(db, "memories", row)
+            memories.append(_memory({**row, "id": mid}))
+        return memories
+
+    def embed_pending(self, progress: Progress | None = None) -> None:
+        """Embed every memory that has no vector yet, and bring the open index up to date."""
+        self._embed_missing(progress)
+        if self._index_ready:
+            self.sync_index()
 
     def set_pinned(self, ids: Iterable[int], pinned: bool) -> None:
         self._set_flag(ids, "pinned", pinned)
@@ -317,17 +401,17 @@ class MemoryStore:
                 db["memories"].update(mid, {column: int(value), "updated": now_iso()})
 
     def edit(self, memory_id: int, text: str) -> Memory:
-        """Change a memory's text; it is re-embedded and re-indexed."""
+        """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the records."""
         text = clean_text(text)
         old = self.get(memory_id)
         with self.store.write() as db:
             db["memories"].update(memory_id, {"text": text, "updated": now_iso()})
             if old.message_id is not None:
                 db.execute("UPDATE messages SET content = ? WHERE id = ?", [text, old.message_id])
-        self._redact([old.text], [memory_id], old.message_id, replacement=text)
+            erasure.edit_rows(db.conn, memory_id, old.message_id, text)
         memory = self.get(memory_id)
         self._store_vectors([memory])
-        self._purge_fts_remnants()
+        erasure.purge_now(self.store)
         return memory
 
     def _require(self, ids: Sequence[int]) -> None:
@@ -339,72 +423,29 @@ class MemoryStore:
                 "`glassmind memory list` shows the ids."
             )
 
-    def forget(self, ids: Iterable[int]) -> int:
-        """Erase memories for good; returns how many were erased."""
+    def forget(self, ids: Iterable[int] = (), *, message_ids: Iterable[int] = ()) -> int:
+        """Erase memories (and messages) for good, backups included; returns how many memories went."""
         ids = [int(i) for i in ids]
         self._require(ids)
-        memories = list(self.get_many(ids).values())
-        message_ids = [m.message_id for m in memories if m.message_id is not None]
-        with self.store.write() as db:
-            for m in memories:
-                db.execute("DELETE FROM memory_vectors WHERE memory_id = ?", [m.id])
-                db.execute("DELETE FROM memories WHERE id = ?", [m.id])
-            for mid in message_ids:
-                db.execute("DELETE FROM memory_vectors WHERE memory_id IN (SELECT id FROM memories WHERE message_id = ?)", [mid])
-                db.execute("DELETE FROM memories WHERE message_id = ?", [mid])
-                db.execute("UPDATE turns SET reply_message_id = NULL WHERE reply_message_id = ?", [mid])
-                db.execute("DELETE FROM messages WHERE id = ?", [mid])
-        for m in memories:
-            self._redact([m.text], [m.id], m.message_id, replacement=FORGOTTEN)
+        done = erasure.forget(self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups)
         if self._index_ready:
-            self.index.remove(ids)
-            self.index.save(self._state())
-        self._purge_fts_remnants()
-        return len(memories)
+            self.sync_index()
+            self.flush()  # the forgotten vectors leave the saved file too
+        return len(done.memory_ids)
 
-    def _redact(self, texts: list[str], memory_ids: list[int], message_id: int | None, *, replacement: str) -> None:
-        """Replace a text in everything derived from it: turn records and conversation titles."""
-        sources = {f"memory:{i}" for i in memory_ids}
-        if message_id is not None:
-            sources.add(f"message:{message_id}")
-        with self.store.write() as db:
-            for row in list(db.query("SELECT id, prompt, items FROM turns")):
-                prompt, items_json = row["prompt"] or "", row["items"] or "[]"
-                if not any(t and (t in prompt or json.dumps(t)[1:-1] in items_json) for t in texts) and not any(
-                    s in items_json for s in sources
-                ):
-                    continue
-                items = json.loads(items_json)
-                for item in items:
-                    if item.get("source") in sources:
-                        item["text"] = replacement
-                        if replacement == FORGOTTEN:
-                            item["state"], item["reason"] = "forgotten", "forgotten by the user"
-                    for t in texts:
-                        if t:
-                            item["text"] = item.get("text", "").replace(t, replacement)
-                for t in texts:
-                    if t:
-                        prompt = prompt.replace(t, replacement)
-                db.execute("UPDATE turns SET prompt = ?, items = ? WHERE id = ?", [prompt, json.dumps(items), row["id"]])
-            flat = [" ".join(t.split()) for t in texts if t]
-            for row in list(db.query("SELECT id, title FROM conversations")):
-                title, stem = row["title"], row["title"].rstrip("…").strip()
-                # A title is the start of the first message: redact it with the message.
-                if any(t in title or (len(stem) >= 8 and t.startswith(stem)) for t in flat):
-                    new_title = title
-                    for t in flat:
-                        new_title = new_title.replace(t, replacement)
-                    if new_title == title:
-                        new_title = replacement if replacement == FORGOTTEN else replacement[:48]
-                    db.execute("UPDATE conversations SET title = ? WHERE id = ?", [new_title, row["id"]])
 
-    def _purge_fts_remnants(self) -> None:
-        """Merge FTS5 segments and checkpoint the WAL so deleted text leaves no bytes on disk."""
-        with self.store.write() as db:
-            db.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
-        with self.store._lock:
-            self.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def message_item(row: dict[str, Any]) -> dict[str, Any]:
+    """The memory row that makes a stored message long-term memory."""
+    return {
+        "text": row["content"],
+        "kind": "message",
+        "source": "chat",
+        "speaker": row["role"],
+        "conversation_id": row["conversation_id"],
+        "message_id": row["id"],
+        "created": row["created"],
+        "excluded": bool(row.get("excluded")),
+    }
 
 
 def parse_when(value: str | None) -> str | None:

@@ -20,6 +20,12 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
+def pending_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations ``db`` lacks (a backup is taken before they run)."""
+    done = {row["name"] for row in db["_migrations"].rows} if db["_migrations"].exists() else set()
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations ``db`` lacks, in order; returns the names applied."""
     table = db["_migrations"]
@@ -124,3 +130,33 @@ def m004_turns(db: sqlite_utils.Database) -> None:
     )
     db["turns"].create_index(["conversation_id", "id"])
     db["messages"].add_column("excluded", int, not_null_default=0)
+
+
+@migration
+def m005_trust(db: sqlite_utils.Database) -> None:
+    """Ids that are never reused, a change log for the vector cache, a forget journal, prompt parts."""
+    # The highest id ever given per table: a forgotten id is never handed out again.
+    db.execute("CREATE TABLE id_watermark (name TEXT PRIMARY KEY, high INTEGER NOT NULL)")
+    for table in ("conversations", "messages", "memories", "turns"):
+        db.execute(
+            f"INSERT INTO id_watermark (name, high) SELECT ?, coalesce(max(id), 0) FROM {table}", [table]
+        )
+    # Every change to memory_vectors, in order: other processes replay it into their FAISS cache.
+    db.execute(
+        "CREATE TABLE vector_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, memory_id INTEGER NOT NULL, "
+        "op TEXT NOT NULL)"
+    )
+    # Small facts about the database itself (the saved index's checksum, the commit counter).
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    # A forget whose slow steps (FTS merge, backups) have not finished: completed on the next start.
+    db.execute(
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY AUTOINCREMENT, memory_ids TEXT NOT NULL, "
+        "message_ids TEXT NOT NULL, created TEXT NOT NULL)"
+    )
+    # The prompt as [source, text, is_template] parts, so forgetting can erase by structure.
+    db["turns"].add_column("prompt_parts", str)
+    # The message a conversation's title was made from, so forgetting it renames the conversation.
+    db["conversations"].add_column("title_message_id", int)
+    # A fingerprint of an imported conversation: importing the same export twice adds nothing.
+    db["conversations"].add_column("import_key", str)
+    db["conversations"].create_index(["import_key"])

@@ -192,6 +192,7 @@ class Retriever:
         now = now or dt.datetime.now(dt.UTC)
         skip = set(skip_message_ids)
         t0 = time.perf_counter()
+        self.memories.sync_index()  # another process may have added or forgotten memories
         qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
         t1 = time.perf_counter()
         words = keywords(query)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
 
 from models.errors import InvalidInputError
 
@@ -11,6 +11,27 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are Glassmind, a helpful assistant running offline on the user's computer. "
     "Answer clearly and briefly."
 )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
+
+
+# What a stored value must be, field by field, and how to say it when it is not.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (lambda v: v is None or isinstance(v, str), "a model name or path"),
+    "n_ctx": (lambda v: v is None or (_is_int(v) and 256 <= v <= 1_048_576), "a whole number from 256 to 1,048,576"),
+    "gpu_layers": (lambda v: v is None or (_is_int(v) and -1 <= v <= 100_000), "a whole number of layers (0: CPU)"),
+    "temperature": (lambda v: _is_number(v) and 0.0 <= v <= 2.0, "a number from 0 to 2"),
+    "max_tokens": (lambda v: _is_int(v) and 1 <= v <= 32768, "a whole number from 1 to 32,768"),
+    "system_prompt": (lambda v: isinstance(v, str) and bool(v.strip()), "some text"),
+    "memory_budget": (lambda v: _is_int(v) and 0 <= v <= 65536, "a whole number from 0 to 65,536"),
+    "retrieval": (lambda v: isinstance(v, bool), "true or false"),
+}
 
 
 @dataclass
@@ -23,6 +44,9 @@ class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     memory_budget: int = 512  # tokens for retrieved notes per turn
     retrieval: bool = True
+    # One sentence per stored value that could not be used (its default is used instead);
+    # not a setting: never saved, not compared.
+    problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def validate(self) -> "Settings":
         if self.n_ctx is not None and not 256 <= self.n_ctx <= 1_048_576:
@@ -38,9 +62,32 @@ class Settings:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("problems", None)
+        return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "Settings":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+    def from_json(cls, data: Any) -> "Settings":
+        """Settings from what was stored; a value of the wrong type or out of range falls back to
+        its default, and ``problems`` says which (so a hand-edited or old database still opens)."""
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        if data is not None and not isinstance(data, dict):
+            problems.append("The stored settings are not readable, so the defaults are used: save them again in Settings.")
+            data = None
+        names = {f.name for f in fields(cls) if f.init}
+        for key, value in (data or {}).items():
+            if key not in names:
+                continue  # a setting of another version: ignored
+            check, wanted = _CHECKS[key]
+            if not check(value):
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+                problems.append(
+                    f"The stored setting {key} = {shown} is not {wanted}; "
+                    "the default is used until you change it in Settings."
+                )
+                continue
+            values[key] = float(value) if key == "temperature" else value
+        settings = cls(**values)
+        settings.problems = problems
+        return settings

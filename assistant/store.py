@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -16,8 +17,18 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant.migrations import migrate
+from assistant import erasure
+from assistant.backup import Backups
+from assistant.migrations import migrate, pending_migrations
 from models.errors import NotFoundError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def conversation_title(text: str) -> str:
+    """A conversation's title made from its first message: the first 48 characters on one line."""
+    line = " ".join(text.split())
+    return line[:48] + ("…" if len(line) > 48 else "")
 
 
 def now_iso() -> str:
@@ -31,6 +42,8 @@ class Conversation:
     created: str
     updated: str
     model: str | None = None
+    title_message_id: int | None = None  # the message the title was made from
+    import_key: str | None = None  # fingerprint of an imported conversation
 
 
 @dataclass(frozen=True)
@@ -63,9 +76,10 @@ class TurnRecord:
     prompt_tokens: int
     prompt: str
     items: list[dict[str, Any]]
+    prompt_parts: str | None = None  # JSON [source, text, is_template] parts; see assistant/erasure.py
 
 
-def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
+def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> StoreError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return StoreError(
@@ -77,9 +91,13 @@ def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
             f"The database {path} is read-only: give your user write permission on it and its folder."
         )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
+        newest = next(iter(backups.list()), None) if backups else None
+        restore = (
+            f"`glassmind backup restore` brings back the newest backup ({newest.created:%Y-%m-%d %H:%M} UTC)"
+            if newest else "move it aside to start afresh (no backup exists)"
+        )
         return StoreError(
-            f"The database {path} is damaged or is not a Glassmind database. Glassmind has not changed it: "
-            "move it aside (or restore a backup) and start again."
+            f"The database {path} is damaged or is not a Glassmind database. Glassmind has not changed it: {restore}."
         )
     if "disk is full" in text or "disk i/o" in text:
         return StoreError(f"Could not write {path}: the disk is full or failing. Free some space and try again.")
@@ -92,12 +110,17 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.backups = Backups(self.path.parent / "backups")
+        self._commits_file = self.path.with_name(self.path.name + ".commits")
+        self._counting = False
+        self.notices: list[str] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the data folder {self.path.parent}: {exc.strerror}.") from exc
+        self._refuse_emptied_file()
         try:
-            conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA quick_check").fetchall()
@@ -107,9 +130,67 @@ class Store:
                 pass
             conn.execute("PRAGMA synchronous = NORMAL")
             self.db = sqlite_utils.Database(conn)
+            if pending_migrations(self.db) and self.db["_migrations"].exists():
+                self.backups.make(conn, "before-" + pending_migrations(self.db)[0])
             self.migrations_applied = migrate(self.db)
+            self._counting = True
+            self._check_lost_commits()
         except sqlite3.Error as exc:
-            raise _explain(exc, self.path) from exc
+            raise _explain(exc, self.path, self.backups) from exc
+        erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
+        self.backups.maybe_daily(conn)
+
+    def _refuse_emptied_file(self) -> None:
+        """A 0-byte database that held data once is damage, not a fresh start: never overwrite it."""
+        try:
+            empty = self.path.is_file() and self.path.stat().st_size == 0
+        except OSError:
+            return
+        if empty and (self._read_commits() or self.backups.list()):
+            newest = next(iter(self.backups.list()), None)
+            hint = (
+                f"`glassmind backup restore` brings back the newest backup ({newest.created:%Y-%m-%d %H:%M} UTC)."
+                if newest else "No backup exists; move the empty file aside to start afresh."
+            )
+            raise StoreError(f"The database {self.path} is empty (0 bytes): its contents were lost. {hint}")
+
+    def _read_commits(self) -> int:
+        try:
+            return int(self._commits_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _check_lost_commits(self) -> None:
+        """Compare the commit counter in the database with the one written beside it after each
+        commit: fewer in the database means committed data was lost (a deleted or damaged WAL)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
+        in_db = int(row[0]) if row else 0
+        seen = self._read_commits()
+        if seen > in_db:
+            newest = next(iter(self.backups.list()), None)
+            self.notices.append(
+                f"The last {seen - in_db} change(s) saved to {self.path.name} are missing: its journal file "
+                f"({self.path.name}-wal) was deleted or damaged."
+                + (
+                    f" The newest backup is from {newest.created:%Y-%m-%d %H:%M} UTC: `glassmind backup restore` brings it back."
+                    if newest else ""
+                )
+            )
+            self._write_commits(in_db)
+
+    def _write_commits(self, value: int) -> None:
+        try:
+            self._commits_file.write_text(str(value))
+        except OSError:
+            log.info("could not write %s", self._commits_file)
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (after a forget: no copy left behind)."""
+        with self._lock:
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise _explain(exc, self.path, self.backups) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -124,18 +205,46 @@ class Store:
         """A transaction under the store lock; sqlite errors become StoreError."""
         return _Write(self)
 
+    @staticmethod
+    def new_id(db: sqlite_utils.Database, table: str) -> int:
+        """The next id for ``table`` inside an open write: above every id it ever had, so a
+        forgotten id is never given to a new row (a cache keyed by it cannot mistake the two)."""
+        row = db.execute(
+            f"SELECT max((SELECT high FROM id_watermark WHERE name = ?), coalesce((SELECT max(id) FROM {table}), 0))",
+            [table],
+        ).fetchone()
+        new = int(row[0] or 0) + 1
+        db.execute(
+            "INSERT INTO id_watermark (name, high) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET high = excluded.high",
+            [table, new],
+        )
+        return new
+
+    @classmethod
+    def insert(cls, db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+        """Insert ``row`` under a never-used id inside an open write; returns the id."""
+        rid = cls.new_id(db, table)
+        db[table].insert({"id": rid, **row})
+        return rid
+
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self._lock:
             try:
                 return list(self.db.query(sql, params))
             except sqlite3.Error as exc:
-                raise _explain(exc, self.path) from exc
+                raise _explain(exc, self.path, self.backups) from exc
 
     # -- settings --------------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         rows = self.query("SELECT value FROM settings WHERE key = ?", [key])
-        return json.loads(rows[0]["value"]) if rows else default
+        if not rows:
+            return default
+        try:
+            return json.loads(rows[0]["value"])
+        except (TypeError, ValueError):
+            self.notices.append(f"The stored setting {key!r} was unreadable; Glassmind uses the defaults.")
+            return default
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.write() as db:
@@ -146,9 +255,7 @@ class Store:
     def create_conversation(self, title: str = "New conversation", *, model: str | None = None) -> Conversation:
         stamp = now_iso()
         with self.write() as db:
-            cid = db["conversations"].insert(
-                {"title": title, "created": stamp, "updated": stamp, "model": model}
-            ).last_pk
+            cid = self.insert(db, "conversations", {"title": title, "created": stamp, "updated": stamp, "model": model})
         return self.conversation(int(cid))
 
     def conversation(self, conversation_id: int) -> Conversation:
@@ -180,9 +287,9 @@ class Store:
         self.conversation(conversation_id)
         stamp = now_iso()
         with self.write() as db:
-            mid = db["messages"].insert(
-                {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields}
-            ).last_pk
+            mid = self.insert(
+                db, "messages", {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields}
+            )
             db["conversations"].update(conversation_id, {"updated": stamp})
         return self.message(int(mid))
 
@@ -191,9 +298,8 @@ class Store:
         self.conversation(conversation_id)
         ids = []
         with self.write() as db:
-            table = db["messages"]
             for row in rows:
-                ids.append(int(table.insert({"conversation_id": conversation_id, **row}).last_pk))
+                ids.append(self.insert(db, "messages", {"conversation_id": conversation_id, **row}))
         return ids
 
     def update_message(self, message_id: int, **fields: Any) -> Message:
@@ -286,22 +392,30 @@ class _Write:
             self.store.db.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self.store._lock.release()
-            raise _explain(exc, self.store.path) from exc
+            raise _explain(exc, self.store.path, self.store.backups) from exc
         return self.store.db
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         conn = self.store.db.conn
         try:
             if exc_type is None:
+                count = None
                 try:
+                    if self.store._counting:
+                        count = conn.execute(
+                            "INSERT INTO meta (key, value) VALUES ('commits', 1) ON CONFLICT(key) "
+                            "DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value"
+                        ).fetchone()[0]
                     conn.execute("COMMIT")
                 except sqlite3.Error as err:
                     conn.execute("ROLLBACK")
-                    raise _explain(err, self.store.path) from err
+                    raise _explain(err, self.store.path, self.store.backups) from err
+                if count is not None:
+                    self.store._write_commits(int(count))
             else:
                 conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise _explain(exc, self.store.path) from exc
+                    raise _explain(exc, self.store.path, self.store.backups) from exc
         finally:
             self.store._lock.release()
         return False

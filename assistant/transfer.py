@@ -1,16 +1,94 @@
-"""Export and import conversations and notes as JSON: the user's explicit act, nothing else leaves."""
+"""Export and import conversations and notes as JSON: the user's explicit act, nothing else leaves.
+
+An import is checked whole before anything is written, then written in one transaction: it
+adds everything or nothing. Importing the same export again adds nothing (each conversation
+carries a fingerprint of its messages; a note is known by its text and date).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from assistant.app import Assistant
-from models.errors import InvalidInputError
+from assistant.context import MAX_MESSAGE_CHARS
+from assistant.memory import MAX_MEMORY_CHARS
+from assistant.store import Store, now_iso
+from assistant.text import clean_input
+from models.errors import InvalidInputError, StoreError
 
 FORMAT = "glassmind-export"
 VERSION = 1
+MAX_IMPORT_BYTES = 256 * 2**20
+ROLES = ("user", "assistant")
+STATUSES = ("ok", "partial", "failed")
+NOTHING = "nothing was imported"
+
+
+@dataclass(frozen=True)
+class _Message:
+    role: str
+    content: str
+    created: str
+    status: str
+    excluded: bool
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    title: str
+    created: str
+    messages: list[_Message]
+
+    @property
+    def key(self) -> str:
+        return conversation_key(self.created, [(m.role, m.content, m.created) for m in self.messages])
+
+
+@dataclass(frozen=True)
+class _Note:
+    text: str
+    created: str | None
+    pinned: bool
+    excluded: bool
+    source: str
+
+
+@dataclass
+class ImportResult:
+    """What an import added, and what it skipped because it was already there."""
+
+    conversations: int = 0
+    messages: int = 0
+    notes: int = 0
+    skipped_conversations: int = 0
+    skipped_notes: int = 0
+    memory_ids: list[int] = field(default_factory=list, repr=False)
+
+    def summary(self) -> str:
+        text = (
+            f"Imported {self.conversations} conversations ({self.messages} messages) and {self.notes} notes."
+        )
+        if self.skipped_conversations or self.skipped_notes:
+            text += (
+                f" Skipped {self.skipped_conversations} conversations and {self.skipped_notes} notes "
+                "already present."
+            )
+        return text
+
+
+def conversation_key(created: str, messages: Iterable[tuple[str, str, str]]) -> str:
+    """The fingerprint of a conversation: its date and its messages' role, text and date, in order."""
+    payload = json.dumps([created, [list(m) for m in messages]], ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# -- export ---------------------------------------------------------------------
 
 
 def export_data(app: Assistant) -> dict[str, Any]:
@@ -34,53 +112,291 @@ def export_data(app: Assistant) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "conversations": conversations, "notes": notes}
 
 
-def import_data(app: Assistant, data: Any) -> tuple[int, int, int]:
-    """Add what an export holds (existing data is kept); returns conversations, messages, notes added."""
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InvalidInputError("That file is not a Glassmind export: nothing was imported.")
-    if data.get("version") != VERSION:
-        raise InvalidInputError(f"That export has version {data.get('version')}; this Glassmind reads version {VERSION}.")
+def write_export(path: Path, data: dict[str, Any]) -> None:
+    """Write an export so that ``path`` is never left half written: a temporary file, then a rename."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    path = Path(path)
     try:
-        conversations = [
-            (str(c["title"]), [(str(m["role"]), str(m["content"]), str(m["created"]), m) for m in c["messages"]])
-            for c in data.get("conversations", [])
-        ]
-        notes = [(str(n["text"]), n) for n in data.get("notes", [])]
-    except (KeyError, TypeError) as exc:
-        raise InvalidInputError(f"That export is damaged (missing {exc}): nothing was imported.") from exc
-    app.open_memory()
-    n_messages = 0
-    for title, messages in conversations:
-        conv = app.store.create_conversation(title)
-        rows = [
-            {"role": role, "content": content, "created": created, "status": m.get("status", "ok"), "excluded": int(bool(m.get("excluded")))}
-            for role, content, created, m in messages
-        ]
-        app.store.import_messages(conv.id, rows)
-        app._index(app.store.messages(conv.id))
-        n_messages += len(rows)
-    if notes:
-        app.memories.add_many(
-            [
-                {
-                    "text": text,
-                    "kind": "note",
-                    "source": n.get("source") or "import",
-                    "created": n.get("created"),
-                    "pinned": bool(n.get("pinned")),
-                    "excluded": bool(n.get("excluded")),
-                }
-                for text, n in notes
-            ]
-        )
-    app.memories.flush()
-    return len(conversations), n_messages, len(notes)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise StoreError(f"Could not write {path}: {exc.strerror or exc}. Choose another place.") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StoreError(f"Could not write {path}: {exc.strerror or exc}. Nothing was exported there.") from exc
+
+
+# -- reading and checking --------------------------------------------------------
 
 
 def read_export(path: Path) -> Any:
+    """The JSON in ``path``; every way it can fail is one sentence."""
+    path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_IMPORT_BYTES:
+            raise InvalidInputError(
+                f"{path} is {size / 2**20:,.0f} MiB; Glassmind imports files up to "
+                f"{MAX_IMPORT_BYTES // 2**20} MiB: {NOTHING}."
+            )
+        raw = path.read_bytes()
+    except IsADirectoryError as exc:
+        raise InvalidInputError(f"{path} is a folder: give the export file instead.") from exc
     except OSError as exc:
         raise InvalidInputError(f"Could not read {path}: {exc.strerror or exc}.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not valid JSON, so it cannot be a Glassmind export.") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path} is not UTF-8 text, so it cannot be a Glassmind export: {NOTHING}.") from exc
+    return parse_export(text, str(path))
+
+
+def parse_export(text: str, name: str = "That file") -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidInputError(f"{name} is nested too deeply to be a Glassmind export: {NOTHING}.") from exc
+    except MemoryError as exc:
+        raise InvalidInputError(f"{name} is too large to read in the memory available: {NOTHING}.") from exc
+    except ValueError as exc:
+        raise InvalidInputError(f"{name} is not valid JSON, so it cannot be a Glassmind export.") from exc
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), "something else")
+
+
+def _problem(where: str, what: str) -> InvalidInputError:
+    return InvalidInputError(f"{where}: {what}: {NOTHING}.")
+
+
+def _string(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
+    """``obj[key]`` as clean text; an optional key may be missing or null (None)."""
+    if obj.get(key) is None and (key not in obj or not required):
+        if required:
+            raise _problem(where, f"'{key}' is missing")
+        return None
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _problem(where, f"'{key}' must be text, not {_kind(value)}")
+    return clean_input(value)
+
+
+def _flag(obj: dict[str, Any], key: str, where: str) -> bool:
+    value = obj.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _problem(where, f"'{key}' must be true or false, not {_kind(value)}")
+    return value
+
+
+def _date(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
+    value = _string(obj, key, where, required=required)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 64:
+        raise _problem(where, f"'{key}' must be a date such as {now_iso()}")
+    return value
+
+
+def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
+    """Check all of an export before anything is written; the first problem is one sentence."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInputError(f"That file is not a Glassmind export: {NOTHING}.")
+    version = data.get("version")
+    if isinstance(version, bool) or version != VERSION:
+        raise InvalidInputError(
+            f"That export has version {version!r}; this Glassmind reads version {VERSION}: {NOTHING}."
+        )
+    raw_convs = data.get("conversations", [])
+    raw_notes = data.get("notes", [])
+    if not isinstance(raw_convs, list):
+        raise InvalidInputError(f"The export's 'conversations' must be a list, not {_kind(raw_convs)}: {NOTHING}.")
+    if not isinstance(raw_notes, list):
+        raise InvalidInputError(f"The export's 'notes' must be a list, not {_kind(raw_notes)}: {NOTHING}.")
+
+    conversations = []
+    for ci, c in enumerate(raw_convs, 1):
+        where = f"conversation {ci}"
+        if not isinstance(c, dict):
+            raise _problem(where, f"must be an object, not {_kind(c)}")
+        title = " ".join((_string(c, "title", where) or "").split()) or "Imported conversation"
+        created = _date(c, "created", where)
+        assert created is not None
+        raw_msgs = c.get("messages")
+        if not isinstance(raw_msgs, list):
+            raise _problem(where, "'messages' is missing" if raw_msgs is None else f"'messages' must be a list, not {_kind(raw_msgs)}")
+        messages = []
+        for mi, m in enumerate(raw_msgs, 1):
+            mwhere = f"{where}, message {mi}"
+            if not isinstance(m, dict):
+                raise _problem(mwhere, f"must be an object, not {_kind(m)}")
+            role = m.get("role")
+            if role not in ROLES:
+                shown = f"'{role}'" if isinstance(role, str) else _kind(role)
+                raise _problem(mwhere, f"role {shown} is not allowed (only user and assistant)")
+            content = _string(m, "content", mwhere)
+            assert content is not None
+            if len(content) > MAX_MESSAGE_CHARS:
+                raise _problem(mwhere, f"the text is {len(content):,} characters; at most {MAX_MESSAGE_CHARS:,} are allowed")
+            mcreated = _date(m, "created", mwhere)
+            assert mcreated is not None
+            status = m.get("status", "ok")
+            if status is None:
+                status = "ok"
+            if status not in STATUSES:
+                shown = f"'{status}'" if isinstance(status, str) else _kind(status)
+                raise _problem(mwhere, f"status {shown} is not one of {', '.join(STATUSES)}")
+            messages.append(_Message(role, content, mcreated, status, _flag(m, "excluded", mwhere)))
+        conversations.append(_Conversation(title[:200], created, messages))
+
+    notes = []
+    for ni, n in enumerate(raw_notes, 1):
+        where = f"note {ni}"
+        if not isinstance(n, dict):
+            raise _problem(where, f"must be an object, not {_kind(n)}")
+        text = (_string(n, "text", where) or "").strip()
+        if not text:
+            raise _problem(where, "the text is empty")
+        if len(text) > MAX_MEMORY_CHARS:
+            raise _problem(where, f"the text is {len(text):,} characters; a note holds at most {MAX_MEMORY_CHARS:,}")
+        source = (_string(n, "source", where, required=False) or "").strip()[:40]
+        notes.append(
+            _Note(
+                text=text,
+                created=_date(n, "created", where, required=False),
+                pinned=_flag(n, "pinned", where),
+                excluded=_flag(n, "excluded", where),
+                source=source or "import",
+            )
+        )
+    return conversations, notes
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+def _title_of(text: str) -> str:
+    # How a chat names a conversation after its first message (assistant.app._title).
+    line = " ".join(text.split())
+    return line[:48] + ("…" if len(line) > 48 else "")
+
+
+def _stored_keys(db: Any) -> set[str]:
+    """Fingerprints of every stored conversation: its import key, and one made from its messages."""
+    keys = {r[0] for r in db.execute("SELECT import_key FROM conversations WHERE import_key IS NOT NULL")}
+    by_conv: dict[int, tuple[str, list[tuple[str, str, str]]]] = {
+        cid: (created, []) for cid, created in db.execute("SELECT id, created FROM conversations")
+    }
+    for cid, role, content, created in db.execute(
+        "SELECT conversation_id, role, content, created FROM messages ORDER BY conversation_id, id"
+    ):
+        if cid in by_conv:
+            by_conv[cid][1].append((role, content, created))
+    keys.update(conversation_key(created, msgs) for created, msgs in by_conv.values())
+    return keys
+
+
+def import_data(app: Assistant, data: Any) -> ImportResult:
+    """Add what an export holds (existing data is kept), all in one transaction; what is already
+    present (an earlier import of the same export, or the data it was exported from) is skipped."""
+    conversations, notes = validate_export(data)
+    result = ImportResult()
+    with app.store.write() as db:
+        known = _stored_keys(db)
+        memory_items: list[dict[str, Any]] = []
+        for conv in conversations:
+            key = conv.key
+            if key in known:
+                result.skipped_conversations += 1
+                continue
+            known.add(key)
+            updated = max([conv.created] + [m.created for m in conv.messages])
+            cid = Store.insert(
+                db,
+                "conversations",
+                {"title": conv.title, "created": conv.created, "updated": updated, "model": None, "import_key": key},
+            )
+            # The first user message names the conversation when its title was made from it.
+            first_user = next((m for m in conv.messages if m.role == "user" and m.content.strip()), None)
+            title_from = first_user if first_user and _title_of(first_user.content) == conv.title else None
+            title_message_id = None
+            for m in conv.messages:
+                mid = Store.insert(
+                    db,
+                    "messages",
+                    {
+                        "conversation_id": cid,
+                        "role": m.role,
+                        "content": m.content,
+                        "created": m.created,
+                        "status": m.status,
+                        "excluded": int(m.excluded),
+                    },
+                )
+                if m is title_from:
+                    title_message_id = mid
+                if m.content.strip():
+                    memory_items.append(
+                        {
+                            "text": m.content,
+                            "kind": "message",
+                            "source": "chat",
+                            "speaker": m.role,
+                            "conversation_id": cid,
+                            "message_id": mid,
+                            "created": m.created,
+                            "excluded": m.excluded,
+                        }
+                    )
+            if title_message_id:
+                db.execute("UPDATE conversations SET title_message_id = ? WHERE id = ?", [title_message_id, cid])
+            result.conversations += 1
+            result.messages += len(conv.messages)
+
+        seen: set[tuple[str, str | None]] = set()
+        for note in notes:
+            if (note.text, note.created) in seen or _note_exists(db, note):
+                result.skipped_notes += 1
+                continue
+            seen.add((note.text, note.created))
+            memory_items.append(
+                {
+                    "text": note.text,
+                    "kind": "note",
+                    "source": note.source,
+                    "created": note.created,
+                    "pinned": note.pinned,
+                    "excluded": note.excluded,
+                }
+            )
+            result.notes += 1
+        result.memory_ids = [m.id for m in app.memories.insert_rows(db, memory_items)]
+    # Committed: the rows are safe and searchable by keyword. Embedding is the slow part; a
+    # process killed now gets them embedded on its next start.
+    if result.memory_ids:
+        app.memories.embed_pending()
+        app.memories.flush()
+    return result
+
+
+def _note_exists(db: Any, note: _Note) -> bool:
+    if note.created is None:
+        sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [note.text]
+    else:
+        sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? AND created = ? LIMIT 1", [note.text, note.created]
+    return db.execute(sql, params).fetchone() is not None

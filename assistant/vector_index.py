@@ -10,7 +10,7 @@ at 1M, most of it FTS5 ranking, not FAISS.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Callable, Iterable
 
 import faiss
 import numpy as np
+
+from models.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +55,30 @@ def build_index(ids: np.ndarray, vecs: np.ndarray, dim: int) -> faiss.Index:
 
 
 class VectorIndex:
-    """Thread-safe wrapper around one FAISS index persisted at ``<dir>/memories.faiss``."""
+    """Thread-safe wrapper around one FAISS index persisted at ``<dir>/memories.faiss``.
+
+    The file is trusted only when its SHA-256 matches the one SQLite recorded when it was
+    saved (``MemoryStore`` keeps that record): a replaced, damaged or stale file is rebuilt.
+    """
 
     def __init__(self, directory: Path, *, model: str, dim: int) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.model = model
         self.dim = dim
         self._file = self.dir / "memories.faiss"
-        self._meta_file = self.dir / "memories.json"
+        for path in (self.dir, self._file):
+            if path.exists() and not (path.is_dir() if path is self.dir else path.is_file()):
+                what = "a folder" if path is self.dir else "a file"
+                raise StoreError(
+                    f"{path} should be {what} (Glassmind's search index) but is not: move it away and "
+                    "start again; the index is rebuilt from the database."
+                )
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the index folder {self.dir}: {exc.strerror or exc}.") from exc
         self._lock = threading.RLock()
         self._index: faiss.Index = make_index(dim, 0)
-        self.dirty = False
 
     @property
     def size(self) -> int:
@@ -74,17 +88,16 @@ class VectorIndex:
     def kind(self) -> str:
         return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
 
-    def load(self, expected: dict[str, int]) -> bool:
-        """Load the cached index if it matches ``expected`` (count and id checksum); else False."""
+    def load(self, sha256: str) -> bool:
+        """Load the saved index if the file's checksum is ``sha256``; else False (rebuild it)."""
         with self._lock:
             try:
-                meta = json.loads(self._meta_file.read_text())
-                if meta.get("model") != self.model or meta.get("dim") != self.dim:
+                data = self._file.read_bytes()
+                if hashlib.sha256(data).hexdigest() != sha256:
+                    log.info("vector index file does not match the database's record; rebuilding")
                     return False
-                if meta.get("state") != expected:
-                    return False
-                index = faiss.read_index(str(self._file))
-                if index.d != self.dim or index.ntotal != expected.get("count"):
+                index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+                if index.d != self.dim:
                     return False
             except (OSError, ValueError, RuntimeError) as exc:
                 log.info("vector index cache unusable (%s); rebuilding", exc)
@@ -92,13 +105,11 @@ class VectorIndex:
             self._index = index
             if isinstance(index, faiss.IndexIVF):
                 index.nprobe = IVF_NPROBE
-            self.dirty = False
             return True
 
     def rebuild(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         with self._lock:
             self._index = build_index(ids, vecs, self.dim)
-            self.dirty = True
 
     def add(self, ids: Iterable[int], vecs: np.ndarray) -> None:
         ids_arr = np.fromiter(ids, dtype=np.int64)
@@ -107,7 +118,6 @@ class VectorIndex:
         with self._lock:
             self._index.remove_ids(ids_arr)  # re-adding an id replaces its vector
             self._index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids_arr)
-            self.dirty = True
 
     def remove(self, ids: Iterable[int]) -> None:
         ids_arr = np.fromiter(ids, dtype=np.int64)
@@ -115,7 +125,21 @@ class VectorIndex:
             return
         with self._lock:
             self._index.remove_ids(ids_arr)
-            self.dirty = True
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index (checks and tests)."""
+        with self._lock:
+            index = self._index
+            if isinstance(index, faiss.IndexIDMap2) or hasattr(index, "id_map"):
+                return faiss.vector_to_array(index.id_map).astype(np.int64)
+            ivf = faiss.extract_index_ivf(index)
+            invlists = ivf.invlists
+            out = [
+                faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+                for i in range(ivf.nlist)
+                if invlists.list_size(i)
+            ]
+            return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the ``k`` nearest vectors by inner product, best first."""
@@ -126,13 +150,20 @@ class VectorIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def save(self, state: dict[str, int]) -> None:
-        """Write the index atomically, with the SQLite state it reflects."""
+    def save(self) -> str:
+        """Write the index atomically; returns its SHA-256 for the database's record."""
         with self._lock:
-            tmp = self._file.with_suffix(".faiss.tmp")
-            faiss.write_index(self._index, str(tmp))
+            data = faiss.serialize_index(self._index).tobytes()
+        tmp = self._file.with_suffix(".faiss.tmp")
+        try:
+            tmp.write_bytes(data)
             tmp.replace(self._file)
-            meta_tmp = self._meta_file.with_suffix(".json.tmp")
-            meta_tmp.write_text(json.dumps({"model": self.model, "dim": self.dim, "state": state}))
-            meta_tmp.replace(self._meta_file)
-            self.dirty = False
+            stale = self.dir / "memories.json"  # the first wave's sidecar; SQLite holds this now
+            if stale.is_file():
+                stale.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"Could not save the search index in {self.dir} ({exc.strerror or exc}); your data is safe "
+                "in the database and the index is rebuilt on the next start."
+            ) from exc
+        return hashlib.sha256(data).hexdigest()

@@ -71,7 +71,7 @@ def latency_at(n: int, *, queries: int, rng: np.random.Generator) -> dict[str, A
         memories.index._index = build_index(ids, vecs, DIM)
         build_s = time.perf_counter() - t0
         memories._index_ready = True
-        memories.index.save({"count": n})
+        memories.index.save()
         index_bytes = (Path(tmp) / "index" / "memories.faiss").stat().st_size
         retriever = Retriever(memories, lambda text: len(text) // 4 + 1)
         qvecs = _synthetic_vectors(queries, rng)

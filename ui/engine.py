@@ -32,6 +32,7 @@ class Engine(QObject):
         failed(str): a user-facing sentence; the app keeps running.
         context_ready(int, dict): a request id and the window the next turn would use.
         turn_started(int, dict): the conversation id and the window of a turn that began.
+        reading(int, int): prompt tokens read so far, of the prompt (before the first token).
         tokens(str): coalesced pieces of the streaming reply.
         turn_finished(int, dict): the conversation id and figures of a finished reply.
         turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
@@ -44,6 +45,7 @@ class Engine(QObject):
     failed = Signal(str)
     context_ready = Signal(int, dict)
     turn_started = Signal(int, dict)
+    reading = Signal(int, int)
     tokens = Signal(str)
     turn_finished = Signal(int, dict)
     turn_failed = Signal(int, str)
@@ -83,6 +85,8 @@ class Engine(QObject):
         try:
             self.status.emit("Opening the database…")
             self.app = Assistant()
+            for notice in [*self.app.store.notices, *getattr(self.app.settings, "problems", [])]:
+                self.failed.emit(notice)
             self._load()
         except GlassmindError as exc:
             self.failed.emit(str(exc))
@@ -141,7 +145,7 @@ class Engine(QObject):
                 return
             except GlassmindError:
                 pass  # the turn itself reports it
-        self._run(app.turn(conversation_id, text, cancel=self.cancel), conversation_id)
+        self._run(app.turn(conversation_id, text, cancel=self.cancel, reading=self.reading.emit), conversation_id)
 
     @Slot(object, str)
     def _on_self_fitted_turn_requested(self, conversation_id: Any, text: str) -> None:
@@ -154,20 +158,20 @@ class Engine(QObject):
         except GlassmindError as exc:
             self.turn_failed.emit(-1 if conversation_id is None else conversation_id, str(exc))
             return
-        self._run(app.turn(conversation_id, fitted, cancel=self.cancel), conversation_id)
+        self._run(app.turn(conversation_id, fitted, cancel=self.cancel, reading=self.reading.emit), conversation_id)
 
     @Slot(int)
     def _on_self_regenerate_requested(self, conversation_id: int) -> None:
         app = self._ready()
         if app is not None:
-            self._run(app.regenerate(conversation_id, cancel=self.cancel), conversation_id)
+            self._run(app.regenerate(conversation_id, cancel=self.cancel, reading=self.reading.emit), conversation_id)
 
     @Slot(int, str)
     def _on_self_edit_resend_requested(self, message_id: int, text: str) -> None:
         app = self._ready()
         if app is not None:
             conv = app.store.message(message_id).conversation_id
-            self._run(app.edit_and_resend(message_id, text, cancel=self.cancel), conv)
+            self._run(app.edit_and_resend(message_id, text, cancel=self.cancel, reading=self.reading.emit), conv)
 
     def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
         self.cancel.clear()
@@ -251,6 +255,9 @@ class Engine(QObject):
                 raise ValueError(name)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
+        for notice in app.store.backups.notices:
+            self.failed.emit(notice)
+        app.store.backups.notices.clear()
         self.changed.emit("memories")
         self.changed.emit("messages")
 
@@ -298,4 +305,9 @@ class EngineThread:
         self.engine.shutdown_requested.emit()
         # Nothing the engine says from here on has a window to go to.
         self.engine.blockSignals(True)
-        return self.thread.wait(timeout_ms)
+        if self.thread.wait(timeout_ms):
+            return True
+        # Still busy (a model load, or one chunk of a long prompt on a slow CPU): cancel is set,
+        # so it ends soon. Destroying a running QThread aborts the whole app: wait for it.
+        log.warning("the engine is still busy after %d ms; waiting for it to stop", timeout_ms)
+        return self.thread.wait()

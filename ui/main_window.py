@@ -118,12 +118,14 @@ class MainWindow(QMainWindow):
         self.engine = self.engine_thread.engine
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
 
+        self._reading = False
         self.engine.status.connect(self._on_engine_status)
         self.engine.loaded.connect(self._on_engine_loaded)
         self.engine.failed.connect(self._on_engine_failed)
         self.engine.context_ready.connect(self._on_engine_context_ready)
         self.engine.turn_started.connect(self._on_engine_turn_started)
         self.engine.tokens.connect(self._on_engine_tokens)
+        self.engine.reading.connect(self._on_engine_reading)
         self.engine.turn_finished.connect(self._on_engine_turn_finished)
         self.engine.turn_failed.connect(self._on_engine_turn_failed)
         self.engine.too_large.connect(self._on_engine_too_large)
@@ -233,7 +235,19 @@ class MainWindow(QMainWindow):
         self._show_context_use(window)
 
     def _on_engine_tokens(self, text: str) -> None:
+        if self._reading:
+            self._reading = False
+            self.statusBar().clearMessage()
         self.chat.append_tokens(text)
+
+    def _on_engine_reading(self, done: int, total: int) -> None:
+        # Only worth a word when the prompt is long (a slow CPU reads ~50-500 tokens a second).
+        if total - done > 0 and total >= 1000:
+            self._reading = True
+            self.statusBar().showMessage(f"Reading the prompt: {done:,} / {total:,} tokens (Stop cancels)…")
+        elif self._reading:
+            self._reading = False
+            self.statusBar().clearMessage()
 
     def _on_engine_turn_finished(self, conversation_id: int, figures: dict) -> None:
         self.last_figures = figures

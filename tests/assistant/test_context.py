@@ -12,7 +12,10 @@ from models.errors import InputTooLargeError, InvalidInputError
 def _check_exact(window, model) -> None:
     included = [i for i in window.items if i.included]
     assert sum(i.tokens for i in included) == window.prompt_tokens
-    assert window.prompt_tokens == len(model.prompt_tokens(window.prompt))
+    # What is sent: each part tokenized on its own (only template parts may hold control tokens).
+    assert "".join(text for _, text, _ in window.parts) == window.prompt
+    assert window.tokens == model.tokenize_parts([(text, tmpl) for _, text, tmpl in window.parts])
+    assert window.prompt_tokens == len(window.tokens)
     assert window.prompt_tokens <= window.n_ctx - window.reserve
 
 
@@ -70,7 +73,8 @@ def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
     assistant.open_memory()
     other = assistant.new_conversation("old")
     assistant.store.add_message(other, "user", "My sister Beatrice lives in Porto and paints tiles.")
-    assistant._index(assistant.store.messages(other))
+    assistant.memories.index_orphan_messages()
+    assistant.memories.embed_pending()
     window = assistant.context(None, "Where does Beatrice live?")
     _check_exact(window, assistant.model)
     mem_items = [i for i in window.items if i.kind == "memory"]
@@ -146,7 +150,8 @@ def test_short_follow_up_searches_with_the_previous_message(assistant: Assistant
     assistant.open_memory()
     old = assistant.new_conversation("old")
     assistant.store.add_message(old, "user", "The Lisbon trip is booked for the 3rd of October.")
-    assistant._index(assistant.store.messages(old))
+    assistant.memories.index_orphan_messages()
+    assistant.memories.embed_pending()
     conv = assistant.new_conversation("now")
     assistant.store.add_message(conv, "user", "Tell me about our trip to Portugal this autumn.")
     history = assistant.store.messages(conv)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from assistant.store import Store
 
@@ -221,7 +222,14 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)
     assert "Shorten it" in asked[0]
     assert window.chat.composer.toPlainText() == long_text  # nothing the user typed is lost
+    # The cut message is stored at once; Stop works while its ~8k-token prompt is still being read.
+    reading: list[tuple[int, int]] = []
+    window.engine.reading.connect(lambda done, total: reading.append((done, total)))
+    qtbot.waitUntil(lambda: bool(reading), timeout=TIMEOUT)
+    assert reading[0][1] > 4000 and "Reading the prompt" in window.statusBar().currentMessage()
+    qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
     sent = window.store.messages(window.conversation_id)[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
 

@@ -1,0 +1,164 @@
+"""Automatic backups of the database: before every migration and at most once a day, the last few kept.
+
+Made with SQLite's online backup API, so a backup is a consistent database
+even while Glassmind writes. A forget reaches the backups too: each one is
+rewritten without the forgotten rows (see ``scrub``), or deleted if that
+fails, so a forgotten text survives in no file of the data dir.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant import erasure
+from models.errors import NotFoundError, StoreError
+
+log = logging.getLogger(__name__)
+
+KEEP = 4
+DAILY = dt.timedelta(hours=24)
+PREFIX = "glassmind-"
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    created: dt.datetime
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def describe(self) -> str:
+        size = self.path.stat().st_size if self.path.exists() else 0
+        return f"{self.name}  {self.created:%Y-%m-%d %H:%M} UTC  {self.reason:<24} {size / 2**20:8.1f} MiB"
+
+
+class Backups:
+    """The backups folder beside the database."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.notices: list[str] = []
+
+    def list(self) -> list[Backup]:
+        """Backups, newest first."""
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for path in self.dir.glob(f"{PREFIX}*.db"):
+            stem = path.stem[len(PREFIX) :]
+            stamp, _, reason = stem.partition("_")
+            try:
+                created = dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").replace(tzinfo=dt.UTC)
+            except ValueError:
+                continue
+            out.append(Backup(path, created, reason or "manual"))
+        return sorted(out, key=lambda b: b.created, reverse=True)
+
+    def make(self, conn: sqlite3.Connection, reason: str) -> Backup:
+        """Copy the open database into a new backup (atomic: a kill leaves no half-written one)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            now = dt.datetime.now(dt.UTC)
+            path = self.dir / f"{PREFIX}{now:%Y%m%d-%H%M%S-%f}_{reason}.db"
+            tmp = path.with_suffix(".tmp")
+            dest = sqlite3.connect(tmp)
+            try:
+                conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dest.close()
+            os.replace(tmp, path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"Could not write a backup in {self.dir}: {exc}. Free some space and try again.") from exc
+        self._prune()
+        return Backup(path, now, reason)
+
+    def maybe_daily(self, conn: sqlite3.Connection) -> Backup | None:
+        """A backup if the newest is older than a day and there is something to keep."""
+        newest = next(iter(self.list()), None)
+        if newest is not None and dt.datetime.now(dt.UTC) - newest.created < DAILY:
+            return None
+        has_data = conn.execute(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'messages') AND "
+            "(EXISTS(SELECT 1 FROM messages) OR EXISTS(SELECT 1 FROM memories))"
+        ).fetchone()[0]
+        if not has_data:
+            return None
+        try:
+            return self.make(conn, "daily")
+        except StoreError as exc:
+            log.warning("%s", exc)
+            return None
+
+    def _prune(self) -> None:
+        for old in self.list()[KEEP:]:
+            old.path.unlink(missing_ok=True)
+
+    def scrub(self, done: erasure.Erasure) -> None:
+        """Rewrite every backup without the erased rows; a backup that cannot be rewritten is deleted."""
+        for backup in self.list():
+            tmp = backup.path.with_suffix(".scrub")
+            try:
+                shutil.copyfile(backup.path, tmp)
+                conn = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA secure_delete = ON")
+                    conn.execute("BEGIN IMMEDIATE")
+                    closed = erasure.close_over(conn, done.memory_ids, done.message_ids)
+                    erasure.erase_rows(conn, closed, journal=False)
+                    erasure.purge(conn)
+                    conn.execute("COMMIT")
+                    conn.execute("VACUUM")  # a fresh file: no free page keeps the old bytes
+                finally:
+                    conn.close()
+                os.replace(tmp, backup.path)
+            except (OSError, sqlite3.Error) as exc:
+                tmp.unlink(missing_ok=True)
+                backup.path.unlink(missing_ok=True)
+                self.notices.append(
+                    f"The backup {backup.name} could not be rewritten without what you forgot ({exc}), "
+                    "so it was deleted."
+                )
+
+    def restore(self, name: str | None, db_path: Path) -> Backup:
+        """Put a backup (the newest when ``name`` is None) in place of the database; the current
+        database is kept as a backup first when it can be read. No other Glassmind may be running."""
+        backups = self.list()
+        chosen = next((b for b in backups if name in (None, b.name, b.path.stem)), None)
+        if chosen is None:
+            raise NotFoundError(
+                f"There is no backup {name!r}: `glassmind backup list` shows them." if name else
+                f"There are no backups in {self.dir}."
+            )
+        tmp = db_path.with_name(db_path.name + ".restore")
+        try:
+            shutil.copyfile(chosen.path, tmp)  # first: keeping the current one may prune old backups
+        except OSError as exc:
+            raise StoreError(f"Could not read the backup {chosen.name}: {exc.strerror or exc}.") from exc
+        if db_path.exists() and db_path.stat().st_size:
+            try:
+                current = sqlite3.connect(db_path)
+                try:
+                    current.execute("PRAGMA quick_check").fetchall()
+                    self.make(current, "before-restore")
+                finally:
+                    current.close()
+            except sqlite3.Error:
+                log.info("the current database is unreadable; restoring without keeping it")
+        try:
+            # The commit counter beside the database describes the old one: a restore is no loss.
+            for side in ("-wal", "-shm", ".commits"):
+                db_path.with_name(db_path.name + side).unlink(missing_ok=True)
+            os.replace(tmp, db_path)
+        except OSError as exc:
+            raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
+        return chosen
