@@ -26,6 +26,7 @@ from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
 from models.llama import ChatModel, Usage
 from models.registry import ModelEntry, ModelRegistry
+from models.templates import fallback_template
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,11 @@ class Assistant:
 
     def save_settings(self, settings: Settings) -> None:
         settings.validate()
-        reload = (settings.model, settings.n_ctx, settings.gpu_layers) != (
+        reload = (settings.model, settings.n_ctx, settings.gpu_layers, settings.chat_template) != (
             self.settings.model,
             self.settings.n_ctx,
             self.settings.gpu_layers,
+            self.settings.chat_template,
         )
         self.store.set_setting("settings", settings.to_json())
         self.settings = settings
@@ -103,7 +105,9 @@ class Assistant:
             entry = self.model_entry()
             if entry.error:
                 raise ModelFileError(entry.error)
-            self._model = ChatModel(entry.path, n_ctx=self.settings.n_ctx, n_gpu_layers=self.settings.gpu_layers)
+            s = self.settings
+            template = fallback_template(s.chat_template) if s.chat_template else None
+            self._model = ChatModel(entry.path, n_ctx=s.n_ctx, n_gpu_layers=s.gpu_layers, chat_template=template)
             self._builder = WindowBuilder(self._model)
             self._retriever = None
         return self._model
@@ -266,7 +270,8 @@ class Assistant:
         yield from self.turn(msg.conversation_id, text, cancel=cancel, reading=reading)
 
     def _erase_message(self, message_id: int) -> None:
-        self.memories.forget(message_ids=[message_id])
+        """A message replaced by Regenerate or Edit & resend leaves the database (not the backups)."""
+        self.memories.forget(message_ids=[message_id], backups=False)
 
     def _respond(
         self,

@@ -195,7 +195,16 @@ class WindowBuilder:
         return len(self.tokens_of(self.render_parts([(m["role"], [(None, m["content"])]) for m in messages])))
 
     def tokens_of(self, parts: Sequence[tuple[str | None, str, bool]]) -> list[int]:
-        return self.model.tokenize_parts([(text, template) for _, text, template in parts])
+        """The prompt's tokens. Neighbouring parts of one kind are tokenized together, so text is
+        split only where the template's own markers are -- as llama.cpp splits at control tokens
+        anyway -- and a prompt without forged markers gets the same tokens as one plain call."""
+        merged: list[tuple[str, bool]] = []
+        for _, text, template in parts:
+            if merged and merged[-1][1] == template:
+                merged[-1] = (merged[-1][0] + text, template)
+            else:
+                merged.append((text, template))
+        return self.model.tokenize_parts(merged)
 
     def render_parts(self, messages: list[tuple[str, list[Part]]]) -> list[tuple[str | None, str, bool]]:
         """Render with the model's template, keeping apart its own text (template parts, which may

@@ -159,7 +159,7 @@ def _derived_titles(conn: sqlite3.Connection, message_ids: list[int]) -> dict[in
     has_link = _has(conn, "conversations", "title_message_id")
     for chunk in _chunks(message_ids):
         rows = conn.execute(
-            f"SELECT m.id, m.conversation_id, m.content, c.title"
+            "SELECT m.id, m.conversation_id, m.content, c.title"
             + (", c.title_message_id" if has_link else ", NULL")
             + f" FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN ({_marks(chunk)})",
             chunk,

@@ -7,6 +7,7 @@ checked against a checksum and a change log kept in SQLite.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import logging
@@ -232,7 +233,7 @@ class MemoryStore:
                 if m.id in alive
             ]
             if rows:
-                db["memory_vectors"].upsert_all(rows, pk="memory_id")
+                db.table("memory_vectors").upsert_all(rows, pk="memory_id")
                 db.conn.executemany(
                     "INSERT INTO vector_changes (memory_id, op) VALUES (?, 'add')", [(r["memory_id"],) for r in rows]
                 )
@@ -288,7 +289,8 @@ class MemoryStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Memory]:
-        where, params = [], []
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
         if search:
             where.append("text LIKE ?")
             params.append(f"%{search}%")
@@ -308,9 +310,9 @@ class MemoryStore:
         return [_memory(r) for r in self.store.query(sql, params)]
 
     def count(self) -> int:
-        return self.store.query("SELECT count(*) AS n FROM memories")[0]["n"]
+        return int(self.store.query("SELECT count(*) AS n FROM memories")[0]["n"])
 
-    def pinned(self) -> list[Memory]:
+    def pinned(self) -> builtins.list[Memory]:
         return [_memory(r) for r in self.store.query("SELECT * FROM memories WHERE pinned = 1 ORDER BY id")]
 
     # -- writing ----------------------------------------------------------------
@@ -342,7 +344,7 @@ class MemoryStore:
             ]
         )[0]
 
-    def add_many(self, items: Sequence[dict[str, Any]], *, embed: bool = True) -> list[Memory]:
+    def add_many(self, items: Sequence[dict[str, Any]], *, embed: bool = True) -> builtins.list[Memory]:
         """Insert memories and embed them in one batch (the ingest path)."""
         with self.store.write() as db:
             memories = self.insert_rows(db, items)
@@ -350,7 +352,7 @@ class MemoryStore:
             self._store_vectors(memories)
         return memories
 
-    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Memory]:
+    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> builtins.list[Memory]:
         """Insert memory rows inside the caller's open write (no embedding: ``embed_pending`` does it).
 
         FTS5 indexes them at once (triggers), so they are searchable by keyword even if the
@@ -398,14 +400,14 @@ class MemoryStore:
         self._require(ids)
         with self.store.write() as db:
             for mid in ids:
-                db["memories"].update(mid, {column: int(value), "updated": now_iso()})
+                db.table("memories").update(mid, {column: int(value), "updated": now_iso()})
 
     def edit(self, memory_id: int, text: str) -> Memory:
         """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the records."""
         text = clean_text(text)
         old = self.get(memory_id)
         with self.store.write() as db:
-            db["memories"].update(memory_id, {"text": text, "updated": now_iso()})
+            db.table("memories").update(memory_id, {"text": text, "updated": now_iso()})
             if old.message_id is not None:
                 db.execute("UPDATE messages SET content = ? WHERE id = ?", [text, old.message_id])
             erasure.edit_rows(db.conn, memory_id, old.message_id, text)
@@ -423,11 +425,17 @@ class MemoryStore:
                 "`glassmind memory list` shows the ids."
             )
 
-    def forget(self, ids: Iterable[int] = (), *, message_ids: Iterable[int] = ()) -> int:
-        """Erase memories (and messages) for good, backups included; returns how many memories went."""
+    def forget(self, ids: Iterable[int] = (), *, message_ids: Iterable[int] = (), backups: bool = True) -> int:
+        """Erase memories (and messages) for good; returns how many memories went.
+
+        ``backups=False`` leaves the backups as they are: for a reply replaced by Regenerate,
+        which the user did not ask to forget.
+        """
         ids = [int(i) for i in ids]
         self._require(ids)
-        done = erasure.forget(self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups)
+        done = erasure.forget(
+            self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups if backups else None
+        )
         if self._index_ready:
             self.sync_index()
             self.flush()  # the forgotten vectors leave the saved file too

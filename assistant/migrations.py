@@ -22,7 +22,7 @@ def migration(fn: Migration) -> Migration:
 
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """Names of the migrations ``db`` lacks (a backup is taken before they run)."""
-    done = {row["name"] for row in db["_migrations"].rows} if db["_migrations"].exists() else set()
+    done = {row["name"] for row in db.table("_migrations").rows} if db.table("_migrations").exists() else set()
     return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
 
 
@@ -31,26 +31,26 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     table = db["_migrations"]
     if not table.exists():
         db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
-    done = {row["name"] for row in db["_migrations"].rows}
+    done = {row["name"] for row in db.table("_migrations").rows}
     applied = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
         with db.atomic():
             fn(db)
-            db["_migrations"].insert({"name": fn.__name__, "applied": dt.datetime.now(dt.UTC).isoformat()})
+            db.table("_migrations").insert({"name": fn.__name__, "applied": dt.datetime.now(dt.UTC).isoformat()})
         applied.append(fn.__name__)
     return applied
 
 
 @migration
 def m001_conversations(db: sqlite_utils.Database) -> None:
-    db["conversations"].create(
+    db.table("conversations").create(
         {"id": int, "title": str, "created": str, "updated": str, "model": str},
         pk="id",
         not_null={"title", "created", "updated"},
     )
-    db["messages"].create(
+    db.table("messages").create(
         {
             "id": int,
             "conversation_id": int,
@@ -70,17 +70,17 @@ def m001_conversations(db: sqlite_utils.Database) -> None:
         not_null={"conversation_id", "role", "content", "created"},
         defaults={"status": "ok"},
     )
-    db["messages"].create_index(["conversation_id", "id"])
+    db.table("messages").create_index(["conversation_id", "id"])
 
 
 @migration
 def m002_settings(db: sqlite_utils.Database) -> None:
-    db["settings"].create({"key": str, "value": str}, pk="key")
+    db.table("settings").create({"key": str, "value": str}, pk="key")
 
 
 @migration
 def m003_memories(db: sqlite_utils.Database) -> None:
-    db["memories"].create(
+    db.table("memories").create(
         {
             "id": int,
             "kind": str,  # "message" or "note"
@@ -98,11 +98,11 @@ def m003_memories(db: sqlite_utils.Database) -> None:
         not_null={"kind", "text", "created"},
         defaults={"pinned": 0, "excluded": 0},
     )
-    db["memories"].create_index(["message_id"])
-    db["memories"].create_index(["conversation_id", "id"])
-    db["memories"].enable_fts(["text"], create_triggers=True, tokenize="porter unicode61")
+    db.table("memories").create_index(["message_id"])
+    db.table("memories").create_index(["conversation_id", "id"])
+    db.table("memories").enable_fts(["text"], create_triggers=True, tokenize="porter unicode61")
     # Embeddings are kept in SQLite so the FAISS cache can be rebuilt without re-embedding.
-    db["memory_vectors"].create(
+    db.table("memory_vectors").create(
         {"memory_id": int, "model": str, "vector": bytes},
         pk="memory_id",
         foreign_keys=[("memory_id", "memories", "id")],
@@ -111,7 +111,7 @@ def m003_memories(db: sqlite_utils.Database) -> None:
 
 @migration
 def m004_turns(db: sqlite_utils.Database) -> None:
-    db["turns"].create(
+    db.table("turns").create(
         {
             "id": int,
             "conversation_id": int,
@@ -128,8 +128,8 @@ def m004_turns(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("conversation_id", "conversations", "id")],
     )
-    db["turns"].create_index(["conversation_id", "id"])
-    db["messages"].add_column("excluded", int, not_null_default=0)
+    db.table("turns").create_index(["conversation_id", "id"])
+    db.table("messages").add_column("excluded", int, not_null_default=0)
 
 
 @migration
@@ -154,9 +154,9 @@ def m005_trust(db: sqlite_utils.Database) -> None:
         "message_ids TEXT NOT NULL, created TEXT NOT NULL)"
     )
     # The prompt as [source, text, is_template] parts, so forgetting can erase by structure.
-    db["turns"].add_column("prompt_parts", str)
+    db.table("turns").add_column("prompt_parts", str)
     # The message a conversation's title was made from, so forgetting it renames the conversation.
-    db["conversations"].add_column("title_message_id", int)
+    db.table("conversations").add_column("title_message_id", int)
     # A fingerprint of an imported conversation: importing the same export twice adds nothing.
-    db["conversations"].add_column("import_key", str)
-    db["conversations"].create_index(["import_key"])
+    db.table("conversations").add_column("import_key", str)
+    db.table("conversations").create_index(["import_key"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from models.errors import InvalidInputError
+from models.registry import BUNDLED_FILE
+from models.templates import FALLBACKS
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Glassmind, a helpful assistant running offline on the user's computer. "
@@ -31,7 +34,21 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "system_prompt": (lambda v: isinstance(v, str) and bool(v.strip()), "some text"),
     "memory_budget": (lambda v: _is_int(v) and 0 <= v <= 65536, "a whole number from 0 to 65,536"),
     "retrieval": (lambda v: isinstance(v, bool), "true or false"),
+    "chat_template": (lambda v: v is None or v in FALLBACKS, "a chat format (" + ", ".join(FALLBACKS) + ")"),
+    "per_model": (lambda v: isinstance(v, dict), "a table of settings per model"),
 }
+# What is remembered for each model, and applied again when it is chosen.
+PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
+
+
+def model_key(model: str | None) -> str:
+    """The key of a model's own settings: its registry name (the file name without .gguf)."""
+    name = Path(model).name if model else BUNDLED_FILE
+    return name[:-5] if name.lower().endswith(".gguf") else name
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
 
 
 @dataclass
@@ -44,6 +61,9 @@ class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     memory_budget: int = 512  # tokens for retrieved notes per turn
     retrieval: bool = True
+    chat_template: str | None = None  # a fallback chat format (models/templates.py); None: the model's own
+    # n_ctx, gpu_layers, temperature and chat_template of each model used, by model_key().
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     # One sentence per stored value that could not be used (its default is used instead);
     # not a setting: never saved, not compared.
     problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -59,7 +79,29 @@ class Settings:
             raise InvalidInputError("The memory budget must be between 0 and 65,536 tokens.")
         if not self.system_prompt.strip():
             raise InvalidInputError("The system prompt cannot be empty.")
+        if self.chat_template is not None and self.chat_template not in FALLBACKS:
+            raise InvalidInputError(f"There is no chat format called '{self.chat_template}'.")
         return self
+
+    def remember(self) -> "Settings":
+        """These settings with the current model's n_ctx, GPU layers, temperature and chat format noted."""
+        per_model = dict(self.per_model)
+        per_model[model_key(self.model)] = {k: getattr(self, k) for k in PER_MODEL}
+        return replace(self, per_model=per_model)
+
+    def for_model(self, model: str | None) -> "Settings":
+        """Switch to ``model`` with the settings it had last time (defaults for a model never used;
+        the temperature, a preference more than a property of the model, carries over)."""
+        base = self.remember()
+        saved = base.per_model.get(model_key(model), {})
+        return replace(
+            base,
+            model=model,
+            n_ctx=saved.get("n_ctx"),
+            gpu_layers=saved.get("gpu_layers"),
+            temperature=saved.get("temperature", self.temperature),
+            chat_template=saved.get("chat_template"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,13 +123,37 @@ class Settings:
                 continue  # a setting of another version: ignored
             check, wanted = _CHECKS[key]
             if not check(value):
-                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
                 problems.append(
-                    f"The stored setting {key} = {shown} is not {wanted}; "
+                    f"The stored setting {key} = {_shown(value)} is not {wanted}; "
                     "the default is used until you change it in Settings."
                 )
                 continue
+            if key == "per_model":
+                value = _per_model_from_json(value, problems)
             values[key] = float(value) if key == "temperature" else value
         settings = cls(**values)
         settings.problems = problems
         return settings
+
+
+def _per_model_from_json(data: dict[Any, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Each model's stored settings, keeping the valid values and naming the others."""
+    out: dict[str, dict[str, Any]] = {}
+    for model, values in data.items():
+        if not isinstance(model, str) or not isinstance(values, dict):
+            problems.append(f"The stored settings of model {_shown(model)} are not readable; its defaults are used.")
+            continue
+        kept: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in PER_MODEL:
+                continue
+            check, wanted = _CHECKS[key]
+            if check(value):
+                kept[key] = float(value) if key == "temperature" else value
+            else:
+                problems.append(
+                    f"The stored setting {key} = {_shown(value)} of model {model} is not {wanted}; "
+                    "its default is used until you change it in Settings."
+                )
+        out[model] = kept
+    return out

@@ -130,7 +130,7 @@ class Store:
                 pass
             conn.execute("PRAGMA synchronous = NORMAL")
             self.db = sqlite_utils.Database(conn)
-            if pending_migrations(self.db) and self.db["_migrations"].exists():
+            if pending_migrations(self.db) and self.db.table("_migrations").exists():
                 self.backups.make(conn, "before-" + pending_migrations(self.db)[0])
             self.migrations_applied = migrate(self.db)
             self._counting = True
@@ -224,7 +224,7 @@ class Store:
     def insert(cls, db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
         """Insert ``row`` under a never-used id inside an open write; returns the id."""
         rid = cls.new_id(db, table)
-        db[table].insert({"id": rid, **row})
+        db.table(table).insert({"id": rid, **row})
         return rid
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -248,7 +248,7 @@ class Store:
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.write() as db:
-            db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+            db.table("settings").upsert({"key": key, "value": json.dumps(value)}, pk="key")
 
     # -- conversations ---------------------------------------------------------
 
@@ -279,7 +279,7 @@ class Store:
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self.conversation(conversation_id)
         with self.write() as db:
-            db["conversations"].update(conversation_id, {"title": title.strip() or "Untitled"})
+            db.table("conversations").update(conversation_id, {"title": title.strip() or "Untitled"})
 
     # -- messages --------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class Store:
             mid = self.insert(
                 db, "messages", {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields}
             )
-            db["conversations"].update(conversation_id, {"updated": stamp})
+            db.table("conversations").update(conversation_id, {"updated": stamp})
         return self.message(int(mid))
 
     def import_messages(self, conversation_id: int, rows: list[dict[str, Any]]) -> list[int]:
@@ -305,7 +305,7 @@ class Store:
     def update_message(self, message_id: int, **fields: Any) -> Message:
         self.message(message_id)
         with self.write() as db:
-            db["messages"].update(message_id, fields)
+            db.table("messages").update(message_id, fields)
         return self.message(message_id)
 
     def message(self, message_id: int) -> Message:
@@ -331,7 +331,7 @@ class Store:
         return [Message(**r) for r in rows]
 
     def message_count(self, conversation_id: int) -> int:
-        return self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"]
+        return int(self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"])
 
     # -- turn records ------------------------------------------------------------
 
@@ -349,21 +349,21 @@ class Store:
         items: list[dict[str, Any]],
     ) -> int:
         with self.write() as db:
-            return int(
-                db["turns"].insert(
-                    {
-                        "conversation_id": conversation_id,
-                        "user_message_id": user_message_id,
-                        "reply_message_id": reply_message_id,
-                        "created": now_iso(),
-                        "model": model,
-                        "n_ctx": n_ctx,
-                        "reserve": reserve,
-                        "prompt_tokens": prompt_tokens,
-                        "prompt": prompt,
-                        "items": json.dumps(items),
-                    }
-                ).last_pk
+            return self.insert(
+                db,
+                "turns",
+                {
+                    "conversation_id": conversation_id,
+                    "user_message_id": user_message_id,
+                    "reply_message_id": reply_message_id,
+                    "created": now_iso(),
+                    "model": model,
+                    "n_ctx": n_ctx,
+                    "reserve": reserve,
+                    "prompt_tokens": prompt_tokens,
+                    "prompt": prompt,
+                    "items": json.dumps(items),
+                },
             )
 
     def turns(self, conversation_id: int) -> list[TurnRecord]:
@@ -395,7 +395,7 @@ class _Write:
             raise _explain(exc, self.store.path, self.store.backups) from exc
         return self.store.db
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         conn = self.store.db.conn
         try:
             if exc_type is None:
@@ -418,4 +418,3 @@ class _Write:
                     raise _explain(exc, self.store.path, self.store.backups) from exc
         finally:
             self.store._lock.release()
-        return False

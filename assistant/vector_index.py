@@ -47,7 +47,7 @@ def build_index(ids: np.ndarray, vecs: np.ndarray, dim: int) -> faiss.Index:
     index = make_index(dim, len(ids))
     if len(ids) and not index.is_trained:
         rng = np.random.default_rng(0)
-        sample = vecs[rng.choice(len(vecs), size=min(len(vecs), 64 * index.nlist), replace=False)]
+        sample = vecs[rng.choice(len(vecs), size=min(len(vecs), 64 * index.nlist), replace=False)]  # type: ignore[attr-defined]
         index.train(sample)
     if len(ids):
         index.add_with_ids(vecs, ids.astype(np.int64))
@@ -116,7 +116,7 @@ class VectorIndex:
         if not len(ids_arr):
             return
         with self._lock:
-            self._index.remove_ids(ids_arr)  # re-adding an id replaces its vector
+            self._index.remove_ids(ids_arr)  # type: ignore[arg-type]  # re-adding an id replaces its vector
             self._index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids_arr)
 
     def remove(self, ids: Iterable[int]) -> None:
@@ -124,7 +124,7 @@ class VectorIndex:
         if not len(ids_arr):
             return
         with self._lock:
-            self._index.remove_ids(ids_arr)
+            self._index.remove_ids(ids_arr)  # type: ignore[arg-type]  # faiss's stubs omit the array form
 
     def ids(self) -> np.ndarray:
         """Every id in the index (checks and tests)."""
@@ -134,6 +134,7 @@ class VectorIndex:
                 return faiss.vector_to_array(index.id_map).astype(np.int64)
             ivf = faiss.extract_index_ivf(index)
             invlists = ivf.invlists
+            assert invlists is not None
             out = [
                 faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
                 for i in range(ivf.nlist)

@@ -47,6 +47,28 @@ class GGUFInfo:
     def has_chat_template(self) -> bool:
         return bool(self.chat_template)
 
+    def _arch_int(self, key: str) -> int:
+        value = self.metadata.get(f"{self.architecture}.{key}")
+        if isinstance(value, list):  # per-layer values (some hybrid models): the largest counts
+            value = max((v for v in value if isinstance(v, int)), default=0)
+        return int(value or 0) if isinstance(value, (int, float)) else 0
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of f16 KV cache one token of context takes (keys and values, every layer); 0 if unknown."""
+        heads = self._arch_int("attention.head_count")
+        kv_heads = self._arch_int("attention.head_count_kv") or heads
+        key_len = self._arch_int("attention.key_length")
+        value_len = self._arch_int("attention.value_length")
+        if not key_len:
+            embd = self._arch_int("embedding_length")
+            key_len = embd // heads if heads else 0
+        value_len = value_len or key_len
+        return self.block_count * kv_heads * (key_len + value_len) * 2
+
+    def kv_cache_bytes(self, n_ctx: int) -> int:
+        return self.kv_bytes_per_token * n_ctx
+
 
 class _Reader:
     def __init__(self, f: BinaryIO, path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from models.errors import ModelFileError, NotFoundError
 from models.gguf import read_gguf
@@ -39,9 +41,34 @@ class ModelEntry:
     default: bool
     source: str  # "bundled", "models_dir" or "added"
     error: str | None = None
+    block_count: int = 0
+    kv_bytes_per_token: int = 0  # f16 KV cache per token of context (keys and values, all layers)
+    url: str | None = None  # where a downloaded file came from
+    sha256: str | None = None  # its verified checksum
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+    def kv_cache_bytes(self, n_ctx: int) -> int:
+        return self.kv_bytes_per_token * n_ctx
+
+    def details(self) -> str:
+        """One line of what the GGUF header says, for the model picker and `glassmind models`."""
+        if self.error:
+            return self.error
+        template = "has a chat template" if self.has_chat_template else "no chat template (choose a chat format)"
+        return (
+            f"{self.architecture}, {_params(self.parameters)} parameters, {self.quantization}, "
+            f"trained context {self.context_length:,} tokens, {self.size_bytes / 2**20:,.0f} MiB, {template}"
+        )
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
 def _entry(path: Path, *, default: bool, source: str) -> ModelEntry:
@@ -61,30 +88,79 @@ def _entry(path: Path, *, default: bool, source: str) -> ModelEntry:
         has_chat_template=info.has_chat_template,
         default=default,
         source=source,
+        block_count=info.block_count,
+        kv_bytes_per_token=info.kv_bytes_per_token,
     )
 
 
 class ModelRegistry:
-    """Lists models; user-added paths live in ``<data dir>/models.json``."""
+    """Lists models; user-added paths and where downloads came from live in ``<data dir>/models.json``."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.models_dir = self.data_dir / "models"
         self._added_file = self.data_dir / "models.json"
 
-    def _added(self) -> list[str]:
+    def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self._added_file.read_text())
-            return [str(p) for p in data.get("added", [])]
-        except (OSError, ValueError, AttributeError):
-            return []
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
-    def _save_added(self, paths: list[str]) -> None:
+    def _save(self, data: dict[str, Any]) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._added_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"added": paths}, indent=2))
+        tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self._added_file)
 
+    def _added(self) -> list[str]:
+        added = self._load().get("added", [])
+        return [str(p) for p in added] if isinstance(added, list) else []
+
+    def _save_added(self, paths: list[str]) -> None:
+        self._save({**self._load(), "added": paths})
+
+    def _downloads(self) -> dict[str, dict[str, Any]]:
+        downloads = self._load().get("downloads", {})
+        return {k: v for k, v in downloads.items() if isinstance(v, dict)} if isinstance(downloads, dict) else {}
+
+    def record_download(
+        self,
+        path: str | Path,
+        *,
+        url: str,
+        sha256: str | None,
+        catalog_name: str | None = None,
+        checksum_verified: bool = False,
+    ) -> ModelEntry:
+        """Note where a file in the models folder came from; returns its (now listed) entry."""
+        path = Path(path)
+        downloads = self._downloads()
+        downloads[path.name] = {
+            "url": url,
+            "sha256": sha256,
+            "catalog_name": catalog_name,
+            "checksum_verified": checksum_verified,
+            "downloaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self._save({**self._load(), "downloads": downloads})
+        wanted = path.resolve()
+        for e in self.entries():
+            if Path(e.path).resolve() == wanted:
+                return e
+        return self.resolve(str(wanted))
+
     def entries(self) -> list[ModelEntry]:
+        out = self._listed()
+        downloads = self._downloads()
+        return [
+            replace(e, url=downloads[e.file_name].get("url"), sha256=downloads[e.file_name].get("sha256"))
+            if e.source == "models_dir" and e.file_name in downloads else e
+            for e in out
+        ]
+
+    def _listed(self) -> list[ModelEntry]:
         out: list[ModelEntry] = []
         seen: set[Path] = set()
         try:
@@ -106,14 +182,10 @@ class ModelRegistry:
         return out
 
     def add(self, path: str | Path) -> ModelEntry:
-        """Add a GGUF file; it must be a readable chat model."""
+        """Add a readable GGUF file. One without a chat template is accepted: its entry says so, and
+        the user picks a chat format for it (models/templates.py) before it can chat."""
         path = Path(path).expanduser().resolve()
-        info = read_gguf(path)
-        if not info.has_chat_template:
-            raise ModelFileError(
-                f"{path.name} has no chat template (probably a base model), so it cannot chat: "
-                "pick an instruct or chat model."
-            )
+        read_gguf(path)
         added = self._added()
         if str(path) not in added:
             self._save_added(added + [str(path)])

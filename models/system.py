@@ -1,23 +1,140 @@
-"""Facts about the machine that decide whether a model fits."""
+"""Facts about the machine that decide whether a model fits: memory, GPU memory, free disk space."""
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import ModelFileError
 
+_MEMINFO = Path("/proc/meminfo")
+
+
+def _meminfo(key: str) -> int | None:
+    """A /proc/meminfo figure in bytes (Linux), or None."""
+    try:
+        for line in _MEMINFO.read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _sysconf(name: str) -> int | None:
+    try:
+        pages = os.sysconf(name)
+        page = os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
+
+
+def _windows_memory() -> tuple[int, int] | None:
+    """(total, available) from GlobalMemoryStatusEx, on Windows only."""
+    if not sys.platform.startswith("win"):
+        return None
+
+    class _Status(ctypes.Structure):
+        _fields_ = [
+            ("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+        ]
+
+    status = _Status()
+    status.dwLength = ctypes.sizeof(_Status)
+    try:
+        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+            return int(status.ullTotalPhys), int(status.ullAvailPhys)
+    except (AttributeError, OSError):
+        pass
+    return None
+
+
+def total_memory_bytes() -> int | None:
+    """The machine's physical memory, or None where unknown."""
+    win = _windows_memory()
+    if win:
+        return win[0]
+    return _meminfo("MemTotal") or _sysconf("SC_PHYS_PAGES")
+
 
 def available_memory_bytes() -> int | None:
     """Memory the system can still give to a new model, or None where unknown."""
-    meminfo = Path("/proc/meminfo")
+    win = _windows_memory()
+    if win:
+        return win[1]
+    # MemAvailable counts reclaimable page cache; SC_AVPHYS_PAGES (free pages only) is a
+    # pessimistic fallback for systems without /proc.
+    return _meminfo("MemAvailable") or _sysconf("SC_AVPHYS_PAGES")
+
+
+@dataclass(frozen=True)
+class GPUMemory:
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+def gpu_memory(timeout_s: float = 3.0) -> GPUMemory | None:
+    """The first NVIDIA GPU's memory from nvidia-smi; None when there is no nvidia-smi or it fails.
+
+    Other GPUs (Metal, Vulkan) report unknown: the verdict then judges by system memory.
+    """
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
     try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=timeout_s, check=True,
+        ).stdout
+        name, total, free = [p.strip() for p in out.strip().splitlines()[0].split(",")]
+        return GPUMemory(name, int(float(total)) * 2**20, int(float(free)) * 2**20)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class MachineMemory:
+    """What the fit verdict compares a model against."""
+
+    total_bytes: int | None
+    available_bytes: int | None
+    gpu: GPUMemory | None = None
+
+    def describe(self) -> str:
+        def gib(n: int | None) -> str:
+            return "unknown" if n is None else f"{n / 2**30:.1f} GiB"
+
+        ram = f"memory {gib(self.total_bytes)} ({gib(self.available_bytes)} free)"
+        if self.gpu is None:
+            return f"This machine: {ram}; GPU memory unknown or no NVIDIA GPU."
+        return f"This machine: {ram}; GPU {self.gpu.name} {gib(self.gpu.total_bytes)} ({gib(self.gpu.free_bytes)} free)."
+
+
+def machine_memory(*, with_gpu: bool = True) -> MachineMemory:
+    return MachineMemory(total_memory_bytes(), available_memory_bytes(), gpu_memory() if with_gpu else None)
+
+
+def free_disk_bytes(path: str | Path) -> int | None:
+    """Free space on the file system that holds ``path`` (or its nearest existing parent)."""
+    p = Path(path).expanduser().absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
     except OSError:
-        pass
-    return None
+        return None
 
 
 def package_dir(package: str, missing: str) -> Path:

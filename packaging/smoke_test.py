@@ -8,6 +8,9 @@ Checks, each with a fresh, empty GLASSMIND_HOME and no network:
   models  glassmind models --json             prints a JSON list with exactly one default entry
   gui     glassmind  (QT_QPA_PLATFORM=offscreen, GLASSMIND_SMOKE_EXIT_AFTER_MS=3000)
           exits 0 by itself and prints "window shown"
+  window  glassmind --check-window            (Linux) the bundle's own check of the X11 libraries
+          Qt's xcb plugin needs runs, and they load; otherwise it names the missing packages
+  catalog glassmind models catalog --json     the catalogue ships inside the bundle
 Exits 0 when all selected checks pass, 1 otherwise (with a one-line reason per failure).
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUNDLE = ROOT / "dist" / "Glassmind"
-CHECKS = ("chat", "models", "gui")
+CHECKS = ("chat", "models", "gui", "window", "catalog")
 
 
 class CheckFailed(Exception):
@@ -111,6 +114,28 @@ def check_gui(exe: Path) -> str:
     return f"window shown, quit by itself after {secs:.1f} s"
 
 
+def check_window(exe: Path) -> str:
+    if not sys.platform.startswith("linux"):
+        return "not needed on this platform"
+    result, secs = run(exe, ["--check-window"], timeout=60)
+    if result.returncode != 0:
+        raise CheckFailed(f"the window's system libraries do not all load{describe(result)}")
+    return f"{result.stdout.strip()} ({secs:.1f} s)"
+
+
+def check_catalog(exe: Path) -> str:
+    result, secs = run(exe, ["models", "catalog", "--json"], timeout=120)
+    if result.returncode != 0:
+        raise CheckFailed(f"`glassmind models catalog --json` exited with {result.returncode}{describe(result)}")
+    try:
+        models = json.loads(result.stdout)["models"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckFailed(f"`glassmind models catalog --json` did not print the catalogue ({exc})") from exc
+    if not models:
+        raise CheckFailed("the bundled catalogue is empty")
+    return f"{len(models)} catalogue entries ({secs:.1f} s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the onedir bundle (default dist/Glassmind)")
@@ -121,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown check(s): {', '.join(unknown)}")
     exe = executable(args.bundle)
-    funcs = {"chat": check_chat, "models": check_models, "gui": check_gui}
+    funcs = {"chat": check_chat, "models": check_models, "gui": check_gui, "window": check_window, "catalog": check_catalog}
     failures = 0
     for name in selected:
         print(f"[{name}] ...", end=" ", flush=True)

@@ -1,9 +1,16 @@
-"""Settings: model, context size, GPU layers, temperature, reply length, system prompt, memory budget."""
+"""Settings: model (with its details and a Models… catalogue), chat format, context size, GPU layers,
+temperature, reply length, system prompt, memory budget.
+
+Context size, GPU layers, temperature and chat format belong to the model: choosing another model
+shows the values it had last time (Settings.for_model), and OK remembers them (Settings.remember).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -11,44 +18,80 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
 
 from assistant.settings import Settings
+from models.catalog import DEFAULT_N_CTX, judge
 from models.errors import GlassmindError
-from models.registry import ModelRegistry
+from models.registry import ModelEntry, ModelRegistry
+from models.system import MachineMemory, machine_memory
+from models.templates import LABELS, suggest
+
+if TYPE_CHECKING:
+    from ui.models_dialog import ModelsDialog
 
 ADD_ITEM = "Add GGUF file…"
+OWN_TEMPLATE = "The model's own chat template"
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, registry: ModelRegistry, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        parent: QWidget | None = None,
+        *,
+        memory: MachineMemory | None = None,
+        gpu_offload: bool | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(560)
         self._registry = registry
         self._settings = settings
+        self._entries: dict[str | None, ModelEntry] = {}
+        self._filling = False
+        self._gpu = gpu_offload
+        self._memory = memory
+        self.models_dialog: ModelsDialog | None = None
         form = QFormLayout(self)
         self.model = QComboBox()
-        self._fill_models(settings.model)
-        self.model.activated.connect(self._on_model_activated)
+        self.models_button = QPushButton("Models…")
+        self.models_button.setToolTip("Download a better model from a curated catalogue, or from any .gguf URL")
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.models_button)
+        self.details = QLabel()
+        self.details.setObjectName("muted")
+        self.details.setWordWrap(True)
+        self.chat_format = QComboBox()
+        self._formats = QStandardItemModel(self.chat_format)
+        self.chat_format.setModel(self._formats)
+        self.chat_format.addItem(OWN_TEMPLATE, None)
+        for name, label in LABELS.items():
+            self.chat_format.addItem(label, name)
+        self.template_note = QLabel()
+        self.template_note.setWordWrap(True)
         self.n_ctx = QSpinBox()
         self.n_ctx.setRange(0, 1_048_576)
         self.n_ctx.setSingleStep(1024)
         self.n_ctx.setSpecialValueText("Automatic (trained size, at most 8,192)")
-        self.n_ctx.setValue(settings.n_ctx or 0)
         self.gpu = QSpinBox()
         self.gpu.setRange(-1, 999)
         self.gpu.setSpecialValueText("All layers (when the build has a GPU)")
-        self.gpu.setValue(-1 if settings.gpu_layers is None else settings.gpu_layers)
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(settings.temperature)
+        self.fit = QLabel()
+        self.fit.setObjectName("muted")
+        self.fit.setWordWrap(True)
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(16, 32768)
         self.max_tokens.setValue(settings.max_tokens)
@@ -59,47 +102,177 @@ class SettingsDialog(QDialog):
         self.memory_budget.setValue(settings.memory_budget)
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setFixedHeight(96)
-        form.addRow("Model", self.model)
+        form.addRow("Model", model_row)
+        form.addRow("", self.details)
+        form.addRow("Chat format", self.chat_format)
+        form.addRow("", self.template_note)
         form.addRow("Context size", self.n_ctx)
         form.addRow("GPU layers", self.gpu)
+        form.addRow("", self.fit)
         form.addRow("Temperature", self.temperature)
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Memory budget (tokens)", self.memory_budget)
         form.addRow("System prompt", self.system_prompt)
-        note = QLabel("GPU layers: 0 runs on the CPU. Changing the model, context or GPU layers reloads the model.")
+        note = QLabel(
+            "Context size, GPU layers, temperature and chat format are kept per model. GPU layers: 0 runs on "
+            "the CPU. Changing the model, context, GPU layers or chat format reloads the model."
+        )
         note.setObjectName("muted")
         note.setWordWrap(True)
         form.addRow(note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._on_buttons_accepted)
-        buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
+        self._fill_models(settings.model)
+        self._show_model_values(settings)
+        self.model.activated.connect(self._on_model_activated)
+        self.model.currentIndexChanged.connect(self._on_model_current_index_changed)
+        self.models_button.clicked.connect(self._on_models_button_clicked)
+        self.chat_format.currentIndexChanged.connect(self._on_chat_format_current_index_changed)
+        self.n_ctx.valueChanged.connect(self._on_n_ctx_value_changed)
+        buttons.accepted.connect(self._on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+
+    # -- the model picker ------------------------------------------------------------------
+
     def _fill_models(self, current: str | None) -> None:
-        self.model.clear()
-        for e in self._registry.entries():
-            label = f"{e.name}  ({e.parameters / 1e6:.0f}M, {e.quantization}, {e.size_bytes / 2**20:.0f} MiB)"
-            if e.error:
-                label += "  — unusable"
-            self.model.addItem(label, None if e.default else e.path)
-            if (current is None and e.default) or current in (e.path, e.name):
-                self.model.setCurrentIndex(self.model.count() - 1)
-        self.model.addItem(ADD_ITEM, ADD_ITEM)
+        self._filling = True
+        try:
+            self.model.clear()
+            self._entries.clear()
+            for e in self._registry.entries():
+                label = f"{e.name}  ({e.parameters / 1e6:,.0f}M, {e.quantization}, {e.size_bytes / 2**20:,.0f} MiB)"
+                if e.error:
+                    label += "  — unusable"
+                elif not e.has_chat_template:
+                    label += "  — no chat template"
+                key = None if e.default else e.path
+                self._entries[key] = e
+                self.model.addItem(label, key)
+                if (current is None and e.default) or current in (e.path, e.name):
+                    self.model.setCurrentIndex(self.model.count() - 1)
+            self.model.addItem(ADD_ITEM, ADD_ITEM)
+        finally:
+            self._filling = False
+
+    def _entry(self) -> ModelEntry | None:
+        return self._entries.get(self.model.currentData())
+
+    def _show_model_values(self, settings: Settings) -> None:
+        """Put a model's own values (context, GPU layers, temperature, chat format) in the fields."""
+        self.n_ctx.setValue(settings.n_ctx or 0)
+        self.gpu.setValue(-1 if settings.gpu_layers is None else settings.gpu_layers)
+        self.temperature.setValue(settings.temperature)
+        entry = self._entry()
+        chosen = settings.chat_template
+        if chosen is None and entry is not None and not entry.has_chat_template and not entry.error:
+            chosen = suggest(entry.architecture)  # a file without a template needs one: propose the likeliest
+        self.chat_format.setCurrentIndex(max(0, self.chat_format.findData(chosen)))
+        self._show_details()
+
+    def _show_details(self) -> None:
+        entry = self._entry()
+        own = self._formats.item(0)
+        if entry is None:
+            self.details.setText("")
+            self.template_note.setText("")
+            own.setEnabled(True)
+            return
+        self.details.setText(entry.details())
+        own.setEnabled(entry.has_chat_template)
+        if not entry.has_chat_template and not entry.error:
+            self.template_note.setText(
+                f"{entry.name} has no chat template of its own: choose the format it was trained with "
+                "(ChatML if unsure)."
+            )
+        elif self.chat_format.currentData() is not None:
+            self.template_note.setText("A chat format replaces the model's own template (use it if that one fails).")
+        else:
+            self.template_note.setText("")
+        self._show_fit()
+
+    def _show_fit(self) -> None:
+        entry = self._entry()
+        if entry is None or entry.error or not entry.kv_bytes_per_token:
+            self.fit.setText("")
+            return
+        if self._memory is None:
+            if self._gpu is None:
+                from models.llama import (
+                    gpu_offload_supported,  # already loaded by the engine thread
+                )
+
+                self._gpu = gpu_offload_supported()
+            self._memory = machine_memory(with_gpu=self._gpu)
+        n_ctx = self.n_ctx.value() or min(entry.context_length or DEFAULT_N_CTX, DEFAULT_N_CTX)
+        verdict = judge(entry.size_bytes, entry.kv_cache_bytes(n_ctx), n_ctx, self._memory, gpu_offload=bool(self._gpu))
+        self.fit.setText(f"This machine: {verdict.describe()}.")
+
+    def _collect(self) -> Settings:
+        """The settings the fields show, for the model they show."""
+        return dataclasses.replace(
+            self._settings,
+            model=self.model.currentData() if self.model.currentData() != ADD_ITEM else self._settings.model,
+            n_ctx=self.n_ctx.value() or None,
+            gpu_layers=None if self.gpu.value() < 0 else self.gpu.value(),
+            temperature=round(self.temperature.value(), 2),
+            chat_template=self.chat_format.currentData(),
+            max_tokens=self.max_tokens.value(),
+            memory_budget=self.memory_budget.value(),
+            retrieval=self.memory_budget.value() > 0,
+            system_prompt=self.system_prompt.toPlainText().strip() or self._settings.system_prompt,
+        )
+
+    def _on_model_current_index_changed(self, _index: int) -> None:
+        if self._filling or self.model.currentData() == ADD_ITEM:
+            return
+        # Note the values of the model the fields showed, then show the newly chosen one's.
+        shown = self._settings
+        self._settings = dataclasses.replace(self._collect(), model=shown.model).for_model(self.model.currentData())
+        self._show_model_values(self._settings)
 
     def _on_model_activated(self, index: int) -> None:
         if self.model.itemData(index) != ADD_ITEM:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF model", "", "GGUF models (*.gguf)")
         if not path:
-            self.model.setCurrentIndex(0)
+            self._select(self._settings.model)
             return
         try:
             entry = self._registry.add(path)
         except GlassmindError as exc:
             QMessageBox.warning(self, "Cannot use this file", str(exc))
-            self.model.setCurrentIndex(0)
+            self._select(self._settings.model)
             return
-        self._fill_models(entry.path)
+        self._fill_models(self._settings.model)
+        self._select(entry.path)
+
+    def _select(self, model: str | None) -> None:
+        index = self.model.findData(model)
+        self.model.setCurrentIndex(max(index, 0))
+
+    def _on_models_button_clicked(self) -> None:
+        from ui.models_dialog import ModelsDialog
+
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(
+                self._registry, memory=self._memory, gpu_offload=self._gpu, n_ctx=self.n_ctx.value() or None,
+                parent=self,
+            )
+            self.models_dialog.downloaded.connect(self._on_models_dialog_downloaded)
+        self.models_dialog.open()
+
+    def _on_models_dialog_downloaded(self, path: str) -> None:
+        """A new model is in the registry: list it and choose it (OK applies it)."""
+        current = self.model.currentData()
+        self._fill_models(current)
+        self._select(path)
+
+    def _on_chat_format_current_index_changed(self, _index: int) -> None:
+        self._show_details()
+
+    def _on_n_ctx_value_changed(self, _value: int) -> None:
+        self._show_fit()
 
     def _on_buttons_accepted(self) -> None:
         try:
@@ -109,15 +282,10 @@ class SettingsDialog(QDialog):
             return
         self.accept()
 
+    def done(self, result: int) -> None:
+        if self.models_dialog is not None:
+            self.models_dialog.stop()
+        super().done(result)
+
     def result_settings(self) -> Settings:
-        return dataclasses.replace(
-            self._settings,
-            model=self.model.currentData(),
-            n_ctx=self.n_ctx.value() or None,
-            gpu_layers=None if self.gpu.value() < 0 else self.gpu.value(),
-            temperature=round(self.temperature.value(), 2),
-            max_tokens=self.max_tokens.value(),
-            memory_budget=self.memory_budget.value(),
-            retrieval=self.memory_budget.value() > 0,
-            system_prompt=self.system_prompt.toPlainText().strip() or self._settings.system_prompt,
-        )
+        return self._collect().remember()

@@ -3,7 +3,6 @@ ids never reused, a trusted index, killed turns indexed, template markers, lost 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

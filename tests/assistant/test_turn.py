@@ -63,7 +63,6 @@ def test_regenerate_and_edit_and_resend(assistant: Assistant) -> None:
 def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> None:
     import shutil
 
-    from models.errors import ModelFileError
 
     copy = tmp_path / "copy.gguf"
     shutil.copy(assistant.model.path, copy)

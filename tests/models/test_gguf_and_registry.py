@@ -53,10 +53,35 @@ def test_registry_lists_bundled_models_dir_and_added(tmp_path: Path, bundled_mod
     assert reg.resolve(None).default
 
 
-def test_registry_refuses_base_model_and_unknown_name(tmp_path: Path) -> None:
+def test_registry_takes_a_file_without_template_and_refuses_unknown_names(tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     base = write_header_only_gguf(tmp_path / "base.gguf")
-    with pytest.raises(ModelFileError, match="no chat template"):
-        reg.add(base)
+    entry = reg.add(base)  # listed, saying it needs a chat format chosen (models/templates.py)
+    assert not entry.has_chat_template and "no chat template" in entry.details()
+    with pytest.raises(ModelFileError, match="not a GGUF"):
+        reg.add(_write(tmp_path / "notes.gguf", "hello"))
     with pytest.raises(NotFoundError, match="Known models"):
         reg.resolve("no-such-model")
+
+
+def test_details_and_kv_cache_from_the_header(bundled_model_path: Path) -> None:
+    info = read_gguf(bundled_model_path)
+    # SmolLM2-135M: 30 layers, 3 KV heads of 64: keys and values in f16.
+    assert info.kv_bytes_per_token == 2 * 30 * 3 * 64 * 2
+    assert info.kv_cache_bytes(8192) == 180 * 2**20
+    entry = ModelRegistry(bundled_model_path.parent).resolve(None)
+    assert entry.details() == (
+        "llama, 135M parameters, Q4_1, trained context 8,192 tokens, 94 MiB, has a chat template"
+    )
+
+
+def test_downloads_are_recorded_without_losing_added_files(tmp_path: Path, bundled_model_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    added = reg.add(write_header_only_gguf(tmp_path / "mine.gguf", chat_template="{{ messages }}"))
+    reg.models_dir.mkdir()
+    fetched = write_header_only_gguf(reg.models_dir / "fetched.gguf", chat_template="{{ messages }}")
+    entry = reg.record_download(fetched, url="https://example.invalid/fetched.gguf", sha256="ab" * 32)
+    assert entry.source == "models_dir" and entry.url == "https://example.invalid/fetched.gguf"
+    assert entry.sha256 == "ab" * 32
+    assert reg.resolve("mine").path == added.path  # the added list survived the new key
+    assert {e.name for e in reg.entries()} >= {"mine", "fetched"}
