@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from assistant import erasure
 from models.errors import NotFoundError, StoreError
@@ -104,7 +105,16 @@ class Backups:
             old.path.unlink(missing_ok=True)
 
     def scrub(self, done: erasure.Erasure) -> None:
-        """Rewrite every backup without the erased rows; a backup that cannot be rewritten is deleted."""
+        """Rewrite every backup without the erased rows."""
+
+        def change(conn: sqlite3.Connection) -> None:
+            erasure.erase_rows(conn, erasure.close_over(conn, done.memory_ids, done.message_ids), journal=False)
+
+        self.rewrite(change)
+
+    def rewrite(self, change: Callable[[sqlite3.Connection], None]) -> None:
+        """Apply ``change`` to every backup, merge its keyword index and VACUUM it into a fresh
+        file (no free page keeps old bytes); a backup that cannot be rewritten is deleted."""
         for backup in self.list():
             tmp = backup.path.with_suffix(".scrub")
             try:
@@ -113,11 +123,10 @@ class Backups:
                 try:
                     conn.execute("PRAGMA secure_delete = ON")
                     conn.execute("BEGIN IMMEDIATE")
-                    closed = erasure.close_over(conn, done.memory_ids, done.message_ids)
-                    erasure.erase_rows(conn, closed, journal=False)
+                    change(conn)
                     erasure.purge(conn)
                     conn.execute("COMMIT")
-                    conn.execute("VACUUM")  # a fresh file: no free page keeps the old bytes
+                    conn.execute("VACUUM")
                 finally:
                     conn.close()
                 os.replace(tmp, backup.path)
@@ -125,8 +134,8 @@ class Backups:
                 tmp.unlink(missing_ok=True)
                 backup.path.unlink(missing_ok=True)
                 self.notices.append(
-                    f"The backup {backup.name} could not be rewritten without what you forgot ({exc}), "
-                    "so it was deleted."
+                    f"The backup {backup.name} could not be rewritten without what you forgot or changed "
+                    f"({exc}), so it was deleted."
                 )
 
     def restore(self, name: str | None, db_path: Path) -> Backup:

@@ -181,12 +181,13 @@ def purge(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
 
 
-def pending(conn: sqlite3.Connection) -> list[tuple[int, Erasure]]:
-    """Forgets whose slow steps did not finish (the process died): to be completed now."""
+def pending(conn: sqlite3.Connection) -> list[tuple[int, Erasure, str]]:
+    """Forgets and edits whose slow steps did not finish (the process died): to be completed now."""
     if not _has(conn, "erasures"):
         return []
-    rows = conn.execute("SELECT id, memory_ids, message_ids FROM erasures ORDER BY id").fetchall()
-    return [(int(r[0]), Erasure(tuple(json.loads(r[1])), tuple(json.loads(r[2])))) for r in rows]
+    kind = "kind" if _has(conn, "erasures", "kind") else "'forget'"
+    rows = conn.execute(f"SELECT id, memory_ids, message_ids, {kind} FROM erasures ORDER BY id").fetchall()
+    return [(int(r[0]), Erasure(tuple(json.loads(r[1])), tuple(json.loads(r[2]))), str(r[3])) for r in rows]
 
 
 def edit_rows(conn: sqlite3.Connection, memory_id: int, message_id: int | None, new_text: str) -> None:
@@ -210,11 +211,40 @@ def forget(store: Store, *, memory_ids: Iterable[int] = (), message_ids: Iterabl
     return erasure
 
 
+def edit(store: Store, memory_id: int, message_id: int | None, new_text: str, *, backups: Backups | None) -> None:
+    """Change a memory's (and its message's) text; the old text leaves records, index and backups."""
+    from assistant.store import now_iso
+
+    with store.write() as db:
+        conn = db.conn
+        conn.execute("UPDATE memories SET text = ?, updated = ? WHERE id = ?", [new_text, now_iso(), memory_id])
+        if message_id is not None:
+            conn.execute("UPDATE messages SET content = ? WHERE id = ?", [new_text, message_id])
+        edit_rows(conn, memory_id, message_id, new_text)
+        msgs = [message_id] if message_id is not None else []
+        cur = conn.execute(
+            "INSERT INTO erasures (memory_ids, message_ids, created, kind) VALUES (?, ?, ?, 'edit')",
+            [json.dumps([memory_id]), json.dumps(msgs), dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
+        )
+        job = int(cur.lastrowid or 0)
+    _finish(store, job, Erasure((memory_id,), tuple(msgs)), backups, kind="edit")
+
+
+def apply_edit(conn: sqlite3.Connection, memory_id: int, message_id: int | None, new_text: str) -> None:
+    """The same edit in another copy of the database (a backup): text, records, no stale vector."""
+    conn.execute("UPDATE memories SET text = ? WHERE id = ?", [new_text, memory_id])
+    if message_id is not None:
+        conn.execute("UPDATE messages SET content = ? WHERE id = ?", [new_text, message_id])
+    if _has(conn, "memory_vectors"):
+        conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", [memory_id])  # re-embedded if restored
+    edit_rows(conn, memory_id, message_id, new_text)
+
+
 def resume(store: Store, backups: Backups | None) -> int:
-    """Complete forgets that a killed process left half-done; returns how many."""
+    """Complete forgets and edits that a killed process left half-done; returns how many."""
     jobs = pending(store.db.conn)
-    for job, erasure in jobs:
-        _finish(store, job, erasure, backups)
+    for job, erasure, kind in jobs:
+        _finish(store, job, erasure, backups, kind=kind)
     return len(jobs)
 
 
@@ -225,11 +255,25 @@ def purge_now(store: Store) -> None:
     store.checkpoint()
 
 
-def _finish(store: Store, job: int | None, erasure: Erasure, backups: Backups | None) -> None:
+def _finish(store: Store, job: int | None, erasure: Erasure, backups: Backups | None, *, kind: str = "forget") -> None:
     purge_now(store)
     if backups is not None:
-        backups.scrub(erasure)
+        if kind == "edit":
+            _edit_backups(store, erasure, backups)
+        else:
+            backups.scrub(erasure)
     if job is not None:
         with store.write() as db:
             db.execute("DELETE FROM erasures WHERE id = ?", [job])
     store.checkpoint()
+
+
+def _edit_backups(store: Store, erasure: Erasure, backups: Backups) -> None:
+    memory_id = erasure.memory_ids[0]
+    message_id = erasure.message_ids[0] if erasure.message_ids else None
+    rows = store.query("SELECT text FROM memories WHERE id = ?", [memory_id])
+    if not rows:  # forgotten since: erase it from the backups altogether
+        backups.scrub(erasure)
+        return
+    text = rows[0]["text"]
+    backups.rewrite(lambda conn: apply_edit(conn, memory_id, message_id, text))

@@ -403,17 +403,13 @@ class MemoryStore:
                 db.table("memories").update(mid, {column: int(value), "updated": now_iso()})
 
     def edit(self, memory_id: int, text: str) -> Memory:
-        """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the records."""
+        """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the
+        records, the keyword index and the backups (assistant/erasure.py)."""
         text = clean_text(text)
         old = self.get(memory_id)
-        with self.store.write() as db:
-            db.table("memories").update(memory_id, {"text": text, "updated": now_iso()})
-            if old.message_id is not None:
-                db.execute("UPDATE messages SET content = ? WHERE id = ?", [text, old.message_id])
-            erasure.edit_rows(db.conn, memory_id, old.message_id, text)
+        erasure.edit(self.store, memory_id, old.message_id, text, backups=self.backups)
         memory = self.get(memory_id)
         self._store_vectors([memory])
-        erasure.purge_now(self.store)
         return memory
 
     def _require(self, ids: Sequence[int]) -> None:

@@ -160,3 +160,9 @@ def m005_trust(db: sqlite_utils.Database) -> None:
     # A fingerprint of an imported conversation: importing the same export twice adds nothing.
     db.table("conversations").add_column("import_key", str)
     db.table("conversations").create_index(["import_key"])
+
+
+@migration
+def m006_edit_journal(db: sqlite_utils.Database) -> None:
+    """Edits are journalled like forgets: the old text must leave the backups too."""
+    db.table("erasures").add_column("kind", str, not_null_default="forget")

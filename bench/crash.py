@@ -19,9 +19,30 @@ turn left -- and checks:
 - integrity_failures: ``PRAGMA integrity_check`` and the FTS5 integrity check;
 - duplicate_imports: importing the same export again added nothing twice;
 - partial_imports: a killed import left all of a conversation or none of it;
-- unapplied: an operation that exited with success but whose effect is missing.
+- unapplied: an operation that exited with success but whose effect is missing;
+- hangs: a child that never got ready, or an unkilled one that never finished.
 
-    python -m bench.crash [--trials N] [--seed S] [--json] [--data-dir DIR] [--keep]
+Forget and edit work on notes holding unique markers ("secret-<trial>-<word>", some
+on two lines); before them a turn sometimes retrieves the note (the secret lands in
+a recorded prompt, maybe in a reply: every memory holding it is forgotten, as found
+by ``memory list --search``) and a backup is sometimes made. A secret is checked in
+the files once no memory or message holds it any more; the needles are its markers,
+its lines, and its word as FTS5 keeps it (whole, and its tail: terms are
+prefix-compressed). Imports mostly repeat the first export (it must add nothing);
+now and then a new export is written so that kills also land in imports that write.
+
+The schedule (operation, kill or not, kill moment) depends on the seed alone: the
+first round runs every operation once and kills it. Workers are killed 0..1.5x the
+operation's measured duration after `ready`; CLI commands 0..1.2x their typical time
+after start (half of those kills in its last part, where the database work is).
+A worker killed after printing `closed` counts as killed after the operation.
+
+    python -m bench.crash [--trials N] [--seed S] [--json] [--data-dir DIR] [--keep] [--ops forget,edit]
+
+Exit status 0 when every failure count is zero. The JSON's "failures" lists each
+problem once (trial, operation, kill delay and phase, what was found); "log" has
+every trial's choices. The same seed replays the same schedule; the setup choices
+(which conversation, which note) follow it as long as the kills land alike.
 
 The worker (``python -m bench.crash worker turn TEXT``, ``worker regenerate CONV``,
 ``worker edit_resend MSG TEXT``) uses only public APIs of assistant/*. It prints
@@ -248,6 +269,14 @@ class Child:
             out.append((word, rest))
         return out
 
+    def done_at(self) -> float:
+        """When the worker said `closed` (its operation done; the interpreter's exit follows),
+        else when its output ended."""
+        closed = self.wait_line("closed", 0)
+        if closed is not None:
+            return closed
+        return self.lines[-1][0] if self.lines else time.monotonic()
+
     def phase(self) -> str:
         words = [w for w, _ in self.parsed() if w in ("ready", "stored", "finished", "failed", "closed")]
         return words[-1] if words else "starting"
@@ -371,7 +400,9 @@ class Harness:
         self.progress(f"  FAILURE {kind}: {json.dumps(detail, default=str)[:300]}")
 
     def typical(self, op: str) -> float:
-        seen = self.state.durations.get(op, [])
+        """The operation's usual duration: the median of its last few completions (the machine's
+        load changes), the seed's measurement until there is one."""
+        seen = self.state.durations.get(op, [])[-5:]
         return statistics.median(seen) if seen else self.prior[op]
 
     # -- seeding ---------------------------------------------------------------------
@@ -401,7 +432,7 @@ class Harness:
             self._ack_worker(child, "seed")
             conv = conv or str(app_conversation(self.data_dir, self.embedder))
         total = child.elapsed
-        turn = max(0.3, child.lines[-1][0] - ready)  # from `ready` to the end of output
+        turn = max(0.3, child.done_at() - ready)  # from `ready` to `closed`
         # A CLI command that loads the embedder, for the priors of the CLI operations.
         cli = self.cli("memory", "add", "I", "keep", "my", "bike", "in", "the", "hall.")
         rc = cli.finish()
@@ -423,7 +454,7 @@ class Harness:
             f"seeded {self.data_dir}: worker turn {turn:.2f}s after ready ({total:.1f}s in all), "
             f"CLI command {cli_s:.1f}s"
         )
-        self.check(first=True)
+        self.check()
 
     def write_export(self) -> tuple[Path, dict[str, Any]]:
         """An export file of a few conversations and notes with unique markers."""
@@ -506,17 +537,20 @@ class Harness:
             rc = child.finish()
             if not landed and rc == 0:
                 self.state.durations.setdefault(op, []).append(
-                    child.elapsed if not worker else max(0.05, child.lines[-1][0] - start)
+                    child.elapsed if not worker else max(0.05, child.done_at() - start)
                 )
             if landed and worker:
                 self.kill_phases[f"{info['op']}:{info['phase']}"] += 1
+                closed = child.wait_line("closed", 0)
+                if closed is not None:
+                    self.state.durations.setdefault(op, []).append(max(0.05, closed - start))
         else:
             info["outcome"] = "not_killed"
             rc = child.finish()
             if rc is None:
                 self.fail("hangs", (self.trial, "finish"), detail="operation did not finish", stderr=child.err[-6:])
             elif rc == 0:
-                end = child.lines[-1][0] if worker and child.lines else time.monotonic()
+                end = child.done_at() if worker else time.monotonic()
                 self.state.durations.setdefault(op, []).append(max(0.05, end - start) if worker else child.elapsed)
         return child
 
@@ -655,7 +689,7 @@ class Harness:
             ready = child.wait_line("ready", READY_TIMEOUT_S)
             rc = child.finish()
             if rc == 0 and ready is not None and child.lines:
-                self.state.durations.setdefault("turn", []).append(max(0.05, child.lines[-1][0] - ready))
+                self.state.durations.setdefault("turn", []).append(max(0.05, child.done_at() - ready))
             self._ack_worker(child, "setup turn", text)
             info["setup_turn_rc"] = rc
             info["setup_turn_s"] = round(child.elapsed, 2)
@@ -734,7 +768,7 @@ class Harness:
 
     # -- the check ("the next start") ----------------------------------------------------------------
 
-    def check(self, first: bool = False) -> None:
+    def check(self) -> None:
         import numpy as np
 
         from assistant.transfer import conversation_key
@@ -955,10 +989,15 @@ class Harness:
                 continue
             for s in todo:
                 found = [n.decode() for n in needles[s.sid] if n in data]
-                if found:
-                    self.fail("leaked_files", (s.sid, rel), file=rel, secret=s.sid, found=found,
-                              secret_trial=s.trial, via=s.via, changed_in=s.changed_in, erased_in=s.erased_in,
-                              in_prompt=s.in_prompt, in_backup=s.in_backup)
+                if found and ("leaked_files", (s.sid, rel)) not in self.state.problems:
+                    where = sorted({data.find(n) // 4096 + 1 for n in needles[s.sid] if n in data})
+                    evidence = self.work_dir / "evidence" / f"trial{self.trial}-secret{s.sid}-{path.name}"
+                    evidence.parent.mkdir(exist_ok=True)
+                    evidence.write_bytes(data)  # the file as found, for a developer to open
+                    self.fail("leaked_files", (s.sid, rel), file=rel, secret=s.sid, found=found, pages=where,
+                              secret_text=s.text, secret_trial=s.trial, via=s.via, changed_in=s.changed_in,
+                              erased_in=s.erased_in, in_prompt=s.in_prompt, in_backup=s.in_backup,
+                              evidence=str(evidence))
             self.state.scanned[rel] = (sig, (done if sig == old_sig else set()) | {s.sid for s in todo})
 
 
@@ -989,10 +1028,15 @@ def _words(text: str) -> list[str]:
     return [w for w in re.findall(r"[A-Za-z0-9]+", text or "") if len(w) >= 2]
 
 
-def plan(trials: int, seed: int) -> list[tuple[str, bool, float]]:
+def plan(trials: int, seed: int, ops: Sequence[str] | None = None) -> list[tuple[str, bool, float]]:
     """The schedule, fixed by the seed alone: (operation, kill, kill moment as a share of the span).
-    The first round runs each operation once and kills it; later rounds draw from DECK."""
+    The first round runs each operation once and kills it; later rounds draw from DECK
+    (only ``ops`` when given, to focus a run on some operations)."""
     rng = random.Random(f"{seed}-plan")
+    chosen = [op for op in OPS if ops is None or op in ops]
+    deck_ops = [op for op in DECK if op in chosen]
+    if not chosen:
+        raise ValueError(f"no known operation in {ops}: choose from {', '.join(OPS)}")
 
     def moment(op: str) -> float:
         # A CLI command spends most of its time importing and loading the embedder: half of its
@@ -1002,11 +1046,11 @@ def plan(trials: int, seed: int) -> list[tuple[str, bool, float]]:
             u = 0.55 + 0.4 * u  # 0.66 .. 1.14 of the typical time (the span is 1.2x it)
         return u
 
-    first = list(OPS)
+    first = list(chosen)
     rng.shuffle(first)
     out: list[tuple[str, bool, float]] = [(op, True, moment(op)) for op in first]
     while len(out) < trials:
-        deck = list(DECK)
+        deck = list(deck_ops)
         rng.shuffle(deck)
         out += [(op, rng.random() >= NO_KILL_SHARE, moment(op)) for op in deck]
     return out[:trials]
@@ -1020,6 +1064,7 @@ def run(
     *,
     embedder: Any = None,
     keep: bool | None = None,
+    ops: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the harness; returns the figures (see the module's docstring).
 
@@ -1037,7 +1082,7 @@ def run(
         embedder = Embedder()
     embedder.load()
     h = Harness(home, work, seed, embedder, progress)
-    schedule = plan(trials, seed)
+    schedule = plan(trials, seed, ops)
     log: list[dict[str, Any]] = []
     aborted = None
     try:
@@ -1083,11 +1128,12 @@ def run(
         "log": log,
     }
     keep_dir = keep if keep is not None else bool(failures or aborted)
-    if own_dir and not keep_dir:
+    result["work_dir"] = str(work)  # export files, and copies of files found leaking (evidence/)
+    if not keep_dir:
         shutil.rmtree(work, ignore_errors=True)
-        result["data_dir"] = None
-    elif not own_dir:
-        shutil.rmtree(work, ignore_errors=True)
+        result["work_dir"] = None
+        if own_dir:
+            result["data_dir"] = None
     return result
 
 
@@ -1113,6 +1159,8 @@ def _report(r: dict[str, Any], out: Any = sys.stdout) -> None:
         print(f"  ABORTED: {r['aborted']}", file=out)
     if r["data_dir"]:
         print(f"  data dir kept: {r['data_dir']}", file=out)
+    if r.get("work_dir"):
+        print(f"  work dir kept (exports, evidence/): {r['work_dir']}", file=out)
     print("OK: every promise held." if r["ok"] else "FAILED.", file=out)
 
 
@@ -1128,11 +1176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.add_argument("--data-dir", help="use (and keep) this data dir instead of a temporary one")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir even when all is well")
+    p.add_argument("--ops", help=f"only these operations, comma-separated ({','.join(OPS)})")
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error("--trials must be at least 1")
+    ops = [o.strip() for o in args.ops.split(",") if o.strip()] if args.ops else None
+    unknown = sorted(set(ops or []) - set(OPS))
+    if unknown:
+        p.error(f"unknown operation(s) {', '.join(unknown)}: choose from {', '.join(OPS)}")
     progress: Progress = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
-    result = run(args.trials, args.seed, args.data_dir, progress, keep=True if args.keep else None)
+    result = run(args.trials, args.seed, args.data_dir, progress, keep=True if args.keep else None, ops=ops)
     if args.json:
         print(json.dumps(result, default=str))
     else:

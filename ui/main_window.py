@@ -105,13 +105,21 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Loading the model in the background…")
 
         settings_action = QAction("Settings…", self)
-        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        # Linux desktops define no Preferences key: Ctrl+, everywhere, as the README promises.
+        settings_action.setShortcuts(
+            [k for k in QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences) if not k.isEmpty()]
+            + [QKeySequence("Ctrl+,")]
+        )
+        self.stop_action = QAction("Stop the reply", self)
+        self.stop_action.setShortcuts([QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+.")])
+        self.stop_action.setEnabled(False)
+        self.addAction(self.stop_action)
         new_action = QAction("New conversation", self)
         new_action.setShortcut(QKeySequence.StandardKey.New)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         menu = self.menuBar().addMenu("&Glassmind")
-        for a in (new_action, settings_action, quit_action):
+        for a in (new_action, settings_action, self.stop_action, quit_action):
             menu.addAction(a)
 
         self.engine_thread = EngineThread()
@@ -141,6 +149,7 @@ class MainWindow(QMainWindow):
         new_action.triggered.connect(self._on_new_clicked)
         settings_action.triggered.connect(self._on_settings_triggered)
         quit_action.triggered.connect(self.close)
+        self.stop_action.triggered.connect(self._on_chat_stop)
         rename.triggered.connect(self._on_rename_triggered)
         delete.triggered.connect(self._on_delete_triggered)
         self.search.textChanged.connect(self._reload_conversations)
@@ -304,9 +313,15 @@ class MainWindow(QMainWindow):
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
         self.chat.set_busy(busy)
+        self.stop_action.setEnabled(busy)
 
     def _on_chat_send(self, text: str) -> None:
         if self._busy:
+            # The message stays in the box; say why it did not go (it used to be silently ignored).
+            self.statusBar().showMessage(
+                "A reply is still being written: your message stays in the box until it is done (Esc stops it).",
+                6000,
+            )
             return
         self._set_busy(True)
         self._preview_timer.stop()

@@ -212,3 +212,18 @@ def test_index_file_that_is_a_folder_gets_a_sentence(glassmind_home: Path, capsy
     assert main(["memory", "search", "anything"]) == 1
     err = capsys.readouterr().err
     assert "memories.faiss" in err and "move it away" in err and "Traceback" not in err
+
+
+def test_edit_leaves_no_old_text_in_any_file_backups_included(assistant: Assistant, glassmind_home: Path) -> None:
+    assistant.open_memory()
+    note = assistant.memories.add(f"The gate code is {SECRET}.\nChange it in May {SECOND}.")
+    _chat(assistant, None, "What is the gate code?")  # the note is quoted in a recorded prompt
+    backup = assistant.store.backups.make(assistant.store.db.conn, "test")
+    assistant.memories.edit(note.id, "The gate code changed; ask Sam for it.")
+    echoes = [m.id for m in assistant.memories.list() if SECRET in m.text]  # a reply that repeated it
+    if echoes:
+        assistant.memories.forget(echoes)
+    assistant.memories.flush()
+    assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
+    assert b"ask Sam" in backup.path.read_bytes()  # the backup holds the new text, not nothing
+    assert not erasure.pending(assistant.store.db.conn)

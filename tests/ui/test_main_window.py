@@ -131,12 +131,30 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
     assert window.chat.stop_button.isVisible()
-    window.chat.stop_button.click()
+    # Enter while it streams: the new message waits in the box, and the window says so.
+    qtbot.keyClicks(window.chat.composer, "and then?")
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Return)
+    assert window.chat.composer.toPlainText() == "and then?" and "stays in the box" in window.statusBar().currentMessage()
+    # Escape stops a reply, as in other chat apps (the Stop button is clicked in another test).
+    window.activateWindow()
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     assert window.last_figures["stop_reason"] == "cancelled"
     store = Store(glassmind_home / "glassmind.db")
     msgs = store.messages(window.conversation_id)
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
+
+
+def test_ctrl_comma_opens_settings(qtbot, window: MainWindow, monkeypatch) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    from ui.settings_dialog import SettingsDialog
+
+    opened: list[bool] = []
+    monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)
+    window.activateWindow()
+    qtbot.keyClick(window.chat.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
 
 
 def test_switching_conversations(qtbot, window: MainWindow) -> None:
