@@ -270,8 +270,10 @@ class Assistant:
         yield from self.turn(msg.conversation_id, text, cancel=cancel, reading=reading)
 
     def _erase_message(self, message_id: int) -> None:
-        """A message replaced by Regenerate or Edit & resend leaves the database (not the backups)."""
-        self.memories.forget(message_ids=[message_id], backups=False)
+        """A message replaced by Regenerate or Edit & resend is erased like a forgotten one, backups
+        included: anything that leaves the database leaves every copy of it (the crash harness found
+        a reply that echoed an edited-away secret surviving in backups otherwise)."""
+        self.memories.forget(message_ids=[message_id])
 
     def _respond(
         self,

@@ -8,6 +8,7 @@ fails, so a forgotten text survives in no file of the data dir.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -15,9 +16,14 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from assistant import erasure
+
+try:  # advisory locks on half-made copies (not on Windows)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from models.errors import NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,19 @@ class Backups:
         self.dir = Path(directory)
         self.notices: list[str] = []
 
+    def remove_strays(self) -> int:
+        """Delete half-made copies a killed process left (``*.tmp`` from a backup, ``*.scrub`` from a
+        rewrite): each holds a whole database, and forgetting would never reach it."""
+        if not self.dir.is_dir():
+            return 0
+        removed = 0
+        for path in [*self.dir.glob(f"{PREFIX}*.tmp"), *self.dir.glob(f"{PREFIX}*.scrub")]:
+            with _held(path, wait=False) as mine:
+                if mine:  # not being written by a live process right now
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def list(self) -> list[Backup]:
         """Backups, newest first."""
         if not self.dir.is_dir():
@@ -71,13 +90,14 @@ class Backups:
             now = dt.datetime.now(dt.UTC)
             path = self.dir / f"{PREFIX}{now:%Y%m%d-%H%M%S-%f}_{reason}.db"
             tmp = path.with_suffix(".tmp")
-            dest = sqlite3.connect(tmp)
-            try:
-                conn.backup(dest)
-                dest.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                dest.close()
-            os.replace(tmp, path)
+            with _held(tmp, wait=True):  # a start in another process leaves a copy being written alone
+                dest = sqlite3.connect(tmp)
+                try:
+                    conn.backup(dest)
+                    dest.execute("PRAGMA journal_mode = DELETE")
+                finally:
+                    dest.close()
+                os.replace(tmp, path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"Could not write a backup in {self.dir}: {exc}. Free some space and try again.") from exc
         self._prune()
@@ -118,18 +138,8 @@ class Backups:
         for backup in self.list():
             tmp = backup.path.with_suffix(".scrub")
             try:
-                shutil.copyfile(backup.path, tmp)
-                conn = sqlite3.connect(tmp, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA secure_delete = ON")
-                    conn.execute("BEGIN IMMEDIATE")
-                    change(conn)
-                    erasure.purge(conn)
-                    conn.execute("COMMIT")
-                    conn.execute("VACUUM")
-                finally:
-                    conn.close()
-                os.replace(tmp, backup.path)
+                with _held(tmp, wait=True):
+                    _rewrite_one(backup.path, tmp, change)
             except (OSError, sqlite3.Error) as exc:
                 tmp.unlink(missing_ok=True)
                 backup.path.unlink(missing_ok=True)
@@ -171,3 +181,41 @@ class Backups:
         except OSError as exc:
             raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
         return chosen
+
+
+def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
+    shutil.copyfile(path, tmp)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        change(conn)
+        erasure.purge(conn)
+        conn.execute("COMMIT")
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _held(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An advisory lock on ``path`` (created if missing) while a copy is written there; with
+    ``wait=False`` it yields False when another live process holds it."""
+    if fcntl is None:  # Windows: no advisory locks; a stray is removed regardless
+        yield True
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -137,6 +137,9 @@ class Store:
             self._check_lost_commits()
         except sqlite3.Error as exc:
             raise _explain(exc, self.path, self.backups) from exc
+        self.backups.remove_strays()
+        restore_tmp = self.path.with_name(self.path.name + ".restore")
+        restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
         erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
         self.backups.maybe_daily(conn)
 

@@ -227,3 +227,16 @@ def test_edit_leaves_no_old_text_in_any_file_backups_included(assistant: Assista
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
     assert b"ask Sam" in backup.path.read_bytes()  # the backup holds the new text, not nothing
     assert not erasure.pending(assistant.store.db.conn)
+
+
+def test_half_made_backup_copies_are_removed_on_start(glassmind_home: Path) -> None:
+    store = Store(paths.database_path(glassmind_home))
+    conv = store.create_conversation("x")
+    store.add_message(conv.id, "user", f"my pin is {SECRET}")
+    made = store.backups.make(store.db.conn, "test")
+    store.close()
+    # A kill during a backup or a rewrite leaves a whole copy under another suffix.
+    for suffix in (".tmp", ".scrub"):
+        made.path.with_suffix(suffix).write_bytes(made.path.read_bytes())
+    Store(paths.database_path(glassmind_home)).close()
+    assert sorted(p.suffix for p in made.path.parent.iterdir()) == [".db"]
