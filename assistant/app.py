@@ -234,7 +234,7 @@ class Assistant:
             if fresh:
                 db.execute(
                     "UPDATE conversations SET title = ?, title_message_id = ? WHERE id = ?",
-                    [_title(text), mid, conversation_id],
+                    [conversation_title(text), mid, conversation_id],
                 )
         return self.store.message(mid)
 
@@ -402,6 +402,3 @@ def retrieval_query(history: list[Message], text: str) -> str:
         return text
     previous = next((m.content for m in reversed(history) if m.role == "user" and not m.excluded), "")
     return f"{previous[:500]}\n{text}" if previous else text
-
-
-_title = conversation_title

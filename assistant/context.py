@@ -133,10 +133,6 @@ def system_parts(system_prompt: str, pinned: Sequence[tuple[int, str]]) -> list[
     return parts
 
 
-def system_content(system_prompt: str, pinned_lines: list[str]) -> str:
-    return "".join(t for _, t in system_parts(system_prompt, list(enumerate(pinned_lines))))
-
-
 def note_parts(memories: Sequence[Memory]) -> list[Part]:
     """Retrieved notes grouped under their day, oldest day first: dates cost tokens once per day."""
     by_day: dict[str, list[Memory]] = {}
@@ -154,18 +150,10 @@ def note_parts(memories: Sequence[Memory]) -> list[Part]:
     return out
 
 
-def format_notes(memories: Sequence[Memory]) -> str:
-    return "".join(t for _, t in note_parts(memories))
-
-
 def user_parts(text: str, notes: Sequence[Memory], source: str | None = None) -> list[Part]:
     if not notes:
         return [(source, text)]
     return [(None, f"{MEMORY_HEADER}\n"), *note_parts(notes), (None, "\n\n"), (source, text)]
-
-
-def user_content(text: str, notes: Sequence[Memory]) -> str:
-    return "".join(t for _, t in user_parts(text, notes))
 
 
 def _defuse(text: str) -> str:

@@ -96,7 +96,8 @@ def erase_rows(conn: sqlite3.Connection, erasure: Erasure, *, journal: bool = Tr
         conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
     if _has(conn, "turns"):
         redact_turns(conn, erasure, FORGOTTEN)
-    _retitle(conn, msg, titles)
+    for cid in titles:  # a title made from a forgotten message goes with it
+        conn.execute("UPDATE conversations SET title = ? WHERE id = ?", [FORGOTTEN, cid])
     if journal and _has(conn, "erasures"):
         cur = conn.execute(
             "INSERT INTO erasures (memory_ids, message_ids, created) VALUES (?, ?, ?)",
@@ -168,11 +169,6 @@ def _derived_titles(conn: sqlite3.Connection, message_ids: list[int]) -> dict[in
             if link == mid or (link is None and title == conversation_title(content or "")):
                 out[cid] = title
     return out
-
-
-def _retitle(conn: sqlite3.Connection, message_ids: list[int], titles: dict[int, str]) -> None:
-    for cid in titles:
-        conn.execute("UPDATE conversations SET title = ? WHERE id = ?", [FORGOTTEN, cid])
 
 
 def purge(conn: sqlite3.Connection) -> None:

@@ -133,7 +133,7 @@ class Retriever:
         self._last_query: tuple[str, np.ndarray] | None = None
 
     def tokens_of(self, memory: Memory) -> int:
-        """Tokens of the memory's quoted line in a prompt (see assistant.context.format_notes)."""
+        """Tokens of the memory's quoted line in a prompt (see assistant.context.note_parts)."""
         line = note_line(memory)
         key = (memory.id, line)
         n = self._token_cache.get(key)

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
-from assistant.memory import MAX_MEMORY_CHARS
-from assistant.store import Store, now_iso
+from assistant.memory import MAX_MEMORY_CHARS, message_item
+from assistant.store import Store, conversation_title, now_iso
 from assistant.text import clean_input
 from models.errors import InvalidInputError, StoreError
 
@@ -290,12 +290,6 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
 # -- writing ------------------------------------------------------------------------
 
 
-def _title_of(text: str) -> str:
-    # How a chat names a conversation after its first message (assistant.app._title).
-    line = " ".join(text.split())
-    return line[:48] + ("…" if len(line) > 48 else "")
-
-
 def _stored_keys(db: Any) -> set[str]:
     """Fingerprints of every stored conversation: its import key, and one made from its messages."""
     keys = {r[0] for r in db.execute("SELECT import_key FROM conversations WHERE import_key IS NOT NULL")}
@@ -333,36 +327,22 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
             )
             # The first user message names the conversation when its title was made from it.
             first_user = next((m for m in conv.messages if m.role == "user" and m.content.strip()), None)
-            title_from = first_user if first_user and _title_of(first_user.content) == conv.title else None
+            title_from = first_user if first_user and conversation_title(first_user.content) == conv.title else None
             title_message_id = None
             for m in conv.messages:
-                mid = Store.insert(
-                    db,
-                    "messages",
-                    {
-                        "conversation_id": cid,
-                        "role": m.role,
-                        "content": m.content,
-                        "created": m.created,
-                        "status": m.status,
-                        "excluded": int(m.excluded),
-                    },
-                )
+                row = {
+                    "conversation_id": cid,
+                    "role": m.role,
+                    "content": m.content,
+                    "created": m.created,
+                    "status": m.status,
+                    "excluded": int(m.excluded),
+                }
+                mid = Store.insert(db, "messages", row)
                 if m is title_from:
                     title_message_id = mid
                 if m.content.strip():
-                    memory_items.append(
-                        {
-                            "text": m.content,
-                            "kind": "message",
-                            "source": "chat",
-                            "speaker": m.role,
-                            "conversation_id": cid,
-                            "message_id": mid,
-                            "created": m.created,
-                            "excluded": m.excluded,
-                        }
-                    )
+                    memory_items.append(message_item({**row, "id": mid}))
             if title_message_id:
                 db.execute("UPDATE conversations SET title_message_id = ? WHERE id = ?", [title_message_id, cid])
             result.conversations += 1

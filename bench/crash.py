@@ -570,8 +570,8 @@ class Harness:
             convs = [c for c in convs if app.store.message_count(c.id)]
         return self.rng.choice(convs).id if convs else None
 
-    # turn (worker)
-    def op_turn(self, info: dict[str, Any], kill: bool, u: float) -> Child:
+    def _turn_target(self, info: dict[str, Any]) -> tuple[str, list[str]]:
+        """A new message and, most of the time, an existing conversation to send it to."""
         app = self.app()
         try:
             conv = None if self.rng.random() < 0.3 else self._pick_conversation(app)
@@ -579,22 +579,19 @@ class Harness:
             app.close()
         text = self.msg_text()
         info.update(conversation=conv, text=text)
-        args = [text] + (["--conversation", str(conv)] if conv is not None else [])
-        child = self._run_child(self.worker("turn", *args), info, "turn", kill, u)
+        return text, (["--conversation", str(conv)] if conv is not None else [])
+
+    # turn (worker)
+    def op_turn(self, info: dict[str, Any], kill: bool, u: float) -> Child:
+        text, conv_args = self._turn_target(info)
+        child = self._run_child(self.worker("turn", text, *conv_args), info, "turn", kill, u)
         self._ack_worker(child, "turn", text)
         return child
 
     # CLI turn
     def op_cli_turn(self, info: dict[str, Any], kill: bool, u: float) -> Child:
-        app = self.app()
-        try:
-            conv = None if self.rng.random() < 0.3 else self._pick_conversation(app)
-        finally:
-            app.close()
-        text = self.msg_text()
-        info.update(conversation=conv, text=text)
-        args = ["chat", "--once", text] + (["--conversation", str(conv)] if conv is not None else [])
-        child = self._run_child(self.cli(*args), info, "cli_turn", kill, u)
+        text, conv_args = self._turn_target(info)
+        child = self._run_child(self.cli("chat", "--once", text, *conv_args), info, "cli_turn", kill, u)
         if child.proc.returncode in (0, 1):  # exited by itself: the message was stored
             self.state.pending_texts.append((text, f"cli_turn exited {child.proc.returncode} (trial {self.trial})"))
         return child
