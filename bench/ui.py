@@ -28,7 +28,7 @@ def launch_time(runs: int = 3) -> float:
                 **os.environ,
                 "GLASSMIND_HOME": home,
                 "GLASSMIND_SMOKE_EXIT_AFTER_MS": "200",
-                "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+                "QT_QPA_PLATFORM": _platform(),
             }
             start = time.perf_counter()
             proc = subprocess.Popen(
@@ -47,8 +47,26 @@ def launch_time(runs: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def streaming_stall(prompt: str) -> dict[str, Any]:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+def _platform() -> str:
+    """The real display when there is one (e.g. under xvfb-run), else offscreen."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return os.environ["QT_QPA_PLATFORM"]
+    return "xcb" if os.environ.get("DISPLAY") else "offscreen"
+
+
+def _fix_settings(max_tokens: int) -> None:
+    """A greedy reply of a known length, so that runs compare."""
+    from assistant import paths
+    from assistant.settings import Settings
+    from assistant.store import Store
+
+    store = Store(paths.database_path())
+    store.set_setting("settings", Settings(temperature=0.0, max_tokens=max_tokens).to_json())
+    store.close()
+
+
+def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
+    os.environ["QT_QPA_PLATFORM"] = _platform()
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -57,6 +75,7 @@ def streaming_stall(prompt: str) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="glassmind-ui-") as home:
         os.environ["GLASSMIND_HOME"] = home
+        _fix_settings(max_tokens)
         window = MainWindow()
         window.show()
 
@@ -91,6 +110,7 @@ def streaming_stall(prompt: str) -> dict[str, Any]:
     app.processEvents()
     gaps.sort()
     return {
+        "platform": app.platformName(),
         "max_stall_ms": gaps[-1] if gaps else 0,
         "p99_gap_ms": gaps[int(len(gaps) * 0.99)] if gaps else 0,
         "ticks": len(gaps),
@@ -103,18 +123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassmind bench ui", description=__doc__)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--prompt", default="Write a detailed guide to caring for houseplants, with headings.")
+    parser.add_argument("--max-tokens", type=int, default=256, help="reply length (greedy decoding)")
     args = parser.parse_args(argv)
-    result = {"launch_to_window_s": round(launch_time(), 3), **streaming_stall(args.prompt)}
+    result = {"launch_to_window_s": round(launch_time(), 3), **streaming_stall(args.prompt, args.max_tokens)}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"launch to window shown: {result['launch_to_window_s']:.2f} s (model still loading)")
         print(
             f"longest event-loop stall while streaming {result['reply_tokens']} tokens: {result['max_stall_ms']} ms "
-            f"(p99 gap {result['p99_gap_ms']} ms, {TICK_MS} ms timer)"
+            f"(p99 gap {result['p99_gap_ms']} ms, {TICK_MS} ms timer, {result['decode_tps']} tokens/s, "
+            f"Qt platform {result['platform']})"
         )
     return 0
-
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from assistant.store import Message
 
 BATCH = 40
+SIDE_GAP = 56  # px kept free beside a bubble, so the two speakers read apart
 
 
 def markdown_html(text: str) -> str:
@@ -43,24 +44,35 @@ def _when(created: str) -> str:
     return stamp.strftime("%H:%M" if stamp.date() == today else "%d %b %Y, %H:%M")
 
 
-class MessageCard(QFrame):
-    """One message: role, time, markdown text and its actions.
+class MessageCard(QWidget):
+    """One message as a bubble: role, time, markdown text and its actions.
+
+    The user's bubbles sit to the right, the assistant's to the left.
 
     Signals:
         action(str, int): "copy", "remember", "exclude", "include", "edit", "regenerate" and the message id.
+        selected(int): the card was clicked (the panel shows the turn it belongs to).
     """
 
     action = Signal(str, int)
+    selected = Signal(int)
 
     def __init__(self, message: Message | None, *, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.message = message
         self.role = role
         self._text = message.content if message else ""
-        self.setObjectName("userCard" if role == "user" else "assistantCard")
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(14, 10, 14, 8)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.bubble = QFrame()
+        self.bubble.setObjectName("userCard" if role == "user" else "assistantCard")
+        if role == "user":
+            outer.addSpacing(SIDE_GAP)
+        outer.addWidget(self.bubble, 1)
+        if role != "user":
+            outer.addSpacing(SIDE_GAP)
+        lay = QVBoxLayout(self.bubble)
+        lay.setContentsMargins(14, 10, 14, 6)
         lay.setSpacing(4)
         head = QHBoxLayout()
         self.who = QLabel("You" if role == "user" else "Glassmind")
@@ -72,18 +84,31 @@ class MessageCard(QFrame):
         head.addStretch(1)
         lay.addLayout(head)
         self.body = QLabel()
+        self.body.setObjectName("messageBody")
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.TextFormat.RichText)
         self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         lay.addWidget(self.body)
         self.actions = QHBoxLayout()
-        self.actions.setSpacing(2)
+        self.actions.setSpacing(0)
+        self.actions.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self.actions)
         self._buttons: dict[str, QToolButton] = {}
         if message is not None:
             self._add_actions()
         self.refresh()
+
+    def mousePressEvent(self, event) -> None:  # noqa: ANN001
+        if self.message is not None:
+            self.selected.emit(self.message.id)
+        super().mousePressEvent(event)
+
+    def set_selected(self, selected: bool) -> None:
+        """Mark the card whose turn the panel shows."""
+        self.bubble.setProperty("selected", selected)
+        self.bubble.style().unpolish(self.bubble)
+        self.bubble.style().polish(self.bubble)
 
     def _add_actions(self) -> None:
         assert self.message is not None
@@ -143,7 +168,42 @@ class MessageCard(QFrame):
             if m.excluded:
                 bits.append("excluded from context")
         self.meta.setText("  ·  ".join(bits))
-        self.setProperty("excluded", bool(m and m.excluded))
+        self.bubble.setProperty("excluded", bool(m and m.excluded))
+
+
+class _Canvas(QWidget):
+    """The widget the cards sit on; tells the scroll area when its layout changed."""
+
+    def __init__(self, relayout, parent: QWidget | None = None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self._relayout = relayout
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._relayout()
+        return handled
+
+
+class ChatScrollArea(QScrollArea):
+    """Sizes its widget by height-for-width at the viewport's width.
+
+    QScrollArea's own resizing asks word-wrapped labels for their height at
+    their preferred width, which leaves blank space or cuts the last card.
+    """
+
+    def fit(self) -> None:
+        w = self.widget()
+        if w is None:
+            return
+        width = self.viewport().width()
+        size = QSize(width, max(self.viewport().height(), w.heightForWidth(width)))
+        if w.size() != size:
+            w.resize(size)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        self.fit()
 
 
 class Composer(QPlainTextEdit):
@@ -158,8 +218,9 @@ class Composer(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setPlaceholderText("Message Glassmind…  (Enter sends, Shift+Enter adds a line)")
+        self.setObjectName("composer")
         self.setTabChangesFocus(True)
-        self.setFixedHeight(84)
+        self.setFixedHeight(76)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
@@ -198,11 +259,10 @@ class ChatView(QWidget):
         self.banner.setVisible(False)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.banner)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
+        self.scroll = ChatScrollArea()
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.inner = QWidget()
+        self.inner = _Canvas(self.scroll.fit)
         self.inner.setObjectName("chatInner")
         self.cards = QVBoxLayout(self.inner)
         self.cards.setContentsMargins(18, 12, 18, 12)
@@ -210,30 +270,43 @@ class ChatView(QWidget):
         self.older = QPushButton("Load older messages")
         self.older.setVisible(False)
         self.cards.addWidget(self.older, 0, Qt.AlignmentFlag.AlignHCenter)
-        self.empty = QLabel("Start a conversation. What you write is stored on this computer only;\n"
-                            "the panel on the right shows exactly what the model will read.")
+        self.empty = QLabel(
+            "<p style='font-size:17px; font-weight:600'>Start a conversation</p>"
+            "<p>Everything stays on this computer. The panel on the right shows<br>"
+            "exactly what the model will read, and what it remembers.</p>"
+        )
+        self.empty.setTextFormat(Qt.TextFormat.RichText)
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setContentsMargins(0, 150, 0, 0)
         self.cards.addWidget(self.empty)
         self.cards.addStretch(1)
         self.scroll.setWidget(self.inner)
         lay.addWidget(self.scroll, 1)
-        bottom = QHBoxLayout()
-        bottom.setContentsMargins(18, 8, 18, 12)
+        box = QFrame()
+        box.setObjectName("composerBox")
+        bottom = QHBoxLayout(box)
+        bottom.setContentsMargins(18, 10, 18, 12)
+        bottom.setSpacing(10)
         self.composer = Composer()
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
+        self.send_button.setToolTip("Send (Enter); Shift+Enter adds a line")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the reply; what was written so far is kept")
         self.stop_button.setVisible(False)
+        for b in (self.send_button, self.stop_button):
+            b.setMinimumWidth(76)
         bottom.addWidget(self.composer, 1)
         col = QVBoxLayout()
+        col.addStretch(1)
         col.addWidget(self.send_button)
         col.addWidget(self.stop_button)
-        col.addStretch(1)
         bottom.addLayout(col)
-        lay.addLayout(bottom)
+        lay.addWidget(box)
 
         self._messages: list[Message] = []
+        self._stick_to_bottom = True  # follow new content until the user scrolls up
         self._streaming: MessageCard | None = None
         self._loader = None
         self.composer.submitted.connect(self._on_composer_submitted)
@@ -242,6 +315,7 @@ class ChatView(QWidget):
         self.composer.textChanged.connect(lambda: self.draft_changed.emit(self.composer.toPlainText()))
         self.older.clicked.connect(self._on_older_clicked)
         self.scroll.verticalScrollBar().valueChanged.connect(self._on_scroll_value_changed)
+        self.scroll.verticalScrollBar().rangeChanged.connect(self._on_scroll_range_changed)
 
     # -- content -------------------------------------------------------------------
 
@@ -256,6 +330,7 @@ class ChatView(QWidget):
     def set_messages(self, messages: list[Message], *, has_older: bool, loader=None) -> None:  # noqa: ANN001
         """Show the newest batch of a conversation; ``loader(before_id)`` fetches older ones."""
         self._clear()
+        self._stick_to_bottom = True
         self._messages = list(messages)
         self._loader = loader
         for m in messages:
@@ -276,12 +351,28 @@ class ChatView(QWidget):
     def _insert_card(self, message: Message, *, at_end: bool) -> MessageCard:
         card = MessageCard(message, role=message.role)
         card.action.connect(self.message_action)
-        card.mousePressEvent = lambda _e, mid=message.id: self.message_selected.emit(mid)  # type: ignore[method-assign]
+        card.selected.connect(self._on_card_selected)
         position = self.cards.count() - 1 if at_end else 2
         self.cards.insertWidget(position, card)
         return card
 
+    def _on_card_selected(self, message_id: int) -> None:
+        for card in self.message_cards():
+            card.set_selected(card.message is not None and card.message.id == message_id)
+        self.message_selected.emit(message_id)
+
+    def clear_selection(self) -> None:
+        for card in self.message_cards():
+            card.set_selected(False)
+
+    def _on_scroll_range_changed(self, _low: int, high: int) -> None:
+        # Word-wrapped cards settle their height after layout: keep the newest message in view.
+        if self._stick_to_bottom:
+            self.scroll.verticalScrollBar().setValue(high)
+
     def _on_scroll_value_changed(self, value: int) -> None:
+        bar = self.scroll.verticalScrollBar()
+        self._stick_to_bottom = value >= bar.maximum() - 40
         # Reaching the top loads the previous batch, as a long chat scrolls back.
         if value == 0 and self.older.isVisible() and self.scroll.verticalScrollBar().maximum() > 0:
             QTimer.singleShot(0, self._on_older_clicked)
@@ -307,15 +398,20 @@ class ChatView(QWidget):
         self.cards.insertWidget(self.cards.count() - 1, self._streaming)
         self._scroll_to_bottom()
 
+    def start_streaming(self) -> None:
+        """An empty assistant card at the end that the reply streams into."""
+        self.empty.setVisible(False)
+        for card in self.message_cards():
+            card.set_regenerate_visible(False)
+        self._streaming = MessageCard(None, role="assistant")
+        self.cards.insertWidget(self.cards.count() - 1, self._streaming)
+        QTimer.singleShot(0, self._scroll_to_bottom)
+
     def append_tokens(self, text: str) -> None:
         if self._streaming is None:
             self._streaming = MessageCard(None, role="assistant")
             self.cards.insertWidget(self.cards.count() - 1, self._streaming)
-        bar = self.scroll.verticalScrollBar()
-        at_bottom = bar.value() >= bar.maximum() - 40
-        self._streaming.append(text)
-        if at_bottom:
-            QTimer.singleShot(0, self._scroll_to_bottom)
+        self._streaming.append(text)  # the range change scrolls along while the user is at the bottom
 
     def streaming_text(self) -> str:
         return self._streaming.text() if self._streaming else ""
@@ -329,6 +425,7 @@ class ChatView(QWidget):
             cards[-1].set_regenerate_visible(True)
 
     def _scroll_to_bottom(self) -> None:
+        self._stick_to_bottom = True
         bar = self.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
 

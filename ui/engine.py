@@ -16,11 +16,18 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.settings import Settings
+from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError
 
 log = logging.getLogger(__name__)
 
 COALESCE_S = 0.03
+
+
+def _unexpected(exc: BaseException) -> str:
+    """A sentence for an error the core did not anticipate (it is logged with its traceback)."""
+    log.exception("unexpected error in the engine thread", exc_info=exc)
+    return f"Something went wrong: {exc}. Nothing you typed was lost; try again, or restart Glassmind."
 
 
 class Engine(QObject):
@@ -63,8 +70,9 @@ class Engine(QObject):
     settings_requested = Signal(object)
     shutdown_requested = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, embedder: Embedder | None = None) -> None:
         super().__init__()
+        self._embedder = embedder  # an already loaded embedder to share (tests, benchmarks); None: load one
         self.cancel = threading.Event()
         self.app: Assistant | None = None
         self.busy = False
@@ -84,12 +92,15 @@ class Engine(QObject):
     def _on_self_start_requested(self) -> None:
         try:
             self.status.emit("Opening the database…")
-            self.app = Assistant()
+            self.app = Assistant(embedder=self._embedder)
             for notice in [*self.app.store.notices, *getattr(self.app.settings, "problems", [])]:
                 self.failed.emit(notice)
             self._load()
         except GlassmindError as exc:
             self.failed.emit(str(exc))
+            self.status.emit("Not ready")
+        except Exception as exc:  # noqa: BLE001 - the app keeps running and says what happened
+            self.failed.emit(_unexpected(exc))
             self.status.emit("Not ready")
 
     def _load(self) -> None:
@@ -130,6 +141,8 @@ class Engine(QObject):
             self.context_ready.emit(request_id, window.to_json())
         except GlassmindError as exc:
             self.context_ready.emit(request_id, {"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001
+            self.context_ready.emit(request_id, {"error": _unexpected(exc)})
 
     @Slot(object, str)
     def _on_self_turn_requested(self, conversation_id: Any, text: str) -> None:
@@ -169,9 +182,14 @@ class Engine(QObject):
     @Slot(int, str)
     def _on_self_edit_resend_requested(self, message_id: int, text: str) -> None:
         app = self._ready()
-        if app is not None:
+        if app is None:
+            return
+        try:
             conv = app.store.message(message_id).conversation_id
-            self._run(app.edit_and_resend(message_id, text, cancel=self.cancel, reading=self.reading.emit), conv)
+        except GlassmindError as exc:
+            self.turn_failed.emit(-1, str(exc))
+            return
+        self._run(app.edit_and_resend(message_id, text, cancel=self.cancel, reading=self.reading.emit), conv)
 
     def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
         self.cancel.clear()
@@ -215,6 +233,8 @@ class Engine(QObject):
                     self.turn_failed.emit(conv, event.error)
         except GlassmindError as exc:
             self.turn_failed.emit(conv, str(exc))
+        except Exception as exc:  # noqa: BLE001 - never leave the window waiting for a reply
+            self.turn_failed.emit(conv, _unexpected(exc))
         finally:
             self.busy = False
             self.changed.emit("messages")
@@ -255,6 +275,8 @@ class Engine(QObject):
                 raise ValueError(name)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(_unexpected(exc))
         for notice in app.store.backups.notices:
             self.failed.emit(notice)
         app.store.backups.notices.clear()
@@ -292,10 +314,10 @@ class Engine(QObject):
 class EngineThread:
     """Starts the engine in its own thread and stops it without losing anything."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedder: Embedder | None = None) -> None:
         self.thread = QThread()
         self.thread.setObjectName("glassmind-engine")
-        self.engine = Engine()
+        self.engine = Engine(embedder)
         self.engine.moveToThread(self.thread)
         self.thread.start()
 

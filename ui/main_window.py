@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QItemSelectionModel, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QInputDialog,
-    QLabel,
-    QLineEdit,
-    QListView,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QInputDialog, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from assistant import paths
 from assistant.memory import MemoryStore
@@ -25,9 +14,9 @@ from assistant.store import Store
 from models.embedder import Embedder
 from models.errors import GlassmindError, NotFoundError
 from ui.chat_view import BATCH, ChatView
+from ui.conversations import ConversationsPane
 from ui.engine import EngineThread
 from ui.memory_panel import MemoryPanel
-from ui.qt_models import ConversationListModel
 from ui.settings_dialog import SettingsDialog
 
 PREVIEW_DELAY_MS = 400
@@ -36,14 +25,15 @@ PREVIEW_DELAY_MS = 400
 class MainWindow(QMainWindow):
     """Wires the views to the engine; reads for display go through a store connection of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, embedder: Embedder | None = None) -> None:
+        """``embedder``: an already loaded one to share (tests and benchmarks); by default the engine loads its own."""
         super().__init__()
         self.setWindowTitle("Glassmind")
         self.resize(1280, 800)
         self.conversation_id: int | None = None
         self._request_id = 0
         self._busy = False
-        self._pending_user_text = ""
+        self._reload_on_start = False  # regenerate / edit: the stored messages change under the view
         self.store: Store | None = None
         self._reader: MemoryStore | None = None
         self._model_info: dict[str, Any] = {}
@@ -57,41 +47,22 @@ class MainWindow(QMainWindow):
         else:
             self._startup_error = ""
 
-        # Left: conversations.
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(10, 10, 6, 10)
-        self.new_button = QPushButton("New conversation")
-        self.new_button.setObjectName("primary")
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search conversations…")
-        self.search.setClearButtonEnabled(True)
-        self.conversations = ConversationListModel(self)
-        self.conversation_view = QListView()
-        self.conversation_view.setObjectName("conversations")
-        self.conversation_view.setModel(self.conversations)
-        self.conversation_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.conversation_view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.conversation_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        rename = QAction("Rename…", self.conversation_view)
-        delete = QAction("Delete…", self.conversation_view)
-        self.conversation_view.addAction(rename)
-        self.conversation_view.addAction(delete)
-        ll.addWidget(self.new_button)
-        ll.addWidget(self.search)
-        ll.addWidget(self.conversation_view, 1)
+        self.sidebar = ConversationsPane()
+        self.conversations = self.sidebar.model
+        self.conversation_view = self.sidebar.view
 
         self.chat = ChatView()
         self.panel = MemoryPanel(self._fetch_memories, self._get_memory)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(self.sidebar)
         split.addWidget(self.chat)
         split.addWidget(self.panel)
         split.setStretchFactor(1, 3)
         split.setStretchFactor(2, 2)
         split.setSizes([230, 590, 460])
         split.setChildrenCollapsible(False)
+        split.setHandleWidth(1)
         self.split = split
         self._sized = False
         self.setCentralWidget(split)
@@ -101,6 +72,7 @@ class MainWindow(QMainWindow):
         self.speed_label = QLabel("")
         self.context_label = QLabel("")
         for w in (self.model_label, self.backend_label, self.speed_label, self.context_label):
+            w.setObjectName("statusField")
             self.statusBar().addPermanentWidget(w)
         self.statusBar().showMessage("Loading the model in the background…")
 
@@ -122,7 +94,7 @@ class MainWindow(QMainWindow):
         for a in (new_action, settings_action, self.stop_action, quit_action):
             menu.addAction(a)
 
-        self.engine_thread = EngineThread()
+        self.engine_thread = EngineThread(embedder)
         self.engine = self.engine_thread.engine
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
 
@@ -144,16 +116,17 @@ class MainWindow(QMainWindow):
         self.chat.draft_changed.connect(self._on_chat_draft_changed)
         self.chat.message_selected.connect(self._on_chat_message_selected)
         self.panel.operation.connect(self._on_panel_operation)
+        self.panel.back_to_next_turn.connect(self._on_panel_back_to_next_turn)
         self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
-        self.new_button.clicked.connect(self._on_new_clicked)
+        self.sidebar.new_requested.connect(self._on_new_clicked)
         new_action.triggered.connect(self._on_new_clicked)
         settings_action.triggered.connect(self._on_settings_triggered)
         quit_action.triggered.connect(self.close)
         self.stop_action.triggered.connect(self._on_chat_stop)
-        rename.triggered.connect(self._on_rename_triggered)
-        delete.triggered.connect(self._on_delete_triggered)
-        self.search.textChanged.connect(self._reload_conversations)
-        self.conversation_view.selectionModel().currentChanged.connect(self._on_conversation_current_changed)
+        self.sidebar.rename_requested.connect(self._on_sidebar_rename_requested)
+        self.sidebar.delete_requested.connect(self._on_sidebar_delete_requested)
+        self.sidebar.search_changed.connect(self._on_sidebar_search_changed)
+        self.sidebar.chosen.connect(self._on_sidebar_chosen)
 
         if self._startup_error:
             self.chat.show_error(self._startup_error)
@@ -177,15 +150,12 @@ class MainWindow(QMainWindow):
     def _reload_conversations(self) -> None:
         if self.store is None:
             return
-        self.conversations.sync(self.store.conversations(search=self.search.text().strip() or None))
-        self._select_current()
-
-    def _select_current(self) -> None:
-        row = self.conversations.row_of(self.conversation_id)
-        if row >= 0:
-            self.conversation_view.selectionModel().setCurrentIndex(
-                self.conversations.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect
-            )
+        try:
+            rows = self.store.conversations(search=self.sidebar.search_text() or None)
+        except GlassmindError as exc:
+            self.chat.show_error(str(exc))
+            return
+        self.sidebar.show_conversations(rows, self.conversation_id)
 
     def _load_messages(self) -> None:
         if self.store is None or self.conversation_id is None:
@@ -229,6 +199,7 @@ class MainWindow(QMainWindow):
         if request_id != self._request_id or self._busy:
             return
         self.shown_request = request_id
+        self.chat.clear_selection()
         self.panel.show_window(window, title="Next turn")
         self._show_context_use(window)
 
@@ -240,6 +211,11 @@ class MainWindow(QMainWindow):
         if self.conversation_id is None:
             self.conversation_id = conversation_id
             self._reload_conversations()
+        if self._reload_on_start and conversation_id == self.conversation_id:
+            # Regenerate and edit-and-resend replaced stored messages: show the store, then stream.
+            self._reload_on_start = False
+            self._load_messages()
+            self.chat.start_streaming()
         self.panel.show_window(window, title="This turn")
         self._show_context_use(window)
 
@@ -299,7 +275,7 @@ class MainWindow(QMainWindow):
             self._reload_conversations()
         elif what == "memories":
             if self._reader is not None:
-                self.panel.memory_count.setText(f"{self._reader.count():,} memories in long-term memory")
+                self.panel.set_memory_count(self._reader.count())
                 self.panel.memory_model.refresh_rows(self._reader.get_many(self.panel.memory_model.loaded_ids()))
                 if self.panel.memory_model.rowCount() == 0:
                     self.panel.memory_model.reload()
@@ -312,8 +288,12 @@ class MainWindow(QMainWindow):
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
+        if not busy:
+            self._reload_on_start = False
         self.chat.set_busy(busy)
         self.stop_action.setEnabled(busy)
+        self.sidebar.new_button.setEnabled(not busy)
+        self.conversation_view.setEnabled(not busy)
 
     def _on_chat_send(self, text: str) -> None:
         if self._busy:
@@ -355,7 +335,7 @@ class MainWindow(QMainWindow):
             "prompt": record.prompt,
             "items": record.items,
         }
-        self.panel.show_window(window, title=f"Turn of {record.created[:16].replace('T', ' ')}")
+        self.panel.show_window(window, title=f"Turn of {record.created[:16].replace('T', ' ')}", live=False)
 
     def _on_chat_message_action(self, action: str, message_id: int) -> None:
         if action == "copy":
@@ -367,51 +347,56 @@ class MainWindow(QMainWindow):
             self.engine.operation_requested.emit(f"{action}_message", message_id)
         elif action == "regenerate" and not self._busy and self.conversation_id is not None:
             self._set_busy(True)
-            self.chat.append_tokens("")
+            self._reload_on_start = True
             self.engine.regenerate_requested.emit(self.conversation_id)
         elif action == "edit" and not self._busy and self.store is not None:
             old = self.store.message(message_id).content
             text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Your message:", old)
             if ok and text.strip():
                 self._set_busy(True)
+                self._reload_on_start = True
                 self.engine.edit_resend_requested.emit(message_id, text.strip())
 
     def _on_panel_operation(self, name: str, args: object) -> None:
         self.engine.operation_requested.emit(name, args)
 
+    def _on_panel_back_to_next_turn(self) -> None:
+        self._request_preview()
+
     def _on_new_clicked(self) -> None:
         if self._busy:
             return
         self.conversation_id = None
-        self.conversation_view.clearSelection()
+        self.sidebar.select(None)
         self.chat.set_messages([], has_older=False)
         self.chat.composer.setFocus()
         self._request_preview()
 
-    def _on_conversation_current_changed(self, current, _previous) -> None:  # noqa: ANN001
-        cid = self.conversations.conversation_id(current.row()) if current.isValid() else None
-        if cid is None or cid == self.conversation_id or self._busy:
+    def _on_sidebar_search_changed(self, _text: str) -> None:
+        self._reload_conversations()
+
+    def _on_sidebar_chosen(self, cid: int) -> None:
+        if cid == self.conversation_id or self._busy:
             return
         self.conversation_id = cid
         self._load_messages()
         self._request_preview()
 
-    def _on_rename_triggered(self) -> None:
-        cid = self.conversations.conversation_id(self.conversation_view.currentIndex().row())
-        if cid is None or self.store is None:
+    def _on_sidebar_rename_requested(self, cid: int) -> None:
+        if self.store is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename", "Title:", text=self.store.conversation(cid).title)
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.store.conversation(cid).title)
         if ok and title.strip():
             self.engine.operation_requested.emit("rename_conversation", (cid, title.strip()))
 
-    def _on_delete_triggered(self) -> None:
-        cid = self.conversations.conversation_id(self.conversation_view.currentIndex().row())
-        if cid is None or self._busy:
+    def _on_sidebar_delete_requested(self, cid: int) -> None:
+        if self._busy or self.store is None:
             return
+        title = self.store.conversation(cid).title
         answer = QMessageBox.question(
             self,
             "Delete conversation?",
-            "Delete this conversation and erase its messages from memory for good? This cannot be undone.",
+            f"Delete “{title}” and erase its messages from memory for good? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -441,7 +426,12 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a running reply (the core keeps it as a partial reply) and close the core cleanly."""
-        self.engine_thread.stop()
+        self.hide()  # the window goes at once; the engine may still finish loading a model
+        self._preview_timer.stop()
+        if not self.engine_thread.stop():
+            # Still inside a slow step (loading the embedder): waiting is better than a thread torn
+            # down mid-write, which would lose data or abort the process.
+            self.engine_thread.thread.wait()
         # Engine signals already queued for this window would read a closed store.
         QCoreApplication.removePostedEvents(self)
         if self.store is not None:

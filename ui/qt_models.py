@@ -7,6 +7,7 @@ dataChanged for one row); a reset only when the whole content is replaced
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Callable
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -40,6 +41,24 @@ CATEGORY_LABELS = {
 }
 
 
+SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
+CUTOFF_TEXT = "— cut-off: older turns left out —"
+
+
+def _ago(stamp: str) -> str:
+    """A short, human date for a list row: a time today, a weekday this week, else a date."""
+    try:
+        when = dt.datetime.fromisoformat(stamp).astimezone()
+    except ValueError:
+        return stamp[:16]
+    now = dt.datetime.now().astimezone()
+    if when.date() == now.date():
+        return when.strftime("%H:%M")
+    if (now.date() - when.date()).days < 7:
+        return when.strftime("%a %H:%M")
+    return when.strftime("%d %b %Y")
+
+
 def _muted() -> QBrush:
     return QApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
 
@@ -69,6 +88,8 @@ class ConversationListModel(QAbstractListModel):
             return f"{conv.title}\nupdated {conv.updated[:16].replace('T', ' ')}"
         if role == Qt.ItemDataRole.UserRole:
             return conv.id
+        if role == SUBTITLE_ROLE:
+            return _ago(conv.updated)
         return None
 
     def conversation_id(self, row: int) -> int | None:
@@ -81,24 +102,26 @@ class ConversationListModel(QAbstractListModel):
         return -1
 
     def sync(self, rows: list[Conversation]) -> None:
-        """Bring the rows in line with ``rows`` using removes, inserts and dataChanged."""
-        new_ids = [c.id for c in rows]
+        """Bring the rows in line with ``rows`` by removes, moves, inserts and dataChanged (never a reset)."""
+        wanted = {c.id for c in rows}
         for n in reversed(range(len(self._rows))):
-            if self._rows[n].id not in new_ids:
+            if self._rows[n].id not in wanted:
                 self.beginRemoveRows(QModelIndex(), n, n)
                 del self._rows[n]
                 self.endRemoveRows()
-        if [c.id for c in self._rows] != [i for i in new_ids if i in {c.id for c in self._rows}]:
-            self.beginResetModel()  # reordered: a reset is the honest change
-            self._rows = list(rows)
-            self.endResetModel()
-            return
         for n, conv in enumerate(rows):
-            if n >= len(self._rows) or self._rows[n].id != conv.id:
+            at = next((k for k in range(n, len(self._rows)) if self._rows[k].id == conv.id), -1)
+            if at < 0:
                 self.beginInsertRows(QModelIndex(), n, n)
                 self._rows.insert(n, conv)
                 self.endInsertRows()
-            elif self._rows[n] != conv:
+                continue
+            if at != n:
+                # A conversation that was just used moves to the top: one move, not a reset.
+                self.beginMoveRows(QModelIndex(), at, at, QModelIndex(), n)
+                self._rows.insert(n, self._rows.pop(at))
+                self.endMoveRows()
+            if self._rows[n] != conv:
                 self._rows[n] = conv
                 self.dataChanged.emit(self.index(n), self.index(n))
 
@@ -121,47 +144,78 @@ class _TableModel(QAbstractTableModel):
 
 
 class ContextItemsModel(_TableModel):
-    """The items of a context window: kind, tokens, state, text; left-out items greyed."""
+    """The items of a context window, in prompt order: kind, tokens, state, text.
+
+    Left-out items are greyed and italic; a separator row marks the history
+    cut-off (older turns left out above it). ``item(row)`` is None for it.
+    """
 
     HEADERS = ("Kind", "Tokens", "State", "Text")
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any] | None] = []
         self._cutoff = -1
 
-    def item(self, row: int) -> dict[str, Any]:
+    def item(self, row: int) -> dict[str, Any] | None:
         return self._rows[row]
+
+    def items(self) -> list[dict[str, Any]]:
+        """The window's items without the separator row."""
+        return [it for it in self._rows if it is not None]
 
     @property
     def cutoff_row(self) -> int:
+        """Row of the cut-off separator, -1 when no history was left out for budget."""
         return self._cutoff
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
-        self.beginResetModel()  # a whole new window replaces the old one
-        self._rows = list(items)
-        self._cutoff = -1
-        for n, it in enumerate(self._rows):
+        last_cut = -1
+        for n, it in enumerate(items):
             if it["kind"] == "history" and it["state"] == "over_budget":
-                self._cutoff = n
+                last_cut = n
+        rows: list[dict[str, Any] | None] = list(items)
+        if last_cut >= 0:
+            rows.insert(last_cut + 1, None)
+        self.beginResetModel()  # a whole new window replaces the old one
+        self._rows = rows
+        self._cutoff = last_cut + 1 if last_cut >= 0 else -1
         self.endResetModel()
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if index.isValid() and 0 <= index.row() < len(self._rows) and self._rows[index.row()] is None:
+            return Qt.ItemFlag.ItemIsEnabled
+        return super().flags(index)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         it = self._rows[index.row()]
         col = index.column()
+        if it is None:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return CUTOFF_TEXT if col == 0 else ""  # the view spans it over all columns
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignCenter)
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QBrush(QColor(CATEGORY_COLORS["message"]))
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return "The turns above did not fit the budget; they stay retrievable as memories."
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
+            return None
         included = it["state"] == "included"
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return CATEGORY_LABELS.get(it["kind"], it["kind"]) + (f" · {it['role']}" if it["kind"] == "history" else "")
+                return CATEGORY_LABELS.get(it["kind"], it["kind"])
             if col == 1:
                 return f"{it['tokens']:,}"
             if col == 2:
-                if index.row() == self._cutoff:
-                    return "✂ cut-off"
                 return "in" if included else it["state"].replace("_", " ")
-            return _one_line(it["text"])
+            who = {"user": "You: ", "assistant": "Glassmind: "}.get(it.get("role") or "", "")
+            return (who if it["kind"] == "history" else "") + _one_line(it["text"])
         if role == Qt.ItemDataRole.ToolTipRole:
             reason = f"\n\n{it['reason']}" if it.get("reason") else ""
             return _one_line(it["text"], 600) + reason
@@ -181,18 +235,24 @@ class ContextItemsModel(_TableModel):
 
 
 class RetrievedModel(_TableModel):
-    """Memories retrieved for a turn, with dense, keyword and fused scores and the reason."""
+    """Memories retrieved for a turn with dense, keyword and fused scores (the reason is in the tooltip)."""
 
-    HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens", "Why")
+    HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens")
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._rows: list[dict[str, Any]] = []
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
-        self.beginResetModel()
+        self.beginResetModel()  # a new window: its retrieval replaces the last one
         self._rows = [it for it in items if it["kind"] == "memory"]
         self.endResetModel()
+
+    def item(self, row: int) -> dict[str, Any]:
+        return self._rows[row]
+
+    def included_count(self) -> int:
+        return sum(1 for it in self._rows if it["state"] == "included")
 
     def memory_id(self, row: int) -> int | None:
         src = self._rows[row].get("source") or ""
@@ -206,7 +266,7 @@ class RetrievedModel(_TableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                # The day is in the "Why" column; keep this one for who said what.
+                # The date prefix is in the tooltip and the detail line; keep the row for the words.
                 text = it["text"]
                 return _one_line(text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text, 120)
             if col in (1, 2):
@@ -214,13 +274,15 @@ class RetrievedModel(_TableModel):
                 return "—" if value is None else f"{value:.2f}"
             if col == 3:
                 return f"{scores.get('fused', 0):.3f}"
-            if col == 4:
-                return str(it["tokens"])
-            return it.get("reason", "")
+            return str(it["tokens"])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _one_line(it["text"], 600) + (f"\n\n{it['reason']}" if it.get("reason") else "")
-        if role == Qt.ItemDataRole.TextAlignmentRole and 1 <= col <= 4:
+            return _one_line(it["text"], 600) + (f"\n\nWhy: {it['reason']}" if it.get("reason") else "")
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and it["state"] != "included":
+            return _muted()
+        if role == Qt.ItemDataRole.UserRole:
+            return it.get("source")
         return None
 
 
@@ -287,7 +349,7 @@ class MemoryTableModel(_TableModel):
             if col == 0:
                 return str(m.id)
             if col == 1:
-                return " ".join(f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on)
+                return " · ".join(f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on)
             if col == 2:
                 return m.kind
             if col == 3:

@@ -29,22 +29,42 @@ def _until(predicate, timeout_s: float = 120) -> None:  # noqa: ANN001
 
 
 def seed() -> int:
-    """A conversation with a pinned note and older memories, made by the real model."""
+    """Real content made by the bundled model: two conversations, a pinned note, older memories.
+
+    A small context (512 tokens) keeps the budget bar readable and puts a
+    history cut-off into the window the screenshots show.
+    """
+    import dataclasses
+
     from assistant.app import Assistant
 
     app = Assistant()
-    app.settings.temperature = 0.3
-    app.settings.max_tokens = 160
+    app.save_settings(
+        dataclasses.replace(app.settings, n_ctx=512, max_tokens=128, memory_budget=160, temperature=0.0)
+    )
     app.open_memory()
-    app.memories.add("I'm allergic to peanuts.", pinned=True)
-    app.memories.add("My partner Sam is vegetarian; we cook together on Fridays.")
+    # The dinner talk comes first, so its replies were written without the notes added after it.
+    conv = app.new_conversation("Dinner ideas")
+    for text in (
+        "Suggest a quick vegetarian pasta dinner for two.",
+        "Write the recipe as a short list of steps.",
+        "What side dish goes well with it?",
+        "And a simple dessert without nuts?",
+    ):
+        list(app.turn(conv, text))
     old = app.new_conversation("Balcony herbs")
     for text in ("I have a north-facing balcony and want to grow basil and mint.", "My cat Pixel chews plants."):
         list(app.turn(old, text))
-    conv = app.new_conversation("Dinner ideas")
-    list(app.turn(conv, "Suggest a quick dinner for two on Friday, with herbs from my balcony."))
+    app.memories.add("I'm allergic to peanuts.", pinned=True)
+    app.memories.add("My partner Sam is vegetarian; we cook together on Fridays.")
     app.close()
     return conv
+
+
+def _shoot(window, path: Path) -> None:  # noqa: ANN001
+    _wait(350)
+    window.grab().save(str(path))
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLASSMIND_HOME", tempfile.mkdtemp(prefix="glassmind-shots-"))
     conv = seed()
     qt = QApplication.instance() or QApplication([])
+    qt.setApplicationName("Glassmind")
     from ui.main_window import MainWindow
     from ui.theme import apply_theme
 
@@ -61,27 +82,36 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.resize(1280, 800)
     window.show()
-    _until(lambda: bool(window._model_info))
+    _until(lambda: bool(window._model_info) and window.statusBar().currentMessage() in ("Ready", ""))
     window.conversation_id = conv
     window._reload_conversations()
     window._load_messages()
-    window.chat.composer.setPlainText("What could Sam and I cook with the basil?")
+    window.speed_label.setText(window.chat.message_cards()[-1].meta.text().split("·")[-1].strip())
+    window.chat.composer.setPlainText("Could Sam and I add basil from the balcony?")
+    window._preview_timer.stop()
     window._request_preview()
-    _until(lambda: window.panel.retrieved_model.rowCount() > 0, 30)
-    _wait(800)
-    shots = [("context", 0), ("retrieved", 1), ("memories", 2), ("prompt", 3)]
-    for name, tab in shots:
-        window.panel.setCurrentIndex(tab)
-        if name == "memories":
-            window.panel.reload_memories(window._reader.count() if window._reader else None)
-        _wait(300)
-        window.grab().save(str(out / f"screenshot-{name}.png"))
+    _until(lambda: window.panel.retrieved_model.rowCount() > 0, 60)
+    _wait(500)
+    panel = window.panel
+    ctx = panel.context_model
+    cut = ctx.cutoff_row
+    pick = cut + 1 if cut >= 0 else next(r for r in range(ctx.rowCount()) if (ctx.item(r) or {}).get("kind") == "memory")
+    panel.context_view.selectRow(pick)
+    panel.setCurrentIndex(0)
+    _shoot(window, out / "screenshot-context.png")
+    panel.setCurrentIndex(1)
+    panel.retrieved_view.selectRow(0)
+    _shoot(window, out / "screenshot-retrieved.png")
+    panel.setCurrentIndex(2)
+    panel.reload_memories(window._reader.count() if window._reader else None)
+    panel.memory_view.selectRow(0)
+    _shoot(window, out / "screenshot-memories.png")
+    panel.setCurrentIndex(3)
+    _shoot(window, out / "screenshot-prompt.png")
     apply_theme(qt, dark=True)
-    window.panel.setCurrentIndex(0)
-    _wait(400)
-    window.grab().save(str(out / "screenshot-dark.png"))
+    panel.setCurrentIndex(0)
+    _shoot(window, out / "screenshot-dark.png")
     window.close()
-    print(f"screenshots written to {out}")
     return 0
 
 

@@ -64,32 +64,50 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
     app.setPalette(p)
-    user_bg, bot_bg, border = ("#2c2f57", "#25272d", "#363944") if dark else ("#e9e9fb", "#ffffff", "#e1e1ea")
+    user_bg, bot_bg, border = ("#2f3160", "#26282e", "#393c47") if dark else ("#e8e8fb", "#ffffff", "#dedee8")
+    sidebar = "#1a1b20" if dark else "#ececf2"
+    selected = "#8f8fff" if dark else ACCENT
     app.setStyleSheet(
         f"""
         QLabel#panelTitle {{ font-size: 15px; font-weight: 600; }}
         QLabel#muted {{ color: {disabled}; }}
         QLabel#role {{ font-weight: 600; }}
+        QLabel#messageBody {{ padding: 2px 0; }}
         QLabel#banner {{ background: {'#5c2b29' if dark else '#fdecea'}; color: {'#ffd7d3' if dark else '#8a1c13'};
                          padding: 8px 14px; border-bottom: 1px solid {border}; }}
-        QFrame#userCard {{ background: {user_bg}; border-radius: 10px; }}
-        QFrame#assistantCard {{ background: {bot_bg}; border: 1px solid {border}; border-radius: 10px; }}
+        QFrame#userCard {{ background: {user_bg}; border: 1px solid {user_bg}; border-radius: 12px; }}
+        QFrame#assistantCard {{ background: {bot_bg}; border: 1px solid {border}; border-radius: 12px; }}
         QFrame[excluded="true"] {{ border: 1px dashed {disabled}; }}
+        QFrame[selected="true"] {{ border: 2px solid {selected}; }}
         QWidget#chatInner {{ background: palette(base); }}
-        QToolButton#cardAction {{ color: {disabled}; padding: 1px 6px; }}
-        QToolButton#cardAction:hover {{ color: {ACCENT}; }}
+        QWidget#sidebar {{ background: {sidebar}; }}
+        QFrame#composerBox {{ background: palette(base); border-top: 1px solid {border}; }}
+        QToolButton#cardAction {{ color: {disabled}; padding: 2px 8px; border-radius: 4px; }}
+        QToolButton#cardAction:hover {{ color: {ACCENT}; background: {'#30324a' if dark else '#efeffc'}; }}
         QPushButton {{ padding: 5px 12px; border-radius: 6px; border: 1px solid {border}; background: palette(button); }}
         QPushButton:hover {{ border-color: {ACCENT}; }}
         QPushButton:disabled {{ color: {disabled}; }}
-        QPushButton#primary {{ background: {ACCENT}; color: white; border: none; font-weight: 600; }}
+        QPushButton#primary {{ background: {ACCENT}; color: white; border: 1px solid {ACCENT}; font-weight: 600;
+                               padding: 6px 14px; }}
+        QPushButton#primary:hover {{ background: #4a4ac4; }}
+        QPushButton#primary:disabled {{ background: {border}; border-color: {border}; color: {disabled}; }}
+        QPushButton#link {{ border: none; background: transparent; color: {selected}; padding: 2px 4px; }}
+        QPushButton#link:hover {{ text-decoration: underline; }}
         QPlainTextEdit, QLineEdit, QTableView, QListView {{ border: 1px solid {border}; border-radius: 6px; }}
-        QListView#conversations::item {{ padding: 7px 6px; border-radius: 6px; }}
-        QListView#conversations::item:selected {{ background: {ACCENT}; color: white; }}
+        QLineEdit {{ padding: 4px 6px; background: palette(base); }}
+        QListView#conversations {{ background: transparent; border: none; }}
+        QPlainTextEdit#composer {{ padding: 4px; }}
+        QPlainTextEdit#composer:focus, QLineEdit:focus {{ border-color: {ACCENT}; }}
         QTabWidget::pane {{ border: none; }}
-        QTabBar::tab {{ padding: 7px 14px; border: none; background: transparent; }}
-        QTabBar::tab:selected {{ color: {ACCENT}; border-bottom: 2px solid {ACCENT}; }}
+        QTabBar::tab {{ padding: 8px 14px; border: none; background: transparent; }}
+        QTabBar::tab:selected {{ color: {selected}; border-bottom: 2px solid {selected}; font-weight: 600; }}
+        QTabBar::tab:hover:!selected {{ color: {selected}; }}
         QHeaderView::section {{ padding: 4px 6px; border: none; border-bottom: 1px solid {border};
                                 background: palette(window); font-weight: 600; }}
+        QStatusBar {{ border-top: 1px solid {border}; }}
+        QStatusBar QLabel#statusField {{ padding: 0 10px; border-left: 1px solid {border}; }}
+        QSplitter::handle {{ background: {border}; }}
+        QSplitter::handle:horizontal {{ width: 1px; }}
         """
     )
     return dark

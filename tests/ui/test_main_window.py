@@ -24,8 +24,9 @@ TIMEOUT = 120_000
 # window shows (GUI-thread state), never on engine signals directly.
 
 
-def _open(qtbot) -> MainWindow:
-    w = MainWindow()
+def _open(qtbot, embedder=None) -> MainWindow:
+    """The real app window; sharing the session's loaded embedder saves its ~5 s load per test."""
+    w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: bool(w._model_info), timeout=TIMEOUT)
@@ -34,8 +35,8 @@ def _open(qtbot) -> MainWindow:
 
 
 @pytest.fixture
-def window(qtbot, glassmind_home: Path):
-    w = _open(qtbot)
+def window(qtbot, glassmind_home: Path, embedder):
+    w = _open(qtbot, embedder)
     yield w
     w.close()
 
@@ -77,11 +78,7 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmin
     assert conv is not None and window.conversations.rowCount() == 1
 
     window_dict = _preview(qtbot, window, "What did you just say?")
-    shown = [
-        (window.panel.context_model.item(r)["kind"], window.panel.context_model.item(r)["tokens"],
-         window.panel.context_model.item(r)["state"])
-        for r in range(window.panel.context_model.rowCount())
-    ]
+    shown = [(it["kind"], it["tokens"], it["state"]) for it in window.panel.context_model.items()]
     env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home)}
     out = subprocess.run(
         [sys.executable, "-m", "ui.launcher", "context", "--conversation", str(conv), "--message",
@@ -109,7 +106,7 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
 
     # Exclude a history message from the context tab.
     model = window.panel.context_model
-    row = next(r for r in range(model.rowCount()) if model.item(r)["kind"] == "history")
+    row = next(r for r in range(model.rowCount()) if (model.item(r) or {}).get("kind") == "history")
     window.panel.context_view.selectRow(row)
     source = model.item(row)["source"]
     assert window.panel.exclude_button.isEnabled()
@@ -171,8 +168,8 @@ def test_switching_conversations(qtbot, window: MainWindow) -> None:
     assert texts[0] == "First conversation here."
 
 
-def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path) -> None:
-    w = _open(qtbot)
+def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) -> None:
+    w = _open(qtbot, embedder)
     w.chat.composer.setPlainText("Tell me a long tale about dragons.")
     w.chat.send_button.click()
     qtbot.waitUntil(lambda: w.chat.streaming_text().strip() != "", timeout=TIMEOUT)
@@ -205,6 +202,20 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     conversations = ConversationListModel()
     conversations.sync(store.conversations())
     qtmodeltester.check(conversations)
+    # Using the oldest conversation moves it to the top: a row move, not a reset.
+    oldest = store.conversations()[-1]
+    store.rename_conversation(oldest.id, "renamed")
+    moves: list[tuple[int, int]] = []
+    resets: list[bool] = []
+    conversations.rowsMoved.connect(lambda _p, start, _e, _d, row: moves.append((start, row)))
+    conversations.modelReset.connect(lambda: resets.append(True))
+    rows = store.conversations()
+    rows.insert(0, rows.pop(next(n for n, c in enumerate(rows) if c.id == oldest.id)))
+    conversations.sync(rows)
+    assert moves == [(2, 0)] and not resets
+    assert [conversations.conversation_id(r) for r in range(3)] == [c.id for c in rows]
+    assert conversations.index(0).data() == "renamed"
+    qtmodeltester.check(conversations)
     items = [
         {"kind": "system", "text": "sys", "tokens": 3, "state": "included", "reason": "", "source": None, "role": "system", "scores": None},
         {"kind": "history", "text": "old", "tokens": 2, "state": "over_budget", "reason": "cut", "source": "message:1", "role": "user", "scores": None},
@@ -213,7 +224,9 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     ctx = ContextItemsModel()
     ctx.set_items(items)
     qtmodeltester.check(ctx)
-    assert ctx.cutoff_row == 1
+    assert ctx.cutoff_row == 2 and ctx.item(2) is None  # the separator row follows the last left-out turn
+    assert ctx.index(2, 0).data() == "— cut-off: older turns left out —"
+    assert [i["kind"] for i in ctx.items()] == ["system", "history", "memory"]
     retrieved = RetrievedModel()
     retrieved.set_items(items)
     qtmodeltester.check(retrieved)
@@ -303,3 +316,94 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
     qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH + 5, timeout=5000)
     assert not window.chat.older.isVisible()
     assert window.chat.message_cards()[0].text() == "message 0"
+
+
+def _card_button(w: MainWindow, role: str, key: str, last: bool = True):  # noqa: ANN202
+    cards = [c for c in w.chat.message_cards() if c.role == role]
+    return (cards[-1] if last else cards[0])._buttons[key]
+
+
+def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, monkeypatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    _send(qtbot, window, "Name one colour.")
+    conv = window.conversation_id
+    before = window.last_figures
+
+    # Regenerate: the old reply is replaced by a new one, streamed into the view.
+    _card_button(window, "assistant", "regenerate").click()
+    assert window._busy
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    msgs = window.store.messages(conv)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    assert window.last_figures is not before and window.last_figures["reply_id"] == msgs[1].id
+    assert [c.role for c in window.chat.message_cards()] == ["user", "assistant"]
+
+    # Edit and resend: the user message is replaced, the reply answers the new text.
+    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("Name one fruit.", True))
+    _card_button(window, "user", "edit").click()
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    msgs = window.store.messages(conv)
+    assert [(m.role, m.content) for m in msgs][0] == ("user", "Name one fruit.") and len(msgs) == 2
+    assert window.chat.message_cards()[0].text() == "Name one fruit."
+
+    # Remember this: the reply becomes a note in long-term memory.
+    reply = msgs[1]
+    _card_button(window, "assistant", "remember").click()
+    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.list(kind="note")), timeout=TIMEOUT)
+
+    # Exclude the user message from the card: the next window leaves it out, and says so.
+    _card_button(window, "user", "exclude").click()
+    qtbot.waitUntil(lambda: window.store.message(msgs[0].id).excluded, timeout=TIMEOUT)
+    data = _preview(qtbot, window, "And a vegetable?")
+    item = next(i for i in data["items"] if i["source"] == f"message:{msgs[0].id}")
+    assert item["state"] == "excluded"
+    # The card now offers to include it again.
+    qtbot.waitUntil(lambda: "include" in [c for c in window.chat.message_cards() if c.role == "user"][0]._buttons,
+                    timeout=TIMEOUT)
+
+
+def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -> None:
+    _send(qtbot, window, "Say one word.")
+    record = window.store.turns(window.conversation_id)[0]
+    reply_card = window.chat.message_cards()[-1]
+    qtbot.mouseClick(reply_card, Qt.MouseButton.LeftButton)
+    assert window.panel._window["prompt"] == record.prompt
+    assert window.panel.context.back_button.isVisible() and window.panel.context.title.text().startswith("Turn of")
+    assert reply_card.bubble.property("selected") is True
+    assert [(i["kind"], i["tokens"]) for i in window.panel.context_model.items()] == [
+        (i["kind"], i["tokens"]) for i in record.items
+    ]
+    window.panel.context.back_button.click()
+    wanted = window._request_id
+    qtbot.waitUntil(lambda: window.shown_request == wanted, timeout=TIMEOUT)
+    assert window.panel.context.title.text() == "Next turn" and not window.panel.context.back_button.isVisible()
+
+
+def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch) -> None:
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    conv_a = window.store.create_conversation("Alpha plans").id
+    conv_b = window.store.create_conversation("Beta notes").id
+    window._reload_conversations()
+    assert window.conversations.rowCount() == 2
+
+    window.sidebar.search.setText("alpha")
+    assert [window.conversations.conversation_id(r) for r in range(window.conversations.rowCount())] == [conv_a]
+    window.sidebar.search.clear()
+    assert window.conversations.rowCount() == 2
+
+    window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv_b)))
+    qtbot.waitUntil(lambda: window.conversation_id == conv_b, timeout=5000)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Gamma", True))
+    window.sidebar.rename_action.trigger()
+    qtbot.waitUntil(lambda: window.conversations.index(window.conversations.row_of(conv_b)).data() == "Gamma",
+                    timeout=TIMEOUT)
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    window.sidebar.delete_action.trigger()
+    assert "Gamma" in asked[0] and "cannot be undone" in asked[0]
+    qtbot.waitUntil(lambda: window.conversations.row_of(conv_b) < 0, timeout=TIMEOUT)
+    assert window.conversation_id is None and window.chat.message_cards() == []
+    assert [c.id for c in window.store.conversations()] == [conv_a]

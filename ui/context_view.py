@@ -1,0 +1,281 @@
+"""The "Context window" tab: the budget bar by category, its legend, and the ordered items.
+
+A widget only: it shows a window dict (a live preview or a past turn's
+record) and turns the user's pin / exclude / include into ``operation``
+requests; the main window forwards those to the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
+
+FREE_DARK = "#34373f"
+FALLBACK_REASON = {
+    "system": "The system prompt: part of every prompt.",
+    "template": "The chat template's markers and the note headers: part of every prompt.",
+    "pinned": "Pinned: always in the prompt while it fits.",
+    "history": "A recent turn of this conversation; it fits the budget.",
+    "message": "The message you are writing.",
+}
+BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "reserve", "free")
+
+
+def categories(window: dict[str, Any]) -> dict[str, int]:
+    """Included tokens per category of a window dict (a live window or a past turn's record)."""
+    out = {c: 0 for c in BAR_ORDER}
+    for it in window.get("items", []):
+        if it["state"] == "included" and it["kind"] in out:
+            out[it["kind"]] += it["tokens"]
+    out["reserve"] = window.get("reserve", 0)
+    out["free"] = max(0, window.get("n_ctx", 0) - out["reserve"] - window.get("prompt_tokens", 0))
+    return out
+
+
+def table(model) -> QTableView:  # noqa: ANN001
+    """A flat, row-selecting table in the panel's style."""
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(26)
+    view.horizontalHeader().setHighlightSections(False)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    return view
+
+
+class BudgetBar(QWidget):
+    """The context size as one rounded bar, a coloured segment per category, free space last."""
+
+    MIN_SEGMENT = 3.0  # px, so that a small but present category is still visible
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._parts: dict[str, int] = {}
+        self._total = 1
+        self.setMinimumHeight(24)
+
+    def set_parts(self, parts: dict[str, int], total: int) -> None:
+        self._parts = parts
+        self._total = max(1, total)
+        self.setToolTip(
+            "\n".join(f"{CATEGORY_LABELS[k]}: {v:,} tokens" for k, v in parts.items() if v)
+            + f"\nContext size: {total:,}"
+        )
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 24)
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        clip = QPainterPath()
+        clip.addRoundedRect(rect, 7, 7)
+        p.setClipPath(clip)
+        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        p.fillRect(rect, QColor(FREE_DARK) if dark else QColor(CATEGORY_COLORS["free"]))
+        x = rect.left()
+        for key in BAR_ORDER[:-1]:
+            value = self._parts.get(key, 0)
+            if value <= 0:
+                continue
+            width = max(self.MIN_SEGMENT, rect.width() * value / self._total)
+            p.fillRect(QRectF(x, rect.top(), width, rect.height()), QColor(CATEGORY_COLORS[key]))
+            x += width
+            # A hairline between segments keeps neighbours apart.
+            p.setPen(QPen(self.palette().color(QPalette.ColorRole.Base), 1))
+            p.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+        p.setClipping(False)
+        p.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid), 1))
+        p.drawPath(clip)
+        p.end()
+
+
+class Legend(QLabel):
+    """Colour chips with the category names and their token counts."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+
+    def set_parts(self, parts: dict[str, int]) -> None:
+        chips = []
+        # The application's palette: during a theme switch this widget's own may not have changed yet.
+        dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        for key in BAR_ORDER:
+            value = parts.get(key, 0)
+            if not value and key not in ("reserve", "free"):
+                continue
+            chips.append(
+                f"<span style='white-space:nowrap'><span style='color:{FREE_DARK if dark and key == 'free' else CATEGORY_COLORS[key]};"
+                " font-size:15px'>■</span>"
+                f"&nbsp;{CATEGORY_LABELS[key]}&nbsp;<b>{value:,}</b></span>"
+            )
+        self.setText(" &nbsp; ".join(chips))
+
+
+class ContextView(QWidget):
+    """What the model reads for a turn, as a budget bar and the ordered items.
+
+    Signals:
+        operation(str, object): "pin"/"unpin"/"exclude"/"include" with [memory id], or
+            "exclude_message"/"include_message" with a message id.
+        back_to_next_turn(): the user wants the live preview again (after viewing a past turn).
+    """
+
+    operation = Signal(str, object)
+    back_to_next_turn = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._parts: dict[str, int] | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 12, 12, 8)
+        lay.setSpacing(8)
+        head = QHBoxLayout()
+        self.title = QLabel("Next turn")
+        self.title.setObjectName("panelTitle")
+        self.back_button = QPushButton("Show next turn")
+        self.back_button.setObjectName("link")
+        self.back_button.setToolTip("Go back to the live preview of the window the next message would use")
+        self.back_button.setVisible(False)
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.back_button)
+        self.summary = QLabel("Waiting for the model…")
+        self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
+        self.bar = BudgetBar()
+        self.legend = Legend()
+        self.model = ContextItemsModel(self)
+        self.view = table(self.model)
+        hh = self.view.horizontalHeader()
+        for c in range(3):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.reason = QLabel("Select an item to see why it is in the window, or why not.")
+        self.reason.setObjectName("muted")
+        self.reason.setWordWrap(True)
+        buttons = QHBoxLayout()
+        self.pin_button = QPushButton("Pin")
+        self.exclude_button = QPushButton("Exclude")
+        self.include_button = QPushButton("Include")
+        for b in (self.pin_button, self.exclude_button, self.include_button):
+            b.setEnabled(False)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay.addLayout(head)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.reason)
+        lay.addLayout(buttons)
+
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
+        self.view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self.pin_button.clicked.connect(self._on_pin_button_clicked)
+        self.exclude_button.clicked.connect(self._on_exclude_button_clicked)
+        self.include_button.clicked.connect(self._on_include_button_clicked)
+        self.back_button.clicked.connect(self.back_to_next_turn)
+
+    def show_window(self, window: dict[str, Any], *, title: str, live: bool) -> None:
+        self.title.setText(title)
+        self.back_button.setVisible(not live)
+        if "error" in window:
+            self.summary.setText(window["error"])
+            return
+        parts = categories(window)
+        self._parts = parts
+        n_ctx = window.get("n_ctx", 0)
+        left = sum(1 for it in window.get("items", []) if it["state"] != "included")
+        self.summary.setText(
+            f"<b>{window.get('prompt_tokens', 0):,}</b> of {n_ctx:,} tokens used · "
+            f"{window.get('reserve', 0):,} reserved for the reply · {left} left out"
+        )
+        self.bar.set_parts(parts, n_ctx)
+        self.legend.set_parts(parts)
+        self.view.clearSpans()
+        self.model.set_items(window.get("items", []))
+        if self.model.cutoff_row >= 0:
+            self.view.setSpan(self.model.cutoff_row, 0, 1, self.model.columnCount())
+            self.view.scrollTo(self.model.index(self.model.cutoff_row, 0))
+        self._on_view_selection_changed()
+
+    # -- actions ------------------------------------------------------------------
+
+    def changeEvent(self, event) -> None:  # noqa: ANN001
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._parts is not None:
+            self.legend.set_parts(self._parts)  # the legend's "free" chip follows the theme
+
+    def current_item(self) -> dict[str, Any] | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.item(rows[0].row()) if rows else None
+
+    def _on_view_selection_changed(self, *_: object) -> None:
+        item = self.current_item()
+        source = (item or {}).get("source") or ""
+        is_memory = source.startswith("memory:")
+        curable = is_memory or source.startswith("message:")
+        self.pin_button.setText("Unpin" if item and item["kind"] == "pinned" else "Pin")
+        self.pin_button.setEnabled(is_memory and item["state"] != "excluded")
+        self.exclude_button.setEnabled(curable and item["state"] != "excluded")
+        self.include_button.setEnabled(curable and item["state"] == "excluded")
+        if item is None:
+            self.reason.setText("Select an item to see why it is in the window, or why not.")
+        else:
+            self.reason.setText(item.get("reason") or FALLBACK_REASON.get(item["kind"], ""))
+
+    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+        item = self.current_item()
+        if not item or not item.get("source"):
+            return
+        menu = QMenu(self)
+        for button in (self.pin_button, self.exclude_button, self.include_button):
+            action = menu.addAction(button.text())
+            action.setEnabled(button.isEnabled())
+            action.triggered.connect(button.click)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def _on_pin_button_clicked(self) -> None:
+        item = self.current_item()
+        self._emit("unpin" if item and item["kind"] == "pinned" else "pin")
+
+    def _on_exclude_button_clicked(self) -> None:
+        self._emit("exclude")
+
+    def _on_include_button_clicked(self) -> None:
+        self._emit("include")
+
+    def _emit(self, name: str) -> None:
+        item = self.current_item()
+        if not item or not item.get("source"):
+            return
+        kind, raw = item["source"].split(":")
+        if kind == "memory":
+            self.operation.emit(name, [int(raw)])
+        elif name in ("exclude", "include"):
+            self.operation.emit(f"{name}_message", int(raw))
