@@ -146,16 +146,21 @@ class Assistant:
 
     # -- the window ---------------------------------------------------------------
 
-    def context(self, conversation_id: int | None, text: str) -> ContextWindow:
-        """The window the next turn would use for ``text`` (nothing is stored)."""
-        history = self.store.messages(conversation_id) if conversation_id is not None else []
-        return self._window(history, text)
+    def context(self, conversation_id: int | None, text: str, *, search: bool = True) -> ContextWindow:
+        """The window the next turn would use for ``text`` (nothing is stored).
 
-    def _window(self, history: list[Message], text: str, *, own_id: int | None = None) -> ContextWindow:
+        ``search=False``: no retrieval (an empty draft would pull in memories unrelated to anything).
+        """
+        history = self.store.messages(conversation_id) if conversation_id is not None else []
+        return self._window(history, text, search=search)
+
+    def _window(
+        self, history: list[Message], text: str, *, own_id: int | None = None, search: bool = True
+    ) -> ContextWindow:
         model = self.load_model()
         assert self._builder is not None
         s = self.settings
-        use_memory = s.retrieval and s.memory_budget > 0
+        use_memory = search and s.retrieval and s.memory_budget > 0
         if use_memory:
             self.open_memory()
 
@@ -269,6 +274,20 @@ class Assistant:
             self._erase_message(m.id)
         yield from self.turn(msg.conversation_id, text, cancel=cancel, reading=reading)
 
+    def continue_reply(
+        self, conversation_id: int, *, cancel: threading.Event | None = None, reading: Reading | None = None
+    ) -> Iterator[TurnEvent]:
+        """Let the last reply go on where it stopped (the length limit, or Stop): the model reads the
+        same window with the reply so far as the start of its turn, and the new text is added to
+        that reply."""
+        history = self.store.messages(conversation_id)
+        if len(history) < 2 or history[-1].role != "assistant" or history[-2].role != "user":
+            yield Failed("There is no reply to continue: the last message is not a reply.", None)
+            return
+        reply = history.pop()
+        user = history.pop()
+        yield from self._respond(conversation_id, history, user, cancel, reading, resume=reply)
+
     def _erase_message(self, message_id: int) -> None:
         """A message replaced by Regenerate or Edit & resend is erased like a forgotten one, backups
         included: anything that leaves the database leaves every copy of it (the crash harness found
@@ -282,6 +301,7 @@ class Assistant:
         user: Message,
         cancel: threading.Event | None,
         reading: Reading | None = None,
+        resume: Message | None = None,
     ) -> Iterator[TurnEvent]:
         partial: Message | None = None
         pieces: list[str] = []
@@ -290,10 +310,24 @@ class Assistant:
             window = self._window(history, user.content, own_id=user.id)
             model = self.model
             self.store.update_message(user.id, token_count=model.count_tokens(user.content), model=model.path.name)
+            tokens = list(window.tokens)
+            max_tokens = window.reserve
+            if resume is not None:
+                # The reply so far is plain text after the template's reply header: never markers.
+                tokens += model.tokenize(resume.content)
+                max_tokens = min(window.reserve, window.n_ctx - len(tokens))
+                if max_tokens < min(MIN_CONTINUE_TOKENS, window.reserve):
+                    yield Failed(
+                        "The reply already fills the context window, so it cannot go on. Ask a follow-up "
+                        "question instead (\"go on\"), or raise the context size in Settings.",
+                        user,
+                        exception=InputTooLargeError("no room to continue", tokens=len(tokens), limit=window.n_ctx),
+                    )
+                    return
             yield ContextReady(window, user)
             gen = model.generate(
-                window.tokens,
-                max_tokens=window.reserve,
+                tokens,
+                max_tokens=max_tokens,
                 temperature=self.settings.temperature,
                 cancel=cancel,
                 progress=reading,
@@ -304,6 +338,11 @@ class Assistant:
             usage = gen.usage
             assert usage is not None
             reply_text = "".join(pieces).strip()
+            if resume is not None:
+                reply_text = (resume.content + "".join(pieces)).rstrip()
+                if not pieces:
+                    yield Failed("The model had nothing to add to this reply.", user)
+                    return
             if not reply_text and usage.stop_reason != "cancelled":
                 # Say so rather than store an empty reply: the message stays, ready for Regenerate.
                 self._index()
@@ -317,15 +356,24 @@ class Assistant:
             fields = dict(
                 token_count=usage.completion_tokens,
                 model=model.path.name,
-                status="partial" if usage.stop_reason == "cancelled" else "ok",
+                status={"cancelled": "partial", "length": "length"}.get(usage.stop_reason, "ok"),
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 ttft_s=round(usage.ttft_s, 4),
                 decode_tps=round(usage.decode_tps, 2),
             )
+            if resume is not None:
+                fields["completion_tokens"] = (resume.completion_tokens or 0) + usage.completion_tokens
+                fields["token_count"] = fields["completion_tokens"]
             with self.store.write() as db:
                 # Reply, its memory row and the record of the window: all or nothing.
-                reply_id = self._insert_message(db, conversation_id, "assistant", reply_text, now_iso(), **fields)
+                if resume is None:
+                    reply_id = self._insert_message(
+                        db, conversation_id, "assistant", reply_text, now_iso(), **fields
+                    )
+                else:
+                    reply_id = resume.id
+                    self._extend_message(db, resume, reply_text, fields)
                 turn_id = Store.insert(db, "turns", {
                     "conversation_id": conversation_id,
                     "user_message_id": user.id,
@@ -357,6 +405,15 @@ class Assistant:
                 log.exception("could not index the messages of a failed turn")
             message = str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
             yield Failed(message, user, partial, exception=exc)
+
+    def _extend_message(self, db: Any, message: Message, text: str, fields: dict[str, Any]) -> None:
+        """A continued reply: the same message with more text; its memory follows (re-embedded)."""
+        db.table("messages").update(message.id, {"content": text, **fields})
+        row = db.execute("SELECT id FROM memories WHERE message_id = ?", [message.id]).fetchone()
+        if row is not None:
+            db.execute("UPDATE memories SET text = ?, updated = ? WHERE id = ?", [text, now_iso(), row[0]])
+            db.execute("DELETE FROM memory_vectors WHERE memory_id = ?", [row[0]])
+            db.execute("INSERT INTO vector_changes (memory_id, op) VALUES (?, 'del')", [row[0]])
 
     def _index(self) -> None:
         """Embed what the turn stored (the slow part; rows were written with the messages)."""
@@ -393,6 +450,7 @@ class Assistant:
 
 
 SHORT_MESSAGE_WORDS = 8
+MIN_CONTINUE_TOKENS = 16
 
 
 def retrieval_query(history: list[Message], text: str) -> str:

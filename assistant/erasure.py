@@ -148,8 +148,11 @@ def redact_turns(conn: sqlite3.Connection, erasure: Erasure, replacement: str) -
 
 
 def _replace_part(text: str, replacement: str) -> str:
-    # A quoted note keeps its quote mark so the recorded prompt still reads as it was framed.
-    return "> " + replacement if text.startswith("> ") else replacement
+    # A listed (or, in older records, quoted) note keeps its mark so the record reads as it was framed.
+    for mark in ("- ", "> "):
+        if text.startswith(mark):
+            return mark + replacement
+    return replacement
 
 
 def _derived_titles(conn: sqlite3.Connection, message_ids: list[int]) -> dict[int, str]:

@@ -14,18 +14,26 @@ from assistant.memory import Memory, MemoryStore
 
 
 def note_line(memory: Memory) -> str:
-    """A retrieved memory as quoted in the prompt, under its day header."""
-    return "> " + memory.line().replace("\n", "\n> ")
+    """A retrieved memory as a list item in the prompt, under its day header.
+
+    A plain list reads as background to a model; quote marks and bracketed dates were copied
+    into a small model's replies ("> [23 November 2026] > Python: …").
+    """
+    return "- " + memory.line().replace("\n", "\n  ")
 
 
 def day_header(memory: Memory) -> str:
-    return f"[{memory.day_label}]"
+    return f"From {memory.day_label}:"
 
 RRF_K = 10  # measured on LoCoMo dev (60 -> 10: +6 points at 512 tokens); see bench/RESULTS.md
 DENSE_K = 60
 KEYWORD_K = 60
 NEIGHBOR_SHARE = 0.5
-MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise  # a neighbour of a hit ranks at this share of the hit's fused score
+MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise
+# What the assistant said ranks at this share of its fused score: the user's own words are the
+# facts; a small model's replies can be wrong and were fed back as if they were true.
+ASSISTANT_SHARE = 0.5
+IN_WINDOW_SHOWN = 5  # matches already in the conversation that the panel lists
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -89,6 +97,7 @@ class RetrievalResult:
     used_tokens: int
     embed_s: float
     search_s: float
+    in_window: list[Hit] = field(default_factory=list)  # matches skipped: their message is in the window
 
 
 def _age(created: str, now: dt.datetime) -> str:
@@ -207,12 +216,13 @@ class Retriever:
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
         rows = self.memories.get_many(fused)
         hits: dict[int, Hit] = {}
+        in_window: list[Hit] = []
         for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
             memory = rows.get(mid)
             if memory is None or memory.excluded or (memory.pinned and not include_pinned):
                 continue
-            if memory.message_id is not None and memory.message_id in skip:
-                continue
+            if memory.speaker == "assistant" and memory.kind == "message":
+                score *= ASSISTANT_SHARE
             hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score)
             if mid in dense_by_id:
                 hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
@@ -222,6 +232,11 @@ class Retriever:
                 hit.matched = [w for w in words if w in low][:4]
             # Unrelated notes cost prompt time and distract a small model: keep only real matches.
             if hit.keyword is None and (hit.dense or 0.0) < self.min_similarity:
+                continue
+            if memory.message_id is not None and memory.message_id in skip:
+                if len(in_window) < IN_WINDOW_SHOWN:
+                    hit.reason = self._reason(hit, now)
+                    in_window.append(hit)
                 continue
             hits[mid] = hit
         if self.neighbors:
@@ -242,7 +257,9 @@ class Retriever:
             if budget - used < 8:
                 break
         t2 = time.perf_counter()
-        return RetrievalResult(hits=chosen, budget=budget, used_tokens=used, embed_s=t1 - t0, search_s=t2 - t1)
+        return RetrievalResult(
+            hits=chosen, budget=budget, used_tokens=used, embed_s=t1 - t0, search_s=t2 - t1, in_window=in_window
+        )
 
     def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
         """The turns just before and after a message hit often hold the rest of the answer."""
@@ -272,6 +289,8 @@ class Retriever:
         parts = []
         if hit.via == "neighbor":
             parts.append("next to a match")
+        if hit.memory.speaker == "assistant" and hit.memory.kind == "message":
+            parts.append("said by Glassmind, so ranked below what you said")
         if hit.matched:
             parts.append("matched " + ", ".join(f"'{w}'" for w in hit.matched))
         if hit.dense is not None:

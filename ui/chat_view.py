@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,19 +22,62 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.store import Message
+from ui.flow import FlowLayout
 
 BATCH = 40
+RENDER_INTERVAL_MS = 60  # streamed markdown is re-drawn at most this often (17 ms per parse at 32k chars)
 SIDE_GAP = 56  # px kept free beside a bubble, so the two speakers read apart
+SIDE_MARGIN = 18  # px between the chat's edges and the messages
+MAX_COLUMN = 920  # px: the messages' column on a wide window
 
 
-def markdown_html(text: str) -> str:
-    """Markdown as the rich text a QLabel shows (code blocks keep their layout)."""
+FENCE = re.compile(r"^```[^\n]*\n(.*?)(?:^```[ \t]*$|\Z)", re.S | re.M)
+
+
+def code_blocks(text: str) -> list[str]:
+    """The fenced code blocks of a markdown text (an unclosed one, still streaming, counts)."""
+    return [m.group(1).rstrip("\n") for m in FENCE.finditer(text)]
+
+
+def _prose_html(text: str) -> str:
     doc = QTextDocument()
     doc.setMarkdown(text)
     html = doc.toHtml()
     start, end = html.find("<body"), html.rfind("</body>")
-    body = html[html.find(">", start) + 1 : end] if start >= 0 and end > start else html
-    return body
+    return html[html.find(">", start) + 1 : end] if start >= 0 and end > start else html
+
+
+def markdown_html(text: str, *, code_bg: str = "rgba(127,127,127,0.12)") -> str:
+    """Markdown as the rich text a QLabel shows.
+
+    Code blocks are drawn here rather than by Qt's markdown reader, which makes every code line
+    a ``<pre>`` that never wraps: they wrap at the column's width, keep their indentation, and
+    each gets a "Copy code" link (``copy:N``).
+    """
+    parts: list[str] = []
+    pos = 0
+    for n, m in enumerate(FENCE.finditer(text)):
+        if text[pos : m.start()].strip():
+            parts.append(_prose_html(text[pos : m.start()]))
+        code = html.escape(m.group(1).rstrip("\n"))
+        parts.append(
+            f"<table width='100%' cellpadding='8' cellspacing='0' style='margin:4px 0'>"
+            f"<tr><td style='background:{code_bg}'>"
+            f"<pre style='white-space:pre-wrap; font-family:monospace; margin:0'>{code}</pre>"
+            f"<div align='right'><a href='copy:{n}'>Copy code</a></div></td></tr></table>"
+        )
+        pos = m.end()
+    if text[pos:].strip() or not parts:
+        parts.append(_prose_html(text[pos:]))
+    return "".join(parts)
+
+
+def _wrapping(vertical: QSizePolicy.Policy) -> QSizePolicy:
+    """A word-wrapped label's policy: never asks for more width than it gets, and is as tall as its
+    text needs at that width (a plain setSizePolicy would drop QLabel's height-for-width flag)."""
+    policy = QSizePolicy(QSizePolicy.Policy.Ignored, vertical)
+    policy.setHeightForWidth(True)
+    return policy
 
 
 def _when(created: str) -> str:
@@ -79,30 +124,58 @@ class MessageCard(QWidget):
         self.who.setObjectName("role")
         self.meta = QLabel("")
         self.meta.setObjectName("muted")
-        head.addWidget(self.who)
-        head.addWidget(self.meta)
-        head.addStretch(1)
+        self.meta.setWordWrap(True)  # "· excluded from context · stopped early" wraps in a narrow column
+        self.meta.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        head.addWidget(self.who, 0, Qt.AlignmentFlag.AlignTop)
+        head.addWidget(self.meta, 1)
         lay.addLayout(head)
         self.body = QLabel()
         self.body.setObjectName("messageBody")
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.TextFormat.RichText)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        # Links ("Copy code" under each code block) work by mouse and by keyboard (Tab, Enter).
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        # Ignored: the label never asks for more width than the column has (a long line or a
+        # 40,000-character paste wraps instead of pushing the chat wider).
+        self.body.setSizePolicy(_wrapping(QSizePolicy.Policy.Minimum))
+        self.body.setOpenExternalLinks(False)
+        self.body.linkActivated.connect(self._on_body_link_activated)
         lay.addWidget(self.body)
-        self.actions = QHBoxLayout()
-        self.actions.setSpacing(0)
-        self.actions.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(self.actions)
+        self.cut_note = QLabel("The reply reached its length limit and stops here.")
+        self.cut_note.setObjectName("cutNote")
+        self.cut_note.setWordWrap(True)
+        self.cut_note.setVisible(False)
+        lay.addWidget(self.cut_note)
+        self.action_row = FlowLayout()  # the actions wrap in a narrow column instead of being cut
+        self.action_row.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(self.action_row)
         self._buttons: dict[str, QToolButton] = {}
+        self._render_timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self.refresh)
+        # A click anywhere on the bubble selects it: the labels inside take mouse presses for
+        # text selection, so they report them here.
+        for w in (self.bubble, self.who, self.meta, self.body, self.cut_note):
+            w.installEventFilter(self)
         if message is not None:
             self._add_actions()
         self.refresh()
 
-    def mousePressEvent(self, event) -> None:  # noqa: ANN001
-        if self.message is not None:
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseButtonPress and self.message is not None:
             self.selected.emit(self.message.id)
-        super().mousePressEvent(event)
+        return False
+
+    def _on_body_link_activated(self, link: str) -> None:
+        if link.startswith("copy:"):
+            blocks = code_blocks(self._text)
+            n = int(link.split(":", 1)[1])
+            if 0 <= n < len(blocks):
+                QGuiApplication.clipboard().setText(blocks[n])
+                self.action.emit("copied_code", self.message.id if self.message else -1)
 
     def set_selected(self, selected: bool) -> None:
         """Mark the card whose turn the panel shows."""
@@ -118,6 +191,8 @@ class MessageCard(QWidget):
             names.append(("edit", "Edit && resend"))
         else:
             names.append(("regenerate", "Regenerate"))
+            if self.message.status == "length":
+                names.append(("continue", "Continue"))
         for key, label in names:
             b = QToolButton()
             b.setText(label)
@@ -131,12 +206,12 @@ class MessageCard(QWidget):
                     "include": "Put it back into the context window",
                     "edit": "Change this message and answer it again",
                     "regenerate": "Answer the last message again",
+                    "continue": "Let the model go on writing this reply",
                 }[key]
             )
             b.clicked.connect(lambda _=False, k=key: self._on_button_clicked(k))
-            self.actions.addWidget(b)
+            self.action_row.addWidget(b)
             self._buttons[key] = b
-        self.actions.addStretch(1)
 
     def _on_button_clicked(self, key: str) -> None:
         if key == "copy":
@@ -145,12 +220,21 @@ class MessageCard(QWidget):
             self.action.emit(key, self.message.id)
 
     def set_regenerate_visible(self, visible: bool) -> None:
-        if "regenerate" in self._buttons:
-            self._buttons["regenerate"].setVisible(visible)
+        for key in ("regenerate", "continue"):
+            if key in self._buttons:
+                self._buttons[key].setVisible(visible)
 
     def append(self, text: str) -> None:
+        """Streamed text: the markdown is drawn again at most every RENDER_INTERVAL_MS, not per token."""
         self._text += text
-        self.refresh()
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def flush(self) -> None:
+        """Draw pending streamed text now."""
+        if self._render_timer.isActive():
+            self._render_timer.stop()
+            self.refresh()
 
     def text(self) -> str:
         return self._text
@@ -165,10 +249,13 @@ class MessageCard(QWidget):
                 bits.append(f"{m.completion_tokens} tokens · {m.decode_tps:.0f} tok/s")
             if m.status == "partial":
                 bits.append("stopped early")
+            if m.status == "length":
+                bits.append("cut off at the length limit")
             if m.excluded:
                 bits.append("excluded from context")
         self.meta.setText("  ·  ".join(bits))
         self.bubble.setProperty("excluded", bool(m and m.excluded))
+        self.cut_note.setVisible(bool(m and m.status == "length"))
 
 
 class _Canvas(QWidget):
@@ -197,6 +284,13 @@ class ChatScrollArea(QScrollArea):
         if w is None:
             return
         width = self.viewport().width()
+        layout = w.layout()
+        if layout is not None:
+            # Lines stay readable on a wide screen: the messages keep to a centred column.
+            side = max(SIDE_MARGIN, (width - MAX_COLUMN) // 2)
+            margins = layout.contentsMargins()
+            if margins.left() != side:
+                layout.setContentsMargins(side, margins.top(), side, margins.bottom())
         size = QSize(width, max(self.viewport().height(), w.heightForWidth(width)))
         if w.size() != size:
             w.resize(size)
@@ -259,10 +353,10 @@ class ChatView(QWidget):
         self.banner.setVisible(False)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.banner)
-        self.scroll = ChatScrollArea()
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.inner = _Canvas(self.scroll.fit)
+        self.scroll_area = ChatScrollArea()
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.inner = _Canvas(self.scroll_area.fit)
         self.inner.setObjectName("chatInner")
         self.cards = QVBoxLayout(self.inner)
         self.cards.setContentsMargins(18, 12, 18, 12)
@@ -281,8 +375,8 @@ class ChatView(QWidget):
         self.empty.setContentsMargins(0, 150, 0, 0)
         self.cards.addWidget(self.empty)
         self.cards.addStretch(1)
-        self.scroll.setWidget(self.inner)
-        lay.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(self.inner)
+        lay.addWidget(self.scroll_area, 1)
         box = QFrame()
         box.setObjectName("composerBox")
         bottom = QHBoxLayout(box)
@@ -314,8 +408,8 @@ class ChatView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.composer.textChanged.connect(lambda: self.draft_changed.emit(self.composer.toPlainText()))
         self.older.clicked.connect(self._on_older_clicked)
-        self.scroll.verticalScrollBar().valueChanged.connect(self._on_scroll_value_changed)
-        self.scroll.verticalScrollBar().rangeChanged.connect(self._on_scroll_range_changed)
+        self.scroll_area.verticalScrollBar().valueChanged.connect(self._on_scroll_value_changed)
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(self._on_scroll_range_changed)
 
     # -- content -------------------------------------------------------------------
 
@@ -368,20 +462,20 @@ class ChatView(QWidget):
     def _on_scroll_range_changed(self, _low: int, high: int) -> None:
         # Word-wrapped cards settle their height after layout: keep the newest message in view.
         if self._stick_to_bottom:
-            self.scroll.verticalScrollBar().setValue(high)
+            self.scroll_area.verticalScrollBar().setValue(high)
 
     def _on_scroll_value_changed(self, value: int) -> None:
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 40
         # Reaching the top loads the previous batch, as a long chat scrolls back.
-        if value == 0 and self.older.isVisible() and self.scroll.verticalScrollBar().maximum() > 0:
+        if value == 0 and self.older.isVisible() and self.scroll_area.verticalScrollBar().maximum() > 0:
             QTimer.singleShot(0, self._on_older_clicked)
 
     def _on_older_clicked(self) -> None:
         if not self._messages or self._loader is None:
             return
         older, more = self._loader(self._messages[0].id)
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         before = bar.maximum() - bar.value()
         for m in reversed(older):
             self._insert_card(m, at_end=False)
@@ -398,13 +492,18 @@ class ChatView(QWidget):
         self.cards.insertWidget(self.cards.count() - 1, self._streaming)
         self._scroll_to_bottom()
 
-    def start_streaming(self) -> None:
-        """An empty assistant card at the end that the reply streams into."""
+    def start_streaming(self, *, into_last: bool = False) -> None:
+        """An empty assistant card at the end that the reply streams into (``into_last``: the last
+        reply, which Continue extends)."""
         self.empty.setVisible(False)
-        for card in self.message_cards():
+        cards = self.message_cards()
+        for card in cards:
             card.set_regenerate_visible(False)
-        self._streaming = MessageCard(None, role="assistant")
-        self.cards.insertWidget(self.cards.count() - 1, self._streaming)
+        if into_last and cards and cards[-1].role == "assistant":
+            self._streaming = cards[-1]
+        else:
+            self._streaming = MessageCard(None, role="assistant")
+            self.cards.insertWidget(self.cards.count() - 1, self._streaming)
         QTimer.singleShot(0, self._scroll_to_bottom)
 
     def append_tokens(self, text: str) -> None:
@@ -412,6 +511,10 @@ class ChatView(QWidget):
             self._streaming = MessageCard(None, role="assistant")
             self.cards.insertWidget(self.cards.count() - 1, self._streaming)
         self._streaming.append(text)  # the range change scrolls along while the user is at the bottom
+
+    def finish_streaming(self) -> None:
+        if self._streaming is not None:
+            self._streaming.flush()
 
     def streaming_text(self) -> str:
         return self._streaming.text() if self._streaming else ""
@@ -426,7 +529,7 @@ class ChatView(QWidget):
 
     def _scroll_to_bottom(self) -> None:
         self._stick_to_bottom = True
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         bar.setValue(bar.maximum())
 
     def message_cards(self) -> list[MessageCard]:

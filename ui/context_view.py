@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.context import parse_source
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
 
 FREE_DARK = "#34373f"
@@ -131,7 +132,7 @@ class Legend(QLabel):
             chips.append(
                 f"<span style='white-space:nowrap'><span style='color:{FREE_DARK if dark and key == 'free' else CATEGORY_COLORS[key]};"
                 " font-size:15px'>■</span>"
-                f"&nbsp;{CATEGORY_LABELS[key]}&nbsp;<b>{value:,}</b></span>"
+                f"&nbsp;{CATEGORY_LABELS[key].replace(' ', '&nbsp;')}&nbsp;<b>{value:,}</b></span>"
             )
         self.setText(" &nbsp; ".join(chips))
 
@@ -167,6 +168,10 @@ class ContextView(QWidget):
         self.summary = QLabel("Waiting for the model…")
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
+        self.warning = QLabel("")
+        self.warning.setObjectName("warning")
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(False)
         self.bar = BudgetBar()
         self.legend = Legend()
         self.model = ContextItemsModel(self)
@@ -188,6 +193,7 @@ class ContextView(QWidget):
         buttons.addStretch(1)
         lay.addLayout(head)
         lay.addWidget(self.summary)
+        lay.addWidget(self.warning)
         lay.addWidget(self.bar)
         lay.addWidget(self.legend)
         lay.addWidget(self.view, 1)
@@ -205,16 +211,34 @@ class ContextView(QWidget):
         self.title.setText(title)
         self.back_button.setVisible(not live)
         if "error" in window:
+            # Nothing of an earlier draft stays on screen as if it were this one's window.
             self.summary.setText(window["error"])
+            self.warning.setVisible(False)
+            self._parts = None
+            self.bar.setVisible(False)
+            self.legend.setVisible(False)
+            self.view.clearSpans()
+            self.model.set_items([])
+            self._on_view_selection_changed()
             return
         parts = categories(window)
         self._parts = parts
         n_ctx = window.get("n_ctx", 0)
-        left = sum(1 for it in window.get("items", []) if it["state"] != "included")
+        left = sum(1 for it in window.get("items", []) if it["state"] not in ("included", "in_conversation"))
         self.summary.setText(
             f"<b>{window.get('prompt_tokens', 0):,}</b> of {n_ctx:,} tokens used · "
             f"{window.get('reserve', 0):,} reserved for the reply · {left} left out"
         )
+        dropped_pins = [it for it in window.get("items", []) if it["kind"] == "pinned" and it["state"] == "over_budget"]
+        self.warning.setText(
+            f"⚠ {len(dropped_pins)} pinned note{'s do' if len(dropped_pins) > 1 else ' does'} not fit this turn: "
+            "the pinned notes and the message take more room than the context has. Unpin a note, shorten the "
+            "message, or raise the context size in Settings."
+            if dropped_pins else ""
+        )
+        self.warning.setVisible(bool(dropped_pins))
+        self.bar.setVisible(True)
+        self.legend.setVisible(True)
         self.bar.set_parts(parts, n_ctx)
         self.legend.set_parts(parts)
         self.view.clearSpans()
@@ -274,8 +298,11 @@ class ContextView(QWidget):
         item = self.current_item()
         if not item or not item.get("source"):
             return
-        kind, raw = item["source"].split(":")
+        found = parse_source(item["source"])
+        if found is None:
+            return
+        kind, ident = found
         if kind == "memory":
-            self.operation.emit(name, [int(raw)])
+            self.operation.emit(name, [ident])
         elif name in ("exclude", "include"):
-            self.operation.emit(f"{name}_message", int(raw))
+            self.operation.emit(f"{name}_message", ident)

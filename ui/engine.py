@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from assistant import operations
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.settings import Settings
 from models.embedder import Embedder
@@ -65,6 +66,7 @@ class Engine(QObject):
     turn_requested = Signal(object, str)
     fitted_turn_requested = Signal(object, str)
     regenerate_requested = Signal(int)
+    continue_requested = Signal(int)
     edit_resend_requested = Signal(int, str)
     operation_requested = Signal(str, object)
     settings_requested = Signal(object)
@@ -81,6 +83,7 @@ class Engine(QObject):
         self.turn_requested.connect(self._on_self_turn_requested)
         self.fitted_turn_requested.connect(self._on_self_fitted_turn_requested)
         self.regenerate_requested.connect(self._on_self_regenerate_requested)
+        self.continue_requested.connect(self._on_self_continue_requested)
         self.edit_resend_requested.connect(self._on_self_edit_resend_requested)
         self.operation_requested.connect(self._on_self_operation_requested)
         self.settings_requested.connect(self._on_self_settings_requested)
@@ -137,7 +140,8 @@ class Engine(QObject):
         if app is None:
             return
         try:
-            window = app.context(conversation_id, text or "…")
+            # An empty draft shows the window without a search: nothing to search for yet.
+            window = app.context(conversation_id, text if text.strip() else "…", search=bool(text.strip()))
             self.context_ready.emit(request_id, window.to_json())
         except GlassmindError as exc:
             self.context_ready.emit(request_id, {"error": str(exc)})
@@ -178,6 +182,12 @@ class Engine(QObject):
         app = self._ready()
         if app is not None:
             self._run(app.regenerate(conversation_id, cancel=self.cancel, reading=self.reading.emit), conversation_id)
+
+    @Slot(int)
+    def _on_self_continue_requested(self, conversation_id: int) -> None:
+        app = self._ready()
+        if app is not None:
+            self._run(app.continue_reply(conversation_id, cancel=self.cancel, reading=self.reading.emit), conversation_id)
 
     @Slot(int, str)
     def _on_self_edit_resend_requested(self, message_id: int, text: str) -> None:
@@ -246,33 +256,9 @@ class Engine(QObject):
         app = self._ready()
         if app is None:
             return
-        mem = app.memories
+        changed: frozenset[str] = frozenset({"memories", "messages"})
         try:
-            if name in ("pin", "unpin"):
-                mem.set_pinned(args, name == "pin")
-            elif name in ("exclude", "include"):
-                mem.set_excluded(args, name == "exclude")
-            elif name == "edit":
-                mem.edit(*args)
-            elif name == "forget":
-                mem.forget(args)
-            elif name == "add":
-                mem.add(args)
-            elif name == "remember":
-                app.remember(args)
-            elif name in ("exclude_message", "include_message"):
-                app.set_message_excluded(args, name == "exclude_message")
-            elif name == "delete_conversation":
-                app.delete_conversation(args)
-                self.changed.emit("conversations")
-            elif name == "rename_conversation":
-                app.store.rename_conversation(*args)
-                self.changed.emit("conversations")
-            elif name == "new_conversation":
-                app.new_conversation()
-                self.changed.emit("conversations")
-            else:
-                raise ValueError(name)
+            changed = operations.run(app, name, args)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001
@@ -280,8 +266,9 @@ class Engine(QObject):
         for notice in app.store.backups.notices:
             self.failed.emit(notice)
         app.store.backups.notices.clear()
-        self.changed.emit("memories")
-        self.changed.emit("messages")
+        for what in ("conversations", "memories", "messages"):
+            if what in changed:
+                self.changed.emit(what)
 
     @Slot(object)
     def _on_self_settings_requested(self, settings: Settings) -> None:
@@ -293,6 +280,8 @@ class Engine(QObject):
             app.save_settings(settings)
             if app._model is None:
                 self._load()
+            else:
+                self.status.emit("Ready")  # nothing to reload: "Applying settings…" must not stay
         except GlassmindError as exc:
             self.failed.emit(f"{exc} Glassmind keeps the previous settings.")
             try:

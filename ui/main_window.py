@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QLabel, QMainWindow, QMessageBox, QSplitter
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QToolButton
 
 from assistant import paths
+from assistant.impact import Impact, impacts
 from assistant.memory import MemoryStore
 from assistant.store import Store
 from models.embedder import Embedder
@@ -17,9 +18,15 @@ from ui.chat_view import BATCH, ChatView
 from ui.conversations import ConversationsPane
 from ui.engine import EngineThread
 from ui.memory_panel import MemoryPanel
+from ui.dialogs import ask_text
 from ui.settings_dialog import SettingsDialog
+from ui.theme import apply_theme
 
 PREVIEW_DELAY_MS = 400
+# Widths (px) below which a column stops shrinking: the chat stays readable at 1024x700.
+SIDEBAR_MIN, CHAT_MIN, PANEL_MIN = 170, 400, 340
+PANEL_DEFAULT = 440
+THEMES = (("System", "system"), ("Light", "light"), ("Dark", "dark"))
 
 
 class MainWindow(QMainWindow):
@@ -34,6 +41,7 @@ class MainWindow(QMainWindow):
         self._request_id = 0
         self._busy = False
         self._reload_on_start = False  # regenerate / edit: the stored messages change under the view
+        self._continuing = False  # Continue: the reply streams into the last card
         self.store: Store | None = None
         self._reader: MemoryStore | None = None
         self._model_info: dict[str, Any] = {}
@@ -52,20 +60,27 @@ class MainWindow(QMainWindow):
         self.conversation_view = self.sidebar.view
 
         self.chat = ChatView()
-        self.panel = MemoryPanel(self._fetch_memories, self._get_memory)
+        self.panel = MemoryPanel(self._fetch_memories, self._get_memory, self._impacts)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.sidebar)
         split.addWidget(self.chat)
         split.addWidget(self.panel)
-        split.setStretchFactor(1, 3)
-        split.setStretchFactor(2, 2)
-        split.setSizes([230, 590, 460])
+        # Only the chat takes up (or gives back) width when the window changes size; the panel
+        # keeps the width the user dragged it to. Fixed minimums stop content (a 40,000-character
+        # paste, a long memory) from pushing the columns around.
+        for n, (widget, minimum) in enumerate(
+            ((self.sidebar, SIDEBAR_MIN), (self.chat, CHAT_MIN), (self.panel, PANEL_MIN))
+        ):
+            widget.setMinimumWidth(minimum)
+            split.setStretchFactor(n, 1 if widget is self.chat else 0)
         split.setChildrenCollapsible(False)
-        split.setHandleWidth(1)
+        split.setHandleWidth(5)
         self.split = split
         self._sized = False
         self.setCentralWidget(split)
+        self.ui_state = QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat) \
+            if not self._startup_error else QSettings()
 
         self.model_label = QLabel("Starting…")
         self.backend_label = QLabel("")
@@ -74,6 +89,13 @@ class MainWindow(QMainWindow):
         for w in (self.model_label, self.backend_label, self.speed_label, self.context_label):
             w.setObjectName("statusField")
             self.statusBar().addPermanentWidget(w)
+        self.panel_button = QToolButton()
+        self.panel_button.setObjectName("panelToggle")
+        self.panel_button.setText("Memory panel")
+        self.panel_button.setCheckable(True)
+        self.panel_button.setChecked(True)
+        self.panel_button.setToolTip("Show or hide the memory panel (Ctrl+Shift+M)")
+        self.statusBar().addPermanentWidget(self.panel_button)
         self.statusBar().showMessage("Loading the model in the background…")
 
         settings_action = QAction("Settings…", self)
@@ -93,6 +115,18 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&Glassmind")
         for a in (new_action, settings_action, self.stop_action, quit_action):
             menu.addAction(a)
+        view = self.menuBar().addMenu("&View")
+        self.panel_action = QAction("Memory panel", self, checkable=True, checked=True)
+        self.panel_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        view.addAction(self.panel_action)
+        self.addAction(self.panel_action)
+        theme_menu = view.addMenu("Theme")
+        self.theme_actions = QActionGroup(self)
+        for label, key in THEMES:
+            action = QAction(label, self, checkable=True)
+            action.setData(key)
+            self.theme_actions.addAction(action)
+            theme_menu.addAction(action)
 
         self.engine_thread = EngineThread(embedder)
         self.engine = self.engine_thread.engine
@@ -127,19 +161,91 @@ class MainWindow(QMainWindow):
         self.sidebar.delete_requested.connect(self._on_sidebar_delete_requested)
         self.sidebar.search_changed.connect(self._on_sidebar_search_changed)
         self.sidebar.chosen.connect(self._on_sidebar_chosen)
+        self.panel_action.toggled.connect(self._on_panel_action_toggled)
+        self.panel_button.toggled.connect(self._on_panel_action_toggled)
+        self.theme_actions.triggered.connect(self._on_theme_triggered)
 
+        self._restore_state()
         if self._startup_error:
             self.chat.show_error(self._startup_error)
             self.chat.composer.setEnabled(False)
             self.model_label.setText("Not ready")
         else:
             self._reload_conversations()
+            if self.conversation_id is not None:
+                self._load_messages()
             self.engine.start_requested.emit()
+
+    # -- window state (size, columns, panel, conversation, theme) ----------------------------
+
+    def _restore_state(self) -> None:
+        st = self.ui_state
+        geometry = st.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)  # position, maximised; a smaller screen may clamp it
+        size = st.value("size")
+        if isinstance(size, list) and len(size) == 2 and not self.isMaximized():
+            try:
+                self.resize(int(size[0]), int(size[1]))
+            except (TypeError, ValueError):
+                pass
+        sizes = st.value("splitter")
+        if isinstance(sizes, list) and len(sizes) == 3:
+            try:
+                self.split.setSizes([int(x) for x in sizes])
+                self._sized = True
+            except (TypeError, ValueError):
+                pass
+        self._set_panel_visible(str(st.value("panel_visible", "true")).lower() != "false")
+        theme = str(st.value("theme", "system"))
+        for action in self.theme_actions.actions():
+            action.setChecked(action.data() == theme)
+        app = QApplication.instance()
+        if theme in ("light", "dark") and isinstance(app, QApplication):
+            apply_theme(app, dark=theme == "dark")
+        cid = st.value("conversation")
+        if cid is not None and self.store is not None:
+            try:
+                self.conversation_id = self.store.conversation(int(cid)).id
+            except (GlassmindError, TypeError, ValueError):
+                self.conversation_id = None
+
+    def _save_state(self) -> None:
+        st = self.ui_state
+        st.setValue("geometry", self.saveGeometry())
+        st.setValue("size", [str(self.width()), str(self.height())])
+        st.setValue("splitter", [str(x) for x in self.split.sizes()])
+        st.setValue("panel_visible", "true" if self.panel_action.isChecked() else "false")
+        if self.conversation_id is None:
+            st.remove("conversation")
+        else:
+            st.setValue("conversation", self.conversation_id)
+        st.sync()
+
+    def _set_panel_visible(self, visible: bool) -> None:
+        for toggle in (self.panel_action, self.panel_button):
+            toggle.blockSignals(True)
+            toggle.setChecked(visible)
+            toggle.blockSignals(False)
+        self.panel.setVisible(visible)
+
+    def _on_panel_action_toggled(self, visible: bool) -> None:
+        self._set_panel_visible(visible)
+
+    def _on_theme_triggered(self, action: QAction) -> None:
+        key = str(action.data())
+        self.ui_state.setValue("theme", key)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, dark=None if key == "system" else key == "dark")
 
     # -- reading ----------------------------------------------------------------------
 
     def _fetch_memories(self, search: str | None, sort: str, offset: int, limit: int):  # noqa: ANN202
         return self._reader.list(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
+
+    def _impacts(self, memory_ids: list[int]) -> list[Impact]:
+        return impacts(self.store, memory_ids) if self.store is not None else []
 
     def _get_memory(self, memory_id: int):  # noqa: ANN202
         try:
@@ -193,6 +299,8 @@ class MainWindow(QMainWindow):
         self._request_preview()
 
     def _on_engine_failed(self, text: str) -> None:
+        if self.statusBar().currentMessage().startswith("Applying settings"):
+            self.statusBar().clearMessage()
         self.chat.show_error(text)
 
     def _on_engine_context_ready(self, request_id: int, window: dict) -> None:
@@ -215,7 +323,7 @@ class MainWindow(QMainWindow):
             # Regenerate and edit-and-resend replaced stored messages: show the store, then stream.
             self._reload_on_start = False
             self._load_messages()
-            self.chat.start_streaming()
+            self.chat.start_streaming(into_last=self._continuing)
         self.panel.show_window(window, title="This turn")
         self._show_context_use(window)
 
@@ -236,10 +344,13 @@ class MainWindow(QMainWindow):
 
     def _on_engine_turn_finished(self, conversation_id: int, figures: dict) -> None:
         self.last_figures = figures
+        self.chat.finish_streaming()
         self._set_busy(False)
         self.speed_label.setText(f"{figures['decode_tps']:.0f} tokens/s · first token {figures['ttft_s']:.2f} s")
         if figures.get("stop_reason") == "cancelled":
             self.statusBar().showMessage("Stopped; the partial reply is saved.", 5000)
+        elif figures.get("stop_reason") == "length":
+            self.statusBar().showMessage("The reply reached its length limit: Continue lets it go on.", 8000)
         if conversation_id == self.conversation_id:
             self._load_messages()
         self._reload_conversations()
@@ -275,10 +386,9 @@ class MainWindow(QMainWindow):
             self._reload_conversations()
         elif what == "memories":
             if self._reader is not None:
-                self.panel.set_memory_count(self._reader.count())
-                self.panel.memory_model.refresh_rows(self._reader.get_many(self.panel.memory_model.loaded_ids()))
-                if self.panel.memory_model.rowCount() == 0:
-                    self.panel.memory_model.reload()
+                self.panel.refresh_memories(
+                    self._reader.get_many(self.panel.memory_model.loaded_ids()), self._reader.count()
+                )
             if not self._busy:
                 self._request_preview()
         elif what == "messages" and not self._busy:
@@ -290,6 +400,7 @@ class MainWindow(QMainWindow):
         self._busy = busy
         if not busy:
             self._reload_on_start = False
+            self._continuing = False
         self.chat.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self.sidebar.new_button.setEnabled(not busy)
@@ -345,13 +456,24 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Saved as a memory.", 3000)
         elif action in ("exclude", "include"):
             self.engine.operation_requested.emit(f"{action}_message", message_id)
-        elif action == "regenerate" and not self._busy and self.conversation_id is not None:
+        elif action == "copied_code":
+            self.statusBar().showMessage("Code copied.", 2000)
+        elif action in ("regenerate", "continue") and not self._busy and self.conversation_id is not None:
             self._set_busy(True)
             self._reload_on_start = True
-            self.engine.regenerate_requested.emit(self.conversation_id)
+            self._continuing = action == "continue"
+            if action == "regenerate":
+                self.engine.regenerate_requested.emit(self.conversation_id)
+            else:
+                self.engine.continue_requested.emit(self.conversation_id)
         elif action == "edit" and not self._busy and self.store is not None:
             old = self.store.message(message_id).content
-            text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Your message:", old)
+            text, ok = ask_text(
+                self, "Edit and resend",
+                "Your message. This message and every message after it are replaced, and erased for good; "
+                "the model answers the new text.",
+                old,
+            )
             if ok and text.strip():
                 self._set_busy(True)
                 self._reload_on_start = True
@@ -385,7 +507,7 @@ class MainWindow(QMainWindow):
     def _on_sidebar_rename_requested(self, cid: int) -> None:
         if self.store is None:
             return
-        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=self.store.conversation(cid).title)
+        title, ok = ask_text(self, "Rename conversation", "Title:", self.store.conversation(cid).title, single_line=True)
         if ok and title.strip():
             self.engine.operation_requested.emit("rename_conversation", (cid, title.strip()))
 
@@ -421,11 +543,19 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._sized:
             self._sized = True
-            width = max(self.width(), 900)
-            self.split.setSizes([int(width * 0.18), int(width * 0.45), int(width * 0.37)])
+            self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Default widths: a narrow sidebar, the panel at its usual width, the rest for the chat."""
+        width = self.split.width() or self.width()
+        sidebar = max(SIDEBAR_MIN, min(230, int(width * 0.17)))
+        panel = max(PANEL_MIN, min(PANEL_DEFAULT, int(width * 0.34), width - sidebar - CHAT_MIN))
+        self.split.setSizes([sidebar, max(CHAT_MIN, width - sidebar - panel), panel])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a running reply (the core keeps it as a partial reply) and close the core cleanly."""
+        if not self._startup_error:
+            self._save_state()
         self.hide()  # the window goes at once; the engine may still finish loading a model
         self._preview_timer.stop()
         if not self.engine_thread.stop():

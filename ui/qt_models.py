@@ -14,6 +14,7 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
+from assistant.context import parse_source
 from assistant.memory import Memory
 from assistant.store import Conversation
 
@@ -43,6 +44,7 @@ CATEGORY_LABELS = {
 
 SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 CUTOFF_TEXT = "— cut-off: older turns left out —"
+STATE_LABELS = {"in_conversation": "in the chat", "over_budget": "over budget"}
 
 
 def _ago(stamp: str) -> str:
@@ -213,7 +215,7 @@ class ContextItemsModel(_TableModel):
             if col == 1:
                 return f"{it['tokens']:,}"
             if col == 2:
-                return "in" if included else it["state"].replace("_", " ")
+                return "in" if included else STATE_LABELS.get(it["state"], it["state"].replace("_", " "))
             who = {"user": "You: ", "assistant": "Glassmind: "}.get(it.get("role") or "", "")
             return (who if it["kind"] == "history" else "") + _one_line(it["text"])
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -255,8 +257,8 @@ class RetrievedModel(_TableModel):
         return sum(1 for it in self._rows if it["state"] == "included")
 
     def memory_id(self, row: int) -> int | None:
-        src = self._rows[row].get("source") or ""
-        return int(src.split(":")[1]) if src.startswith("memory:") else None
+        found = parse_source(self._rows[row].get("source"))
+        return found[1] if found and found[0] == "memory" else None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
@@ -271,7 +273,10 @@ class RetrievedModel(_TableModel):
                 return _one_line(text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text, 120)
             if col in (1, 2):
                 value = scores.get("dense" if col == 1 else "keyword")
-                return "—" if value is None else f"{value:.2f}"
+                if value is None:
+                    return "—"
+                # BM25 is near zero for a word found in many memories: still a match, not "0.00".
+                return f"{value:.2f}" if abs(value) >= 0.005 or col == 1 else "<0.01"
             if col == 3:
                 return f"{scores.get('fused', 0):.3f}"
             return str(it["tokens"])
@@ -333,6 +338,23 @@ class MemoryTableModel(_TableModel):
             elif fresh[mid] != self._rows[n]:
                 self._rows[n] = fresh[mid]
                 self.dataChanged.emit(self.index(n, 0), self.index(n, len(self.HEADERS) - 1))
+
+    def merge_new(self, page: list[Memory]) -> None:
+        """Memories added since loading (a note, a stored turn) appear where the current sort and
+        search put them in ``page`` (a fresh first batch): inserted rows, never a reset."""
+        position = {m.id: n for n, m in enumerate(self._rows)}
+        at = 0
+        for memory in page:
+            if memory.id in position:
+                at = position[memory.id] + 1
+                continue
+            if at >= len(self._rows) and not self._exhausted:
+                break  # past what is loaded: it comes with the next batch
+            self.beginInsertRows(QModelIndex(), at, at)
+            self._rows.insert(at, memory)
+            self.endInsertRows()
+            position = {m.id: n for n, m in enumerate(self._rows)}
+            at += 1
 
     def loaded_ids(self) -> list[int]:
         return [m.id for m in self._rows]

@@ -61,6 +61,36 @@ def seed() -> int:
     return conv
 
 
+CODE_REPLY = (
+    "Here is a small script that lists the herbs to water, with a long line to show wrapping:\n\n"
+    "```python\n"
+    "HERBS = {\"basil\": 2, \"mint\": 1, \"thyme\": 4}  # days between waterings, measured on a north-facing balcony\n"
+    "def due(today: int, last_watered: dict[str, int]) -> list[str]:\n"
+    "    return [name for name, every in HERBS.items() if today - last_watered.get(name, 0) >= every]\n"
+    "print(due(10, {\"basil\": 7, \"mint\": 9}))\n"
+    "```\n\n"
+    "Run it once a day."
+)
+
+
+def seed_layout() -> int:
+    """A conversation for the size screenshots: a long code block and an excluded reply."""
+    from assistant import paths
+    from assistant.store import Store
+
+    store = Store(paths.database_path())
+    conv = store.create_conversation("Watering script").id
+    ids = store.import_messages(conv, [
+        {"role": "user", "content": "Write a script that tells me which herbs to water.", "created": "2026-11-23T09:00:00+00:00"},
+        {"role": "assistant", "content": CODE_REPLY, "created": "2026-11-23T09:00:05+00:00"},
+        {"role": "user", "content": "Is Ines a place?", "created": "2026-11-23T09:01:00+00:00"},
+        {"role": "assistant", "content": "Ines is a person, not a place.", "created": "2026-11-23T09:01:03+00:00"},
+    ])
+    store.update_message(ids[3], excluded=1, status="partial")
+    store.close()
+    return conv
+
+
 def _shoot(window, path: Path) -> None:  # noqa: ANN001
     _wait(350)
     window.grab().save(str(path))
@@ -111,6 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(qt, dark=True)
     panel.setCurrentIndex(0)
     _shoot(window, out / "screenshot-dark.png")
+    apply_theme(qt, dark=False)
+
+    # The window at three sizes: a long code block, an excluded reply and a 40,000-character paste.
+    layout_conv = seed_layout()
+    window.conversation_id = layout_conv
+    window._reload_conversations()
+    window._load_messages()
+    window.chat.composer.setPlainText(("forty thousand characters of pasted text " * 1000)[:40_000])
+    for width, height in ((1024, 700), (1280, 800), (1920, 1080)):
+        window.resize(width, height)
+        window.fit_columns()
+        _wait(1500)
+        window.chat.scroll_area.verticalScrollBar().setValue(0)
+        _shoot(window, out / f"screenshot-{width}x{height}.png")
     window.close()
     return 0
 

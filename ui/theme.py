@@ -77,6 +77,8 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
                          padding: 8px 14px; border-bottom: 1px solid {border}; }}
         QFrame#userCard {{ background: {user_bg}; border: 1px solid {user_bg}; border-radius: 12px; }}
         QFrame#assistantCard {{ background: {bot_bg}; border: 1px solid {border}; border-radius: 12px; }}
+        QLabel#warning {{ color: {'#f0b35a' if dark else '#8a5a00'}; }}
+        QLabel#cutNote {{ color: {'#f0b35a' if dark else '#8a5a00'}; font-style: italic; }}
         QFrame[excluded="true"] {{ border: 1px dashed {disabled}; }}
         QFrame[selected="true"] {{ border: 2px solid {selected}; }}
         QWidget#chatInner {{ background: palette(base); }}
@@ -99,7 +101,7 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
         QPlainTextEdit#composer {{ padding: 4px; }}
         QPlainTextEdit#composer:focus, QLineEdit:focus {{ border-color: {ACCENT}; }}
         QTabWidget::pane {{ border: none; }}
-        QTabBar::tab {{ padding: 8px 14px; border: none; background: transparent; }}
+        QTabBar::tab {{ padding: 8px 11px; border: none; background: transparent; }}
         QTabBar::tab:selected {{ color: {selected}; border-bottom: 2px solid {selected}; font-weight: 600; }}
         QTabBar::tab:hover:!selected {{ color: {selected}; }}
         QHeaderView::section {{ padding: 4px 6px; border: none; border-bottom: 1px solid {border};

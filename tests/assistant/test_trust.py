@@ -34,7 +34,7 @@ def test_forget_multi_line_note_leaves_no_bytes_anywhere(assistant: Assistant, g
     conv = _chat(assistant, None, "What is the locker code?")
     _chat(assistant, conv, f"Please repeat: the locker code is {SECRET}.")  # the message quotes it too
     record = assistant.store.turns(conv)[0]
-    assert f"> Locker code {SECRET}\n> second line {SECOND}" in record.prompt  # quoted line by line
+    assert f"- Locker code {SECRET}\n  second line {SECOND}" in record.prompt  # one list item, two lines
     assistant.store.backups.make(assistant.store.db.conn, "test")
     assistant.memories.flush()
     assert _files_with(glassmind_home, SECOND)
@@ -42,7 +42,7 @@ def test_forget_multi_line_note_leaves_no_bytes_anywhere(assistant: Assistant, g
     assistant.memories.forget(ids)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
     first = assistant.store.turns(conv)[0]
-    assert "> [forgotten]" in first.prompt
+    assert "- [forgotten]" in first.prompt
     forgotten = [i for i in first.items if i.get("source") == f"memory:{note.id}"]
     assert forgotten and forgotten[0]["state"] == "forgotten"
     assert assistant.store.backups.list()  # the backup was rewritten, not dropped

@@ -92,35 +92,73 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmin
     assert f"{cli['prompt_tokens']:,}" in window.context_label.text()
 
 
-def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
-    _send(qtbot, window, "My favourite colour is teal.")
-    window.panel.operation.emit("add", "The user's bicycle is called Rocket.")
-    _settle(qtbot, window)
-    reader = window._reader
-    note = reader.list(kind="note")[0]
+def _draft(qtbot, w: MainWindow, text: str) -> dict:
+    """Type a draft as a user does and wait for the panel to show the window it would use."""
+    w.chat.composer.clear()
+    qtbot.keyClicks(w.chat.composer, text)
+    qtbot.waitUntil(
+        lambda: any(i["kind"] == "message" and i["text"] == text for i in w.panel.context_model.items()),
+        timeout=TIMEOUT,
+    )
+    return w.panel._window
 
-    # Pin it from the panel: the next window carries it as a pinned item.
-    window.panel.operation.emit("pin", [note.id])
-    data = _preview(qtbot, window, "hello")
+
+def _click_row(qtbot, view, row: int, column: int = 0) -> None:  # noqa: ANN001
+    rect = view.visualRect(view.model().index(row, column))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def _click_tab(qtbot, w: MainWindow, n: int) -> None:
+    bar = w.panel.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(n).center())
+    assert w.panel.currentIndex() == n
+
+
+def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
+    from clicks import answer_dialog
+
+    _send(qtbot, window, "My favourite colour is teal.")
+    memories = window.panel.memory_model
+    _click_tab(qtbot, window, 2)
+
+    # Add a note by hand: it appears in "All memories" at once (no new search needed).
+    answer_dialog(qtbot, click="OK", text="The user's bicycle is called Rocket.")
+    qtbot.mouseClick(window.panel.m_add, Qt.MouseButton.LeftButton)
+
+    def note_row() -> int:
+        return next((r for r in range(memories.rowCount()) if "Rocket" in memories.memory(r).text), -1)
+
+    qtbot.waitUntil(lambda: note_row() >= 0, timeout=TIMEOUT)
+    note = memories.memory(note_row())
+
+    # Pin it: the next window carries it as a pinned item.
+    _click_row(qtbot, window.panel.memory_view, note_row(), 4)
+    qtbot.mouseClick(window.panel.m_pin, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: memories.memory(note_row()).pinned, timeout=TIMEOUT)
+    data = _draft(qtbot, window, "hello")
     assert any(i["kind"] == "pinned" and i["source"] == f"memory:{note.id}" for i in data["items"])
 
     # Exclude a history message from the context tab.
+    _click_tab(qtbot, window, 0)
     model = window.panel.context_model
     row = next(r for r in range(model.rowCount()) if (model.item(r) or {}).get("kind") == "history")
-    window.panel.context_view.selectRow(row)
+    _click_row(qtbot, window.panel.context_view, row, 3)
     source = model.item(row)["source"]
     assert window.panel.exclude_button.isEnabled()
-    window.panel.exclude_button.click()
-    data = _preview(qtbot, window, "hello again")
+    qtbot.mouseClick(window.panel.exclude_button, Qt.MouseButton.LeftButton)
+    data = _draft(qtbot, window, "hello again")
     assert next(i for i in data["items"] if i["source"] == source)["state"] == "excluded"
 
-    # Forget the note: confirmation is a dialog, so drive the operation the dialog emits.
-    window.panel.operation.emit("forget", [note.id])
-    data = _preview(qtbot, window, "hello once more")
+    # Forget the note: the confirmation says it is a note, and the row goes from the list.
+    _click_tab(qtbot, window, 2)
+    _click_row(qtbot, window.panel.memory_view, note_row(), 4)
+    seen: list[str] = []
+    answer_dialog(qtbot, click="Forget", seen=seen)
+    qtbot.mouseClick(window.panel.m_forget, Qt.MouseButton.LeftButton)
+    assert "This is a note: no conversation changes." in seen[0]
+    qtbot.waitUntil(lambda: note_row() < 0, timeout=TIMEOUT)
+    data = _draft(qtbot, window, "hello once more")
     assert all(i["source"] != f"memory:{note.id}" for i in data["items"])
-    window.panel.reload_memories()
-    ids = [window.panel.memory_model.memory(r).id for r in range(window.panel.memory_model.rowCount())]
-    assert note.id not in ids
 
 
 def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
@@ -308,7 +346,7 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv)))
     qtbot.waitUntil(lambda: window.conversation_id == conv, timeout=5000)
     assert len(window.chat.message_cards()) == BATCH and window.chat.older.isVisible()
-    bar = window.chat.scroll.verticalScrollBar()
+    bar = window.chat.scroll_area.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=5000)
     bar.setValue(0)
     qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH, timeout=5000)

@@ -1,0 +1,175 @@
+"""The "All memories" tab: every memory, searchable and sortable, loaded in batches, curated."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.memory import Memory
+from ui.context_view import table
+from ui.curation import Impacts, ask_edit, ask_forget, ask_new_note
+from ui.qt_models import MemoryTableModel
+
+SORTS = (("Newest first", "newest"), ("Oldest first", "oldest"), ("Pinned first", "pinned"), ("By text", "text"))
+Fetch = Callable[[str | None, str, int, int], list[Memory]]
+
+
+class MemoriesTab(QWidget):
+    """Search, sort, and Add / Pin / Exclude / Edit / Forget on the selected memories.
+
+    Signals:
+        operation(str, object): "add" with text, "pin"/"unpin"/"exclude"/"include"/"forget" with ids,
+            "edit" with (id, text).
+    """
+
+    operation = Signal(str, object)
+
+    def __init__(self, fetch_memories: Fetch, impacts: Impacts, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._fetch_memories = fetch_memories
+        self._impacts = impacts
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 12, 12, 8)
+        lay.setSpacing(8)
+        top = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search memories…")
+        self.search.setClearButtonEnabled(True)
+        self.sort = QComboBox()
+        for label, key in SORTS:
+            self.sort.addItem(label, key)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.sort)
+        self.model = MemoryTableModel(self._fetch, self)
+        self.view = table(self.model)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        header = self.view.horizontalHeader()
+        for c in range(4):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add…")
+        self.add_button.setToolTip("Write a memory by hand")
+        self.pin_button = QPushButton("Pin")
+        self.exclude_button = QPushButton("Exclude")
+        self.edit_button = QPushButton("Edit…")
+        self.forget_button = QPushButton("Forget…")
+        for b in (self.add_button, self.pin_button, self.exclude_button, self.edit_button, self.forget_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.count = QLabel("")
+        self.count.setObjectName("muted")
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(buttons)
+        lay.addWidget(self.count)
+
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        self.search.textChanged.connect(self._on_search_text_changed)
+        self.sort.currentIndexChanged.connect(self._on_search_timer_timeout)
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
+        self.view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self.view.doubleClicked.connect(self._on_edit_button_clicked)
+        self.model.dataChanged.connect(self._on_view_selection_changed)
+        self.add_button.clicked.connect(self._on_add_button_clicked)
+        self.pin_button.clicked.connect(self._on_pin_button_clicked)
+        self.exclude_button.clicked.connect(self._on_exclude_button_clicked)
+        self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.forget_button.clicked.connect(self._on_forget_button_clicked)
+        self._on_view_selection_changed()
+
+    def _fetch(self, offset: int, limit: int) -> list[Memory]:
+        return self._fetch_memories(self.search.text().strip() or None, self.sort.currentData(), offset, limit)
+
+    def reload(self, count: int | None = None) -> None:
+        self.model.reload()
+        if count is not None:
+            self.set_count(count)
+
+    def refresh(self, fresh: dict[int, Memory], count: int) -> None:
+        """After a change: loaded rows updated or removed, new ones inserted in place, the count."""
+        self.model.refresh_rows(fresh)
+        self.model.merge_new(self._fetch(0, self.model.BATCH))
+        self.set_count(count)
+        self._on_view_selection_changed()
+
+    def set_count(self, count: int) -> None:
+        self.count.setText(f"{count:,} memor{'y' if count == 1 else 'ies'} in long-term memory")
+
+    def _on_search_text_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def _on_search_timer_timeout(self, *_: object) -> None:
+        self.model.reload()
+        self._on_view_selection_changed()
+
+    def selected(self) -> list[Memory]:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [self.model.memory(r) for r in rows]
+
+    def _on_view_selection_changed(self, *_: object) -> None:
+        chosen = self.selected()
+        self.pin_button.setText("Unpin" if chosen and all(m.pinned for m in chosen) else "Pin")
+        self.exclude_button.setText("Include" if chosen and all(m.excluded for m in chosen) else "Exclude")
+        for b in (self.pin_button, self.exclude_button, self.forget_button):
+            b.setEnabled(bool(chosen))
+        self.edit_button.setEnabled(len(chosen) == 1)
+
+    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+        chosen = self.selected()
+        if not chosen:
+            return
+        ids = [m.id for m in chosen]
+        menu = QMenu(self)
+        for label, name in (("Pin", "pin"), ("Unpin", "unpin"), ("Exclude from context", "exclude"),
+                            ("Include in context", "include")):
+            menu.addAction(label, lambda n=name: self.operation.emit(n, ids))
+        menu.addSeparator()
+        edit = menu.addAction("Edit…", self._on_edit_button_clicked)
+        edit.setEnabled(len(chosen) == 1)
+        menu.addAction("Forget…", self._on_forget_button_clicked)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def _on_add_button_clicked(self) -> None:
+        text = ask_new_note(self)
+        if text is not None:
+            self.operation.emit("add", text)
+
+    def _on_pin_button_clicked(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            self.operation.emit("unpin" if all(m.pinned for m in chosen) else "pin", [m.id for m in chosen])
+
+    def _on_exclude_button_clicked(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            self.operation.emit("include" if all(m.excluded for m in chosen) else "exclude", [m.id for m in chosen])
+
+    def _on_edit_button_clicked(self, *_: object) -> None:
+        chosen = self.selected()
+        if len(chosen) == 1:
+            text = ask_edit(self, chosen[0], self._impacts)
+            if text is not None:
+                self.operation.emit("edit", (chosen[0].id, text))
+
+    def _on_forget_button_clicked(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            ids = [m.id for m in chosen]
+            choice = ask_forget(self, ids, self._impacts)
+            if choice is not None:
+                self.operation.emit(choice, ids)

@@ -1,0 +1,127 @@
+"""The "Retrieved" tab: the memories retrieval chose for a turn, their scores and why."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
+
+from assistant.memory import Memory
+from ui.context_view import table
+from ui.curation import Impacts, ask_edit, ask_forget
+from ui.qt_models import RetrievedModel
+
+HINT = "Select a memory to see its full text and why it was retrieved."
+
+
+class RetrievedTab(QWidget):
+    """Scored hits of one window (dense, keyword, fused), with Pin, Edit and Forget.
+
+    Signals:
+        operation(str, object): "pin" with [memory id], "edit" with (id, text), "forget"/"exclude" with ids.
+    """
+
+    operation = Signal(str, object)
+
+    def __init__(self, get_memory: Callable[[int], Memory | None], impacts: Impacts,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._get_memory = get_memory
+        self._impacts = impacts
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 12, 12, 8)
+        lay.setSpacing(8)
+        self.label = QLabel("Memories retrieved for the next turn appear here.")
+        self.label.setObjectName("muted")
+        self.label.setWordWrap(True)
+        self.model = RetrievedModel(self)
+        self.view = table(self.model)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, self.model.columnCount()):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.detail = QLabel(HINT)
+        self.detail.setObjectName("muted")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QHBoxLayout()
+        self.pin_button = QPushButton("Pin")
+        self.edit_button = QPushButton("Edit…")
+        self.forget_button = QPushButton("Forget…")
+        for b in (self.pin_button, self.edit_button, self.forget_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay.addWidget(self.label)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.detail)
+        lay.addLayout(buttons)
+
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
+        self.view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self.view.doubleClicked.connect(self._on_edit_button_clicked)
+        self.pin_button.clicked.connect(self._on_pin_button_clicked)
+        self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.forget_button.clicked.connect(self._on_forget_button_clicked)
+        self._on_view_selection_changed()
+
+    def show_window(self, window: dict[str, Any], title: str) -> None:
+        self.model.set_items(window.get("items", []))
+        rows = [self.model.item(r) for r in range(self.model.rowCount())]
+        seen = sum(1 for it in rows if it["state"] == "in_conversation")
+        n = len(rows) - seen
+        fit = self.model.included_count()
+        also = (
+            f" {seen} more match{'es are' if seen > 1 else ' is'} already in the conversation, so "
+            f"{'they are' if seen > 1 else 'it is'} not repeated (greyed)."
+            if seen else ""
+        )
+        self.label.setText(
+            f"<b>{n} memor{'y' if n == 1 else 'ies'}</b> retrieved for {title[0].lower() + title[1:]}"
+            f"{f', {fit} fit the budget' if fit != n else ''}.{also} Dense = meaning (cosine), keyword = BM25, "
+            "fused = reciprocal-rank fusion of both."
+        )
+        self._on_view_selection_changed()
+
+    def _selected_id(self) -> int | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.memory_id(rows[0].row()) if rows else None
+
+    def _on_view_selection_changed(self, *_: object) -> None:
+        rows = self.view.selectionModel().selectedRows()
+        for b in (self.pin_button, self.edit_button, self.forget_button):
+            b.setEnabled(bool(rows))
+        if rows:
+            it = self.model.item(rows[0].row())
+            self.detail.setText(f"{it['text']}\n\nWhy: {it.get('reason') or '—'}")
+        else:
+            self.detail.setText(HINT)
+
+    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+        if self._selected_id() is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Pin", self._on_pin_button_clicked)
+        menu.addAction("Edit…", self._on_edit_button_clicked)
+        menu.addAction("Forget…", self._on_forget_button_clicked)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def _on_pin_button_clicked(self) -> None:
+        mid = self._selected_id()
+        if mid is not None:
+            self.operation.emit("pin", [mid])
+
+    def _on_edit_button_clicked(self, *_: object) -> None:
+        mid = self._selected_id()
+        memory = self._get_memory(mid) if mid is not None else None
+        if memory is not None:
+            text = ask_edit(self, memory, self._impacts)
+            if text is not None:
+                self.operation.emit("edit", (memory.id, text))
+
+    def _on_forget_button_clicked(self) -> None:
+        mid = self._selected_id()
+        if mid is not None:
+            choice = ask_forget(self, [mid], self._impacts)
+            if choice is not None:
+                self.operation.emit(choice, [mid])
