@@ -9,8 +9,9 @@ framed as quoted data, never as instructions.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 from assistant.memory import Memory
 from assistant.retrieval import Hit, RetrievalResult, day_header, note_line
@@ -106,7 +107,7 @@ class ContextWindow:
         return data
 
 
-Part = tuple[Optional[str], str]  # (source, text) of a message's content
+Part = tuple[str | None, str]  # (source, text) of a message's content
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _MARKER = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|\[/?INST\]|</?s>")
 
@@ -174,7 +175,12 @@ class WindowBuilder:
             sys = {"role": "system", "content": "s"}
             short = self._count([sys, {"role": "user", "content": "c"}])
             long = self._count(
-                [sys, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+                [
+                    sys,
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": "c"},
+                ]
             )
             self._overhead = max(1, (long - short - 2 + 1) // 2)
         return self._overhead
@@ -211,7 +217,7 @@ class WindowBuilder:
 
     def _render_parts(self, messages: list[tuple[str, list[Part]]]) -> list[tuple[str | None, str, bool]]:
         contents = ["".join(t for _, t in parts) for _, parts in messages]
-        real = self.model.render([{"role": r, "content": c} for (r, _), c in zip(messages, contents)])
+        real = self.model.render([{"role": r, "content": c} for (r, _), c in zip(messages, contents, strict=True)])
         marked = self.model.render([{"role": r, "content": f"\ue000{n}\ue001"} for n, (r, _) in enumerate(messages)])
         out: list[tuple[str | None, str, bool]] = []
         for n, piece in enumerate(_SENTINEL.split(marked)):
@@ -224,7 +230,7 @@ class WindowBuilder:
             return out
         # The template rewrites message text (trims it, say): the parts cannot be kept apart,
         # so markers in the text are broken up instead and the whole prompt is one part.
-        safe = [{"role": r, "content": _defuse(c)} for (r, _), c in zip(messages, contents)]
+        safe = [{"role": r, "content": _defuse(c)} for (r, _), c in zip(messages, contents, strict=True)]
         return [(None, self.model.render(safe), True)]
 
     def build(

@@ -11,9 +11,10 @@ import builtins
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,11 @@ class MemoryStore:
             record = json.loads(rows[0]["value"]) if rows else None
         except ValueError:
             return None
-        if not isinstance(record, dict) or record.get("model") != self.model_key or record.get("dim") != self.embedder.dim:
+        if (
+            not isinstance(record, dict)
+            or record.get("model") != self.model_key
+            or record.get("dim") != self.embedder.dim
+        ):
             return None
         return record
 
@@ -185,7 +190,8 @@ class MemoryStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self.store.query(
-                f"SELECT memory_id, vector FROM memory_vectors WHERE model = ? AND memory_id IN ({','.join('?' * len(chunk))})",
+                "SELECT memory_id, vector FROM memory_vectors WHERE model = ? "
+                f"AND memory_id IN ({','.join('?' * len(chunk))})",
                 [self.model_key, *chunk],
             )
             if rows:

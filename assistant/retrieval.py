@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -24,8 +24,8 @@ def day_header(memory: Memory) -> str:
 RRF_K = 10  # measured on LoCoMo dev (60 -> 10: +6 points at 512 tokens); see bench/RESULTS.md
 DENSE_K = 60
 KEYWORD_K = 60
-NEIGHBOR_SHARE = 0.5
-MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise  # a neighbour of a hit ranks at this share of the hit's fused score
+NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
+MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -159,7 +159,7 @@ class Retriever:
 
     def dense_search(self, query_vec: np.ndarray, k: int = DENSE_K) -> list[tuple[int, float]]:
         ids, scores = self.memories.index.search(query_vec, k)
-        return [(int(i), float(s)) for i, s in zip(ids, scores)]
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def keyword_search(self, words: list[str], k: int = KEYWORD_K) -> list[tuple[int, float]]:
         if not words:
@@ -251,7 +251,8 @@ class Retriever:
         for seed in seeds:
             m = seed.memory
             rows = self.memories.store.query(
-                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' AND id BETWEEN ? AND ? AND id != ?",
+                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' "
+                "AND id BETWEEN ? AND ? AND id != ?",
                 [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
             )
             for r in rows:
@@ -259,7 +260,7 @@ class Retriever:
                 if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
                     wanted[r["id"]] = (score, seed)
         found = self.memories.get_many(wanted)
-        for mid, (score, seed) in wanted.items():
+        for mid, (score, _seed) in wanted.items():
             memory = found.get(mid)
             if memory is None or memory.excluded or (memory.pinned and not include_pinned):
                 continue

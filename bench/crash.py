@@ -867,7 +867,7 @@ class Harness:
             notes = Counter(
                 (r["text"], r["created"]) for r in app.store.query("SELECT text, created FROM memories WHERE kind = 'note'")
             )
-            for (text, created), n in notes.items():
+            for (text, _created), n in notes.items():
                 if n > 1 and text.startswith("impnote"):
                     self.fail("duplicate_imports", ("note", text, n), note=text, copies=n)
             before = set(st.import_keys_seen)

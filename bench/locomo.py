@@ -17,8 +17,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant import paths
 from assistant.memory import MemoryStore, parse_when
@@ -75,11 +76,11 @@ def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[
                 "message_id": mid,
                 "created": t["created"],
             }
-            for t, mid in zip(turns, message_ids)
+            for t, mid in zip(turns, message_ids, strict=True)
         ]
     )
     elapsed = time.perf_counter() - start
-    return memories, {m.id: t["dia_id"] for m, t in zip(added, turns)}, len(turns) / elapsed
+    return memories, {m.id: t["dia_id"] for m, t in zip(added, turns, strict=True)}, len(turns) / elapsed
 
 
 def run(data: Path, *, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
@@ -149,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cat, vals in result["by_category"].items():
             print(f"  {cat:<8} " + "  ".join(f"{vals[str(b)]:>6.3f}" for b in BUDGETS))
         print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
-        print(f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms (query embedding included)")
+        print(
+            f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms "
+            "(query embedding included)"
+        )
     return 0
 
 

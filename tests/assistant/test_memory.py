@@ -108,7 +108,7 @@ def test_index_rebuilt_when_missing_or_corrupt(memory: MemoryStore, glassmind_ho
         damage()
         fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
         seen = []
-        assert fresh.open_index(lambda done, total: seen.append((done, total))) == "rebuilt"
+        assert fresh.open_index(lambda done, total, seen=seen: seen.append((done, total))) == "rebuilt"
         assert seen[-1] == (len(FACTS), len(FACTS))
         assert "Oscar" in retriever(fresh).retrieve("dog", budget=30).hits[0].memory.text
     fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
