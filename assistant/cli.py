@@ -225,7 +225,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
     mem = app.memories
     op = args.op
     if op == "list":
-        rows = mem.list(search=clean_input(args.search) if args.search else None, sort=args.sort, limit=args.limit)
+        rows = mem.browse(search=clean_input(args.search) if args.search else None, sort=args.sort, limit=args.limit)
         if args.json:
             json.dump([m.to_json() for m in rows], sys.stdout, indent=2, ensure_ascii=False)
             print()

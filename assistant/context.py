@@ -71,10 +71,6 @@ class ContextWindow:
     parts: list[tuple[str | None, str, bool]] = field(repr=False, default_factory=list)
     retrieval: RetrievalResult | None = field(repr=False, default=None)
 
-    @property
-    def budget(self) -> int:
-        return self.n_ctx - self.reserve
-
     def by_category(self) -> dict[str, int]:
         """Included tokens per category, plus the reply reserve and what is free."""
         out = {c: 0 for c in CATEGORIES}

@@ -286,18 +286,6 @@ class Store:
 
     # -- messages --------------------------------------------------------------
 
-    def add_message(self, conversation_id: int, role: str, content: str, **fields: Any) -> Message:
-        self.conversation(conversation_id)
-        stamp = now_iso()
-        with self.write() as db:
-            mid = self.insert(
-                db,
-                "messages",
-                {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields},
-            )
-            db.table("conversations").update(conversation_id, {"updated": stamp})
-        return self.message(int(mid))
-
     def import_messages(self, conversation_id: int, rows: list[dict[str, Any]]) -> list[int]:
         """Insert many messages at once (import, benchmarks); each row has role, content, created."""
         self.conversation(conversation_id)

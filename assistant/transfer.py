@@ -115,7 +115,7 @@ def export_data(app: Assistant) -> dict[str, Any]:
         )
     notes = [
         {"text": m.text, "created": m.created, "pinned": m.pinned, "excluded": m.excluded, "source": m.source}
-        for m in app.memories.list(kind="note", sort="oldest")
+        for m in app.memories.browse(kind="note", sort="oldest")
     ]
     return {"format": FORMAT, "version": VERSION, "conversations": conversations, "notes": notes}
 

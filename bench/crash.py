@@ -707,7 +707,7 @@ class Harness:
             info["in_prompts"] = hit
             ids: set[int] = set()
             for needle in secret.search_needles():
-                ids.update(m.id for m in app.memories.list(search=needle))
+                ids.update(m.id for m in app.memories.browse(search=needle))
             mems = app.memories.get_many(ids)
             info["copies"] = sorted(ids)
         finally:

@@ -11,6 +11,7 @@ tokenizer.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
@@ -22,13 +23,25 @@ from pathlib import Path
 from typing import Any
 
 from assistant import paths
-from assistant.memory import MemoryStore, parse_when
+from assistant.memory import MemoryStore
 from assistant.retrieval import Retriever
 from assistant.store import Store
 from models.embedder import Embedder
 
 BUDGETS = (256, 512, 1024)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+
+
+def parse_when(value: str | None) -> str | None:
+    """An ISO timestamp from a LoCoMo session date ("1:56 pm on 8 May, 2023"); None when empty."""
+    if not value:
+        return None
+    for fmt in ("%I:%M %p on %d %B, %Y", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(value.strip(), fmt).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")
+        except ValueError:
+            continue
+    return value
 
 
 def turns_of(conv: dict[str, Any]) -> list[dict[str, Any]]:

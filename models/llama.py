@@ -170,7 +170,6 @@ class ChatModel:
             )
             layers = 0
         self.n_ctx: int = self._llm.n_ctx()
-        self.n_ctx_train = trained
         n_layers = self.info.block_count
         self.gpu_layers = 0 if layers == 0 else (n_layers + 1 if layers < 0 else min(layers, n_layers + 1))
         self.backend = build_backend() if self.gpu_layers else "CPU"

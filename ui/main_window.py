@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
     # -- reading ----------------------------------------------------------------------
 
     def _fetch_memories(self, search: str | None, sort: str, offset: int, limit: int):  # noqa: ANN202
-        return self._reader.list(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
+        return self._reader.browse(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
 
     def _get_memory(self, memory_id: int):  # noqa: ANN202
         try:

@@ -97,7 +97,7 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     window.panel.operation.emit("add", "The user's bicycle is called Rocket.")
     _settle(qtbot, window)
     reader = window._reader
-    note = reader.list(kind="note")[0]
+    note = reader.browse(kind="note")[0]
 
     # Pin it from the panel: the next window carries it as a pinned item.
     window.panel.operation.emit("pin", [note.id])
@@ -234,10 +234,10 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     mem.open_index()
     for n in range(5):
         mem.add(f"note {n}")
-    table = MemoryTableModel(lambda offset, limit: mem.list(limit=limit, offset=offset))
+    table = MemoryTableModel(lambda offset, limit: mem.browse(limit=limit, offset=offset))
     table.reload()
     qtmodeltester.check(table)
-    mem.set_pinned([mem.list()[0].id], True)
+    mem.set_pinned([mem.browse()[0].id], True)
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
 
@@ -350,7 +350,7 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     # Remember this: the reply becomes a note in long-term memory.
     reply = msgs[1]
     _card_button(window, "assistant", "remember").click()
-    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.list(kind="note")), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.browse(kind="note")), timeout=TIMEOUT)
 
     # Exclude the user message from the card: the next window leaves it out, and says so.
     _card_button(window, "user", "exclude").click()
