@@ -34,7 +34,9 @@ def test_forget_multi_line_note_leaves_no_bytes_anywhere(assistant: Assistant, g
     note = assistant.memories.add(f"Locker code {SECRET}\nsecond line {SECOND}")
     conv = _chat(assistant, None, "What is the locker code?")
     _chat(assistant, conv, f"Please repeat: the locker code is {SECRET}.")  # the message quotes it too
-    record = assistant.store.turns(conv)[0]
+    first_question = assistant.store.messages(conv)[0].id
+    record = assistant.store.turn_for_message(first_question)
+    assert record is not None
     assert f"> Locker code {SECRET}\n> second line {SECOND}" in record.prompt  # quoted line by line
     assistant.store.backups.make(assistant.store.db.conn, "test")
     assistant.memories.flush()
@@ -42,8 +44,8 @@ def test_forget_multi_line_note_leaves_no_bytes_anywhere(assistant: Assistant, g
     ids = {note.id} | {m.id for m in assistant.memories.browse() if SECRET in m.text or SECOND in m.text}
     assistant.memories.forget(ids)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
-    first = assistant.store.turns(conv)[0]
-    assert "> [forgotten]" in first.prompt
+    first = assistant.store.turn_for_message(first_question)
+    assert first is not None and "> [forgotten]" in first.prompt
     forgotten = [i for i in first.items if i.get("source") == f"memory:{note.id}"]
     assert forgotten and forgotten[0]["state"] == "forgotten"
     assert assistant.store.backups.list()  # the backup was rewritten, not dropped
