@@ -56,6 +56,7 @@ class Harness:
         self.kill_phases: Counter[str] = Counter()
         self.op_errors: list[dict[str, Any]] = []
         self.extras: Counter[str] = Counter()
+        # What the next forget erases: memory ids, and (message id, text) of the messages among them.
         self.copies: tuple[list[int], list[tuple[int, str]]] = ([], [])
         self.import_keys: set[str] = set()  # of the export the trial imports
 
