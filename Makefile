@@ -28,7 +28,10 @@ run: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/glassmind chat
 
+# Lint and types first (settings in pyproject.toml), then the tests.
 test: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any
 
-from assistant import paths
+from assistant import erasure, paths
 from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
-from assistant import erasure
 from assistant.memory import Memory, MemoryStore, message_item
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
-from assistant.text import clean_input
 from assistant.store import Message, Store, conversation_title, now_iso
+from assistant.text import clean_input
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
 from models.llama import ChatModel, Usage
@@ -57,7 +57,7 @@ class Failed:
     exception: BaseException | None = field(default=None, repr=False)
 
 
-TurnEvent = Union[ContextReady, Token, Finished, Failed]
+TurnEvent = ContextReady | Token | Finished | Failed
 Reading = Callable[[int, int], None]  # (prompt tokens read, prompt tokens)
 
 
@@ -403,7 +403,9 @@ class Assistant:
                 self._index()
             except GlassmindError:
                 log.exception("could not index the messages of a failed turn")
-            message = str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
+            message = (
+                str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
+            )
             yield Failed(message, user, partial, exception=exc)
 
     def _extend_message(self, db: Any, message: Message, text: str, fields: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -10,8 +11,9 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TextIO
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.context import ContextWindow
@@ -23,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def _print_window(window: ContextWindow, out=None) -> None:  # noqa: ANN001
+def _print_window(window: ContextWindow, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     cats = window.by_category()
     print(
@@ -117,26 +119,27 @@ def _read_stdin() -> str:
     return clean_input(sys.stdin.read())
 
 
-def _tolerate_bad_bytes(stream, errors: str = "surrogateescape") -> None:  # noqa: ANN001
+def _tolerate_bad_bytes(stream: object, errors: str = "surrogateescape") -> None:
     """Let a text stream pass what it cannot decode or encode instead of raising: on stdin,
     bytes that are not UTF-8 come through as surrogates (clean_input repairs them)."""
-    try:
-        stream.reconfigure(errors=errors)
-    except (AttributeError, ValueError, OSError):
-        pass
+    reconfigure = getattr(stream, "reconfigure", None)  # io.TextIOWrapper has it; a replaced stream may not
+    if callable(reconfigure):
+        with contextlib.suppress(ValueError, OSError):
+            reconfigure(errors=errors)
 
 
-def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Namespace, *, quiet: bool):
+def _chat_turn(
+    app: Assistant, conv: int | None, text: str, args: argparse.Namespace, *, quiet: bool
+) -> tuple[int, int | None]:
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     code = 0
     streamed = not quiet  # "glassmind> " or reply text is on the line: end it before an error
     try:
         if getattr(args, "truncate", False):
-            try:
+            # If the model cannot be used, the turn below stores the message, then says why.
+            with contextlib.suppress(GlassmindError):
                 text = _truncate_to_fit(app, conv, text)
-            except GlassmindError:
-                pass  # the model cannot be used: the turn below stores the message, then says why
         if not quiet:
             print("glassmind> ", end="", flush=True)
         for event in app.turn(conv, text, cancel=cancel, reading=_reading_progress):
@@ -222,7 +225,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
     mem = app.memories
     op = args.op
     if op == "list":
-        rows = mem.list(search=clean_input(args.search) if args.search else None, sort=args.sort, limit=args.limit)
+        rows = mem.browse(search=clean_input(args.search) if args.search else None, sort=args.sort, limit=args.limit)
         if args.json:
             json.dump([m.to_json() for m in rows], sys.stdout, indent=2, ensure_ascii=False)
             print()

@@ -17,8 +17,9 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from assistant.backup import Backups
@@ -142,7 +143,9 @@ def redact_turns(conn: sqlite3.Connection, erasure: Erasure, replacement: str) -
             )
         else:
             # No structure kept (older records): the whole prompt goes, the item list stays.
-            conn.execute("UPDATE turns SET items = ?, prompt = ? WHERE id = ?", [json.dumps(items), PROMPT_GONE, turn_id])
+            conn.execute(
+                "UPDATE turns SET items = ?, prompt = ? WHERE id = ?", [json.dumps(items), PROMPT_GONE, turn_id]
+            )
         changed += 1
     return changed
 
@@ -201,7 +204,9 @@ def edit_rows(conn: sqlite3.Connection, memory_id: int, message_id: int | None, 
         redact_turns(conn, erasure, EDITED)
 
 
-def forget(store: Store, *, memory_ids: Iterable[int] = (), message_ids: Iterable[int] = (), backups: Backups | None) -> Erasure:
+def forget(
+    store: Store, *, memory_ids: Iterable[int] = (), message_ids: Iterable[int] = (), backups: Backups | None
+) -> Erasure:
     """Erase memories and messages for good: one transaction, then the journalled slow steps."""
     with store.write() as db:
         erasure = close_over(db.conn, memory_ids, message_ids)

@@ -8,8 +8,8 @@ show these sentences in their confirmations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from assistant.store import Store
 
@@ -59,7 +59,9 @@ def forget_warning(found: list[Impact]) -> str:
     """Sentences for a forget confirmation: which conversations lose which messages."""
     in_chat = [i for i in found if i.message_id is not None and i.conversation_id is not None]
     if not in_chat:
-        return "These are notes: no conversation changes." if len(found) > 1 else "This is a note: no conversation changes."
+        return "These are notes: no conversation changes." if len(found) > 1 else (
+            "This is a note: no conversation changes."
+        )
     if len(in_chat) == 1 and len(found) == 1:
         i = in_chat[0]
         return (

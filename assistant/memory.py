@@ -7,13 +7,13 @@ checked against a checksum and a change log kept in SQLite.
 
 from __future__ import annotations
 
-import builtins
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +121,11 @@ class MemoryStore:
             record = json.loads(rows[0]["value"]) if rows else None
         except ValueError:
             return None
-        if not isinstance(record, dict) or record.get("model") != self.model_key or record.get("dim") != self.embedder.dim:
+        if (
+            not isinstance(record, dict)
+            or record.get("model") != self.model_key
+            or record.get("dim") != self.embedder.dim
+        ):
             return None
         return record
 
@@ -185,7 +189,8 @@ class MemoryStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self.store.query(
-                f"SELECT memory_id, vector FROM memory_vectors WHERE model = ? AND memory_id IN ({','.join('?' * len(chunk))})",
+                "SELECT memory_id, vector FROM memory_vectors WHERE model = ? "
+                f"AND memory_id IN ({','.join('?' * len(chunk))})",
                 [self.model_key, *chunk],
             )
             if rows:
@@ -280,7 +285,7 @@ class MemoryStore:
         rows = self.store.query("SELECT * FROM memories WHERE message_id = ? AND kind = 'message'", [message_id])
         return _memory(rows[0]) if rows else None
 
-    def list(
+    def browse(
         self,
         *,
         search: str | None = None,
@@ -289,8 +294,9 @@ class MemoryStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Memory]:
-        where: builtins.list[str] = []
-        params: builtins.list[Any] = []
+        """Memories filtered by text and kind, sorted, a page at a time (the memory browser, the CLI)."""
+        where: list[str] = []
+        params: list[Any] = []
         if search:
             where.append("text LIKE ?")
             params.append(f"%{search}%")
@@ -312,7 +318,7 @@ class MemoryStore:
     def count(self) -> int:
         return int(self.store.query("SELECT count(*) AS n FROM memories")[0]["n"])
 
-    def pinned(self) -> builtins.list[Memory]:
+    def pinned(self) -> list[Memory]:
         return [_memory(r) for r in self.store.query("SELECT * FROM memories WHERE pinned = 1 ORDER BY id")]
 
     # -- writing ----------------------------------------------------------------
@@ -344,7 +350,7 @@ class MemoryStore:
             ]
         )[0]
 
-    def add_many(self, items: Sequence[dict[str, Any]], *, embed: bool = True) -> builtins.list[Memory]:
+    def add_many(self, items: Sequence[dict[str, Any]], *, embed: bool = True) -> list[Memory]:
         """Insert memories and embed them in one batch (the ingest path)."""
         with self.store.write() as db:
             memories = self.insert_rows(db, items)
@@ -352,7 +358,7 @@ class MemoryStore:
             self._store_vectors(memories)
         return memories
 
-    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> builtins.list[Memory]:
+    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Memory]:
         """Insert memory rows inside the caller's open write (no embedding: ``embed_pending`` does it).
 
         FTS5 indexes them at once (triggers), so they are searchable by keyword even if the
@@ -450,15 +456,3 @@ def message_item(row: dict[str, Any]) -> dict[str, Any]:
         "created": row["created"],
         "excluded": bool(row.get("excluded")),
     }
-
-
-def parse_when(value: str | None) -> str | None:
-    """An ISO timestamp from a date the user or a dataset gives; None when empty."""
-    if not value:
-        return None
-    for fmt in ("%I:%M %p on %d %B, %Y", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(value.strip(), fmt).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")
-        except ValueError:
-            continue
-    return value

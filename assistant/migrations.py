@@ -7,7 +7,7 @@ destroys user data.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import sqlite_utils
 

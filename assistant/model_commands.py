@@ -45,7 +45,9 @@ def add_parser(sub: Any, number: Any) -> None:
     st = ops.add_parser("set", help="a model's own context size, GPU layers, temperature and chat format")
     st.add_argument("name", metavar="NAME", help="a name from `glassmind models`")
     st.add_argument("--ctx", type=number("a context size from 256 to 1,048,576 tokens", 256, 1_048_576), metavar="N")
-    st.add_argument("--gpu-layers", type=number("a number of layers from -1 (all) to 100,000", -1, 100_000), metavar="N")
+    st.add_argument(
+        "--gpu-layers", type=number("a number of layers from -1 (all) to 100,000", -1, 100_000), metavar="N"
+    )
     st.add_argument("--temperature", type=float, metavar="T")
     st.add_argument("--template", choices=TEMPLATE_CHOICES, help="a chat format for a model without a usable template")
 
@@ -118,7 +120,7 @@ def _catalog(app: Any, args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"{'NAME':<24} {'PARAMS':>6} {'QUANT':<7} {'SIZE':>9} {'CONTEXT':>8}  {'LICENCE':<28} FIT")
-    for e, row in zip(entries, rows):
+    for e, row in zip(entries, rows, strict=True):
         state = {"installed": "  [installed]", "partial": "  [partly downloaded]"}.get(row["state"], "")
         print(
             f"{e.name:<24} {e.parameters_b:>5.1f}B {e.quantization:<7} {e.size_bytes / 2**30:>5.2f} GiB "
@@ -130,7 +132,9 @@ def _catalog(app: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalog_row(e: CatalogEntry, memory: MachineMemory, gpu: bool, n_ctx: int | None, models_dir: Any) -> dict[str, Any]:
+def _catalog_row(
+    e: CatalogEntry, memory: MachineMemory, gpu: bool, n_ctx: int | None, models_dir: Any
+) -> dict[str, Any]:
     fit = e.fit(memory, n_ctx=n_ctx, gpu_offload=gpu)
     state, on_disk = installed_state(e, models_dir)
     return {
@@ -218,7 +222,12 @@ def _set(app: Any, args: argparse.Namespace) -> int:
     entry: ModelEntry = app.registry.resolve(args.name)
     key = model_key(entry.path)
     settings = app.settings.remember()  # the model in use keeps what it has now
-    own: dict[str, Any] = {"n_ctx": None, "gpu_layers": None, "temperature": settings.temperature, "chat_template": None}
+    own: dict[str, Any] = {
+        "n_ctx": None,
+        "gpu_layers": None,
+        "temperature": settings.temperature,
+        "chat_template": None,
+    }
     own.update(settings.per_model.get(key, {}))
     if args.ctx is not None:
         if entry.context_length and args.ctx > entry.context_length:

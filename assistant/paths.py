@@ -30,10 +30,6 @@ def index_dir(base: Path | None = None) -> Path:
     return _folder((base or data_dir()) / "index", "index folder")
 
 
-def models_dir(base: Path | None = None) -> Path:
-    return _folder((base or data_dir()) / "models", "models folder")
-
-
 def _folder(path: Path, what: str, elsewhere: str = "") -> Path:
     """``path`` as an existing folder this user can write in, or a StoreError that says what to do."""
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def day_header(memory: Memory) -> str:
 RRF_K = 10  # measured on LoCoMo dev (60 -> 10: +6 points at 512 tokens); see bench/RESULTS.md
 DENSE_K = 60
 KEYWORD_K = 60
-NEIGHBOR_SHARE = 0.5
+NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
 MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise
 # What the assistant said ranks at this share of its fused score: the user's own words are the
 # facts; a small model's replies can be wrong and were fed back as if they were true.
@@ -168,7 +168,7 @@ class Retriever:
 
     def dense_search(self, query_vec: np.ndarray, k: int = DENSE_K) -> list[tuple[int, float]]:
         ids, scores = self.memories.index.search(query_vec, k)
-        return [(int(i), float(s)) for i, s in zip(ids, scores)]
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def keyword_search(self, words: list[str], k: int = KEYWORD_K) -> list[tuple[int, float]]:
         if not words:
@@ -268,7 +268,8 @@ class Retriever:
         for seed in seeds:
             m = seed.memory
             rows = self.memories.store.query(
-                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' AND id BETWEEN ? AND ? AND id != ?",
+                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' "
+                "AND id BETWEEN ? AND ? AND id != ?",
                 [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
             )
             for r in rows:
@@ -276,7 +277,7 @@ class Retriever:
                 if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
                     wanted[r["id"]] = (score, seed)
         found = self.memories.get_many(wanted)
-        for mid, (score, seed) in wanted.items():
+        for mid, (score, _seed) in wanted.items():
             memory = found.get(mid)
             if memory is None or memory.excluded or (memory.pinned and not include_pinned):
                 continue

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from models.errors import InvalidInputError
 from models.registry import BUNDLED_FILE
@@ -68,7 +69,7 @@ class Settings:
     # not a setting: never saved, not compared.
     problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         if self.n_ctx is not None and not 256 <= self.n_ctx <= 1_048_576:
             raise InvalidInputError("The context size must be between 256 and 1,048,576 tokens.")
         if not 0.0 <= self.temperature <= 2.0:
@@ -83,13 +84,13 @@ class Settings:
             raise InvalidInputError(f"There is no chat format called '{self.chat_template}'.")
         return self
 
-    def remember(self) -> "Settings":
+    def remember(self) -> Settings:
         """These settings with the current model's n_ctx, GPU layers, temperature and chat format noted."""
         per_model = dict(self.per_model)
         per_model[model_key(self.model)] = {k: getattr(self, k) for k in PER_MODEL}
         return replace(self, per_model=per_model)
 
-    def for_model(self, model: str | None) -> "Settings":
+    def for_model(self, model: str | None) -> Settings:
         """Switch to ``model`` with the settings it had last time (defaults for a model never used;
         the temperature, a preference more than a property of the model, carries over)."""
         base = self.remember()
@@ -109,13 +110,15 @@ class Settings:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> "Settings":
+    def from_json(cls, data: Any) -> Settings:
         """Settings from what was stored; a value of the wrong type or out of range falls back to
         its default, and ``problems`` says which (so a hand-edited or old database still opens)."""
         problems: list[str] = []
         values: dict[str, Any] = {}
         if data is not None and not isinstance(data, dict):
-            problems.append("The stored settings are not readable, so the defaults are used: save them again in Settings.")
+            problems.append(
+                "The stored settings are not readable, so the defaults are used: save them again in Settings."
+            )
             data = None
         names = {f.name for f in fields(cls) if f.init}
         for key, value in (data or {}).items():

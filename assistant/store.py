@@ -6,6 +6,7 @@ SQLite is the source of truth. The database is opened in WAL mode with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -175,8 +176,10 @@ class Store:
                 f"The last {seen - in_db} change(s) saved to {self.path.name} are missing: its journal file "
                 f"({self.path.name}-wal) was deleted or damaged."
                 + (
-                    f" The newest backup is from {newest.created:%Y-%m-%d %H:%M} UTC: `glassmind backup restore` brings it back."
-                    if newest else ""
+                    f" The newest backup is from {newest.created:%Y-%m-%d %H:%M} UTC: "
+                    "`glassmind backup restore` brings it back."
+                    if newest
+                    else ""
                 )
             )
             self._write_commits(in_db)
@@ -196,15 +199,12 @@ class Store:
                 raise _explain(exc, self.path, self.backups) from exc
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self.db.conn.close()
-            except sqlite3.Error:
-                pass
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self.db.conn.close()
 
     # -- helpers -------------------------------------------------------------
 
-    def write(self) -> "_Write":
+    def write(self) -> _Write:
         """A transaction under the store lock; sqlite errors become StoreError."""
         return _Write(self)
 
@@ -286,16 +286,6 @@ class Store:
 
     # -- messages --------------------------------------------------------------
 
-    def add_message(self, conversation_id: int, role: str, content: str, **fields: Any) -> Message:
-        self.conversation(conversation_id)
-        stamp = now_iso()
-        with self.write() as db:
-            mid = self.insert(
-                db, "messages", {"conversation_id": conversation_id, "role": role, "content": content, "created": stamp, **fields}
-            )
-            db.table("conversations").update(conversation_id, {"updated": stamp})
-        return self.message(int(mid))
-
     def import_messages(self, conversation_id: int, rows: list[dict[str, Any]]) -> list[int]:
         """Insert many messages at once (import, benchmarks); each row has role, content, created."""
         self.conversation(conversation_id)
@@ -334,7 +324,9 @@ class Store:
         return [Message(**r) for r in rows]
 
     def message_count(self, conversation_id: int) -> int:
-        return int(self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"])
+        return int(
+            self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"]
+        )
 
     # -- turn records ------------------------------------------------------------
 
@@ -368,10 +360,6 @@ class Store:
                     "items": json.dumps(items),
                 },
             )
-
-    def turns(self, conversation_id: int) -> list[TurnRecord]:
-        rows = self.query("SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", [conversation_id])
-        return [self._turn(r) for r in rows]
 
     def turn_for_message(self, message_id: int) -> TurnRecord | None:
         rows = self.query(

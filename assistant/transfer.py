@@ -7,13 +7,15 @@ carries a fingerprint of its messages; a note is known by its text and date).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
@@ -100,14 +102,20 @@ def export_data(app: Assistant) -> dict[str, Any]:
                 "title": conv.title,
                 "created": conv.created,
                 "messages": [
-                    {"role": m.role, "content": m.content, "created": m.created, "status": m.status, "excluded": bool(m.excluded)}
+                    {
+                        "role": m.role,
+                        "content": m.content,
+                        "created": m.created,
+                        "status": m.status,
+                        "excluded": bool(m.excluded),
+                    }
                     for m in app.store.messages(conv.id)
                 ],
             }
         )
     notes = [
         {"text": m.text, "created": m.created, "pinned": m.pinned, "excluded": m.excluded, "source": m.source}
-        for m in app.memories.list(kind="note", sort="oldest")
+        for m in app.memories.browse(kind="note", sort="oldest")
     ]
     return {"format": FORMAT, "version": VERSION, "conversations": conversations, "notes": notes}
 
@@ -127,10 +135,8 @@ def write_export(path: Path, data: dict[str, Any]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise StoreError(f"Could not write {path}: {exc.strerror or exc}. Nothing was exported there.") from exc
 
 
@@ -175,7 +181,9 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), "something else")
+    return {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), "something else"
+    )
 
 
 def _problem(where: str, what: str) -> InvalidInputError:
@@ -239,7 +247,10 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
         assert created is not None
         raw_msgs = c.get("messages")
         if not isinstance(raw_msgs, list):
-            raise _problem(where, "'messages' is missing" if raw_msgs is None else f"'messages' must be a list, not {_kind(raw_msgs)}")
+            raise _problem(
+                where,
+                "'messages' is missing" if raw_msgs is None else f"'messages' must be a list, not {_kind(raw_msgs)}",
+            )
         messages = []
         for mi, m in enumerate(raw_msgs, 1):
             mwhere = f"{where}, message {mi}"
@@ -252,7 +263,9 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
             content = _string(m, "content", mwhere)
             assert content is not None
             if len(content) > MAX_MESSAGE_CHARS:
-                raise _problem(mwhere, f"the text is {len(content):,} characters; at most {MAX_MESSAGE_CHARS:,} are allowed")
+                raise _problem(
+                    mwhere, f"the text is {len(content):,} characters; at most {MAX_MESSAGE_CHARS:,} are allowed"
+                )
             mcreated = _date(m, "created", mwhere)
             assert mcreated is not None
             status = m.get("status", "ok")
@@ -378,5 +391,8 @@ def _note_exists(db: Any, note: _Note) -> bool:
     if note.created is None:
         sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [note.text]
     else:
-        sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? AND created = ? LIMIT 1", [note.text, note.created]
+        sql, params = (
+            "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? AND created = ? LIMIT 1",
+            [note.text, note.created],
+        )
     return db.execute(sql, params).fetchone() is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 BENCHMARKS = ("locomo", "retrieval", "speed", "ui", "crash")
 

@@ -11,23 +11,37 @@ tokenizer.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant import paths
-from assistant.memory import MemoryStore, parse_when
+from assistant.memory import MemoryStore
 from assistant.retrieval import Retriever
 from assistant.store import Store
 from models.embedder import Embedder
 
 BUDGETS = (256, 512, 1024)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+
+
+def parse_when(value: str | None) -> str | None:
+    """An ISO timestamp from a LoCoMo session date ("1:56 pm on 8 May, 2023"); None when empty."""
+    if not value:
+        return None
+    for fmt in ("%I:%M %p on %d %B, %Y", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(value.strip(), fmt).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")
+        except ValueError:
+            continue
+    return value
 
 
 def turns_of(conv: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,11 +89,11 @@ def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[
                 "message_id": mid,
                 "created": t["created"],
             }
-            for t, mid in zip(turns, message_ids)
+            for t, mid in zip(turns, message_ids, strict=True)
         ]
     )
     elapsed = time.perf_counter() - start
-    return memories, {m.id: t["dia_id"] for m, t in zip(added, turns)}, len(turns) / elapsed
+    return memories, {m.id: t["dia_id"] for m, t in zip(added, turns, strict=True)}, len(turns) / elapsed
 
 
 def run(data: Path, *, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
@@ -149,7 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cat, vals in result["by_category"].items():
             print(f"  {cat:<8} " + "  ".join(f"{vals[str(b)]:>6.3f}" for b in BUDGETS))
         print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
-        print(f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms (query embedding included)")
+        print(
+            f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms "
+            "(query embedding included)"
+        )
     return 0
 
 

@@ -15,8 +15,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,11 @@ def _synthetic_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
 def _fill(store: Store, texts: list[str]) -> None:
     stamp = now_iso()
     with store.write() as db:
-        db["memories"].insert_all(
-            ({"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0} for t in texts),
+        db.table("memories").insert_all(
+            (
+                {"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0}
+                for t in texts
+            ),
             batch_size=5000,
         )
 
@@ -78,7 +82,7 @@ def latency_at(n: int, *, queries: int, rng: np.random.Generator) -> dict[str, A
         qtexts = [" ".join(rng.choice(vocab[20:2000], size=4)) for _ in range(queries)]
         retriever.retrieve(qtexts[0], budget=512, query_vec=qvecs[0])  # warm caches
         times = []
-        for text, vec in zip(qtexts, qvecs):
+        for text, vec in zip(qtexts, qvecs, strict=True):
             t = time.perf_counter()
             retriever.retrieve(text, budget=512, query_vec=vec)
             times.append(time.perf_counter() - t)
@@ -119,7 +123,11 @@ def ingest_rate(n: int = 1000) -> dict[str, Any]:
             embedder.encode_one(x)
         one = (time.perf_counter() - t) / 50
         store.close()
-    return {"messages_per_s": round(app, 1), "embedder_sentences_per_s": round(raw, 1), "query_embed_ms": round(1000 * one, 2)}
+    return {
+        "messages_per_s": round(app, 1),
+        "embedder_sentences_per_s": round(raw, 1),
+        "query_embed_ms": round(1000 * one, 2),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,8 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant.app import Assistant, ContextReady, Finished, Token
 from models.llama import raw_generation
@@ -85,7 +86,9 @@ def run(
         app.settings.temperature = 0.0
         app.open_memory()
         # Some stored memory, so the app turn really retrieves.
-        app.memories.add_many([{"text": f"Note {i}: the garden plot {i} gets {i % 7} hours of sun."} for i in range(200)])
+        app.memories.add_many(
+            [{"text": f"Note {i}: the garden plot {i} gets {i % 7} hours of sun."} for i in range(200)]
+        )
         entry = app.model_entry()
         app.load_model()
         raw_runs, app_runs = [], []
@@ -143,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--gpu-layers", type=int, help="layers to offload (default: all when the build has a GPU; 0: CPU)")
+    parser.add_argument(
+        "--gpu-layers", type=int, help="layers to offload (default: all when the build has a GPU; 0: CPU)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(
@@ -153,8 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(f"{result['model']} on {result['backend']}, prompt {result['prompt_tokens']} tokens")
-    print(f"  raw llama-cpp-python: first token {result['raw']['ttft_s'] * 1000:.0f} ms, {result['raw']['decode_tps']:.1f} tokens/s")
-    print(f"  Glassmind app turn:   first token {result['app']['ttft_s'] * 1000:.0f} ms, {result['app']['decode_tps']:.1f} tokens/s")
+    print(
+        f"  raw llama-cpp-python: first token {result['raw']['ttft_s'] * 1000:.0f} ms, "
+        f"{result['raw']['decode_tps']:.1f} tokens/s"
+    )
+    print(
+        f"  Glassmind app turn:   first token {result['app']['ttft_s'] * 1000:.0f} ms, "
+        f"{result['app']['decode_tps']:.1f} tokens/s"
+    )
     print(f"  ratios: time to first token {result['ttft_ratio']}x, decode {result['decode_ratio']}x")
     print(f"  20-turn chat: re-evaluated / new prompt tokens per turn = {result['reeval_ratio']}x")
     for i, t in enumerate(result["turns"], 1):

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 TICK_MS = 5
 
@@ -70,7 +71,8 @@ def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([])
+    instance = QApplication.instance()
+    app = instance if isinstance(instance, QApplication) else QApplication([])
     from ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory(prefix="glassmind-ui-") as home:

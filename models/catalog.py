@@ -163,7 +163,9 @@ def load_catalog(path: str | Path | None = None) -> list[CatalogEntry]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise CatalogError(f"Could not read the model catalogue {path} ({exc.strerror or exc}): reinstall Glassmind.") from exc
+        raise CatalogError(
+            f"Could not read the model catalogue {path} ({exc.strerror or exc}): reinstall Glassmind."
+        ) from exc
     except ValueError as exc:
         raise CatalogError(f"The model catalogue {path} is not valid JSON ({exc}): fix or restore it.") from exc
     models = data.get("models") if isinstance(data, dict) else None
@@ -184,7 +186,8 @@ def find(entries: list[CatalogEntry], name: str) -> CatalogEntry:
             return e
     names = ", ".join(e.name for e in entries)
     raise NotFoundError(
-        f"There is no model called '{name}' in the catalogue. Choose one of: {names}; or give an https URL of a .gguf file."
+        f"There is no model called '{name}' in the catalogue. Choose one of: {names}; "
+        "or give an https URL of a .gguf file."
     )
 
 

@@ -21,9 +21,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse, urlunparse
 
 from models.catalog import CatalogEntry, find, gib, load_catalog
@@ -373,7 +374,11 @@ class Downloader:
             exc.close()
             if exc.code == 416 and offset:
                 raise _RangeNotSatisfiable() from None
-            hint = " (Hugging Face asks you to accept the model's licence on its page first)" if exc.code in (401, 403) else ""
+            hint = (
+                " (Hugging Face asks you to accept the model's licence on its page first)"
+                if exc.code in (401, 403)
+                else ""
+            )
             raise DownloadError(
                 f"The server answered {exc.code} {exc.reason} for {self.url}{hint}: check the address and try again."
             ) from None
@@ -427,7 +432,8 @@ class Downloader:
             done += len(chunk)
             if total is not None and done > total:
                 raise DownloadError(
-                    f"The server sent more than the {total:,} bytes it announced for {self.target.name}: try again later."
+                    f"The server sent more than the {total:,} bytes it announced for {self.target.name}: "
+                    "try again later."
                 )
             self._report("downloading", done, total)
             self._check_cancel(done)
@@ -448,12 +454,18 @@ class Downloader:
 
     def _check_cancel(self, done: int) -> None:
         if self.cancel.is_set():
-            kept = f"the {gib(done)} downloaded so far are kept, so downloading it again resumes from there" if done else "nothing was kept"
+            kept = (
+                f"the {gib(done)} downloaded so far are kept, so downloading it again resumes from there"
+                if done
+                else "nothing was kept"
+            )
             raise DownloadCancelled(f"Download of {self.target.name} cancelled; {kept}.")
 
     def _verify(self, digest: str, done: int, total: int | None) -> None:
         if total is not None and done != total:
-            raise DownloadError(f"{self.target.name} arrived incomplete ({done:,} of {total:,} bytes): download it again.")
+            raise DownloadError(
+                f"{self.target.name} arrived incomplete ({done:,} of {total:,} bytes): download it again."
+            )
         if self.sha256 is not None and digest != self.sha256:
             self._discard()
             raise ChecksumMismatch(
@@ -465,7 +477,9 @@ class Downloader:
             read_gguf(self.part)
         except ModelFileError as exc:
             self._discard()
-            raise NotAGGUF(f"The downloaded {self.target.name} is not a usable GGUF file ({exc}); it was deleted.") from exc
+            raise NotAGGUF(
+                f"The downloaded {self.target.name} is not a usable GGUF file ({exc}); it was deleted."
+            ) from exc
 
     def _discard(self) -> None:
         self.part.unlink(missing_ok=True)
@@ -492,7 +506,7 @@ class _Unreachable(DownloadError):
 
 
 def _backoff(attempt: int) -> float:
-    return min(0.5 * 2 ** (attempt - 1), 8.0)
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0)
 
 
 def _chunks(stream: Any) -> Iterator[bytes]:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.errors import ModelFileError
 from models.system import package_dir
+
+if TYPE_CHECKING:  # loading it costs seconds: load() imports it when needed
+    from sentence_transformers import SentenceTransformer
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 EMBEDDER_DIM = 384
@@ -35,7 +39,7 @@ class Embedder:
     def __init__(self, path: str | Path | None = None, *, device: str = "cpu") -> None:
         self.path = Path(path) if path else None
         self.device = device
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._bf16 = False
         self._lock = threading.Lock()
 
@@ -70,18 +74,22 @@ class Embedder:
         self.load()
         import torch
 
+        model = self._model
+        assert model is not None  # load() either set it or raised
         with self._lock, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16):
-            vecs = self._model.encode(  # type: ignore[union-attr]
+            vecs = model.encode(
                 list(texts),
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        out: np.ndarray = np.ascontiguousarray(vecs, dtype=np.float32)
+        return out
 
     def encode_one(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        vec: np.ndarray = self.encode([text])[0]
+        return vec
 
 
 def _native_bf16() -> bool:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import jinja2
 import llama_cpp
@@ -39,7 +40,7 @@ _recent_native_log: collections.deque[str] = collections.deque(maxlen=40)
 _native_log_keep = False  # whether the line a CONT piece continues was kept
 
 
-@llama_cpp.llama_log_callback
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]  # a ctypes CFUNCTYPE: untyped
 def _native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     # Called for every debug line (one per decoded token on CUDA): return before any work.
     global _native_log_keep
@@ -169,7 +170,6 @@ class ChatModel:
             )
             layers = 0
         self.n_ctx: int = self._llm.n_ctx()
-        self.n_ctx_train = trained
         n_layers = self.info.block_count
         self.gpu_layers = 0 if layers == 0 else (n_layers + 1 if layers < 0 else min(layers, n_layers + 1))
         self.backend = build_backend() if self.gpu_layers else "CPU"
@@ -265,7 +265,8 @@ class ChatModel:
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
         """The chat rendered with the model's own template, ready for the reply."""
-        return self._formatter(messages=[dict(m) for m in messages]).prompt
+        chat = cast("list[llama_cpp.ChatCompletionRequestMessage]", [dict(m) for m in messages])
+        return self._formatter(messages=chat).prompt
 
     def prompt_tokens(self, prompt: str) -> list[int]:
         """The exact tokens of a prompt that is all template text (its markers become control tokens)."""

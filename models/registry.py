@@ -191,10 +191,6 @@ class ModelRegistry:
             self._save_added(added + [str(path)])
         return _entry(path, default=False, source="added")
 
-    def remove(self, path: str | Path) -> None:
-        key = str(Path(path).expanduser().resolve())
-        self._save_added([p for p in self._added() if p != key])
-
     def resolve(self, name_or_path: str | None) -> ModelEntry:
         """A registry entry by name or path; None means the default."""
         entries = self.entries()

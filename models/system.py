@@ -2,80 +2,37 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from models.errors import ModelFileError
 
-_MEMINFO = Path("/proc/meminfo")
 
-
-def _meminfo(key: str) -> int | None:
-    """A /proc/meminfo figure in bytes (Linux), or None."""
+def _virtual_memory() -> tuple[int, int] | None:
+    """(total, available) physical memory from psutil, on every platform; None where it cannot tell."""
     try:
-        for line in _MEMINFO.read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _sysconf(name: str) -> int | None:
-    try:
-        pages = os.sysconf(name)
-        page = os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
+        mem = psutil.virtual_memory()
+    except (OSError, RuntimeError, AttributeError):
         return None
-    return pages * page if pages > 0 and page > 0 else None
-
-
-def _windows_memory() -> tuple[int, int] | None:
-    """(total, available) from GlobalMemoryStatusEx, on Windows only."""
-    if not sys.platform.startswith("win"):
-        return None
-
-    class _Status(ctypes.Structure):
-        _fields_ = [
-            ("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
-            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
-            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
-            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
-            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
-        ]
-
-    status = _Status()
-    status.dwLength = ctypes.sizeof(_Status)
-    try:
-        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
-            return int(status.ullTotalPhys), int(status.ullAvailPhys)
-    except (AttributeError, OSError):
-        pass
-    return None
+    total, available = int(mem.total), int(mem.available)
+    return (total, available) if total > 0 else None
 
 
 def total_memory_bytes() -> int | None:
     """The machine's physical memory, or None where unknown."""
-    win = _windows_memory()
-    if win:
-        return win[0]
-    return _meminfo("MemTotal") or _sysconf("SC_PHYS_PAGES")
+    mem = _virtual_memory()
+    return mem[0] if mem else None
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the system can still give to a new model, or None where unknown."""
-    win = _windows_memory()
-    if win:
-        return win[1]
-    # MemAvailable counts reclaimable page cache; SC_AVPHYS_PAGES (free pages only) is a
-    # pessimistic fallback for systems without /proc.
-    return _meminfo("MemAvailable") or _sysconf("SC_AVPHYS_PAGES")
+    """Memory the system can still give to a new model (reclaimable cache counted), or None where unknown."""
+    mem = _virtual_memory()
+    return mem[1] if mem else None
 
 
 @dataclass(frozen=True)
@@ -119,7 +76,9 @@ class MachineMemory:
         ram = f"memory {gib(self.total_bytes)} ({gib(self.available_bytes)} free)"
         if self.gpu is None:
             return f"This machine: {ram}; GPU memory unknown or no NVIDIA GPU."
-        return f"This machine: {ram}; GPU {self.gpu.name} {gib(self.gpu.total_bytes)} ({gib(self.gpu.free_bytes)} free)."
+        return (
+            f"This machine: {ram}; GPU {self.gpu.name} {gib(self.gpu.total_bytes)} ({gib(self.gpu.free_bytes)} free)."
+        )
 
 
 def machine_memory(*, with_gpu: bool = True) -> MachineMemory:

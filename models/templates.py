@@ -9,7 +9,7 @@ token counts stay exact.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from models.errors import InvalidInputError, ModelFileError
 

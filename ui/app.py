@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -36,7 +36,8 @@ def run(argv: Sequence[str] = ()) -> int:
             file=sys.stderr,
         )
         return 1
-    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *argv])
     app.setApplicationName("Glassmind")
     app.setOrganizationName("Glassmind")
     app.setApplicationDisplayName("Glassmind")

@@ -437,7 +437,8 @@ class ChatView(QWidget):
     def _clear(self) -> None:
         self._streaming = None
         for n in reversed(range(self.cards.count())):
-            w = self.cards.itemAt(n).widget()
+            item = self.cards.itemAt(n)
+            w = item.widget() if item is not None else None
             if isinstance(w, MessageCard):
                 self.cards.takeAt(n)
                 w.deleteLater()
@@ -520,8 +521,7 @@ class ChatView(QWidget):
         return self._streaming.text() if self._streaming else ""
 
     def _mark_last_assistant(self) -> None:
-        cards = [self.cards.itemAt(n).widget() for n in range(self.cards.count())]
-        cards = [c for c in cards if isinstance(c, MessageCard)]
+        cards = self.message_cards()
         for c in cards:
             c.set_regenerate_visible(False)
         if cards and cards[-1].role == "assistant":
@@ -533,8 +533,8 @@ class ChatView(QWidget):
         bar.setValue(bar.maximum())
 
     def message_cards(self) -> list[MessageCard]:
-        found = [self.cards.itemAt(n).widget() for n in range(self.cards.count())]
-        return [c for c in found if isinstance(c, MessageCard)]
+        items = (self.cards.itemAt(n) for n in range(self.cards.count()))
+        return [c for c in (i.widget() for i in items if i is not None) if isinstance(c, MessageCard)]
 
     def _on_composer_submitted(self) -> None:
         text = self.composer.toPlainText()

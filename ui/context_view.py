@@ -130,7 +130,8 @@ class Legend(QLabel):
             if not value and key not in ("reserve", "free"):
                 continue
             chips.append(
-                f"<span style='white-space:nowrap'><span style='color:{FREE_DARK if dark and key == 'free' else CATEGORY_COLORS[key]};"
+                f"<span style='white-space:nowrap'><span style='color:"
+                f"{FREE_DARK if dark and key == 'free' else CATEGORY_COLORS[key]};"
                 " font-size:15px'>■</span>"
                 f"&nbsp;{CATEGORY_LABELS[key].replace(' ', '&nbsp;')}&nbsp;<b>{value:,}</b></span>"
             )
@@ -264,10 +265,11 @@ class ContextView(QWidget):
         source = (item or {}).get("source") or ""
         is_memory = source.startswith("memory:")
         curable = is_memory or source.startswith("message:")
+        state = (item or {}).get("state")
         self.pin_button.setText("Unpin" if item and item["kind"] == "pinned" else "Pin")
-        self.pin_button.setEnabled(is_memory and item["state"] != "excluded")
-        self.exclude_button.setEnabled(curable and item["state"] != "excluded")
-        self.include_button.setEnabled(curable and item["state"] == "excluded")
+        self.pin_button.setEnabled(is_memory and state not in ("excluded", "in_conversation"))
+        self.exclude_button.setEnabled(curable and state != "excluded")
+        self.include_button.setEnabled(curable and state == "excluded")
         if item is None:
             self.reason.setText("Select an item to see why it is in the window, or why not.")
         else:

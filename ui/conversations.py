@@ -32,7 +32,9 @@ class ConversationDelegate(QStyledItemDelegate):
         fm = option.fontMetrics
         return QSize(option.rect.width(), fm.height() * 2 + self.PAD * 2)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)

@@ -6,7 +6,7 @@ what the user chose; the tabs turn the answer into an operation for the engine.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 

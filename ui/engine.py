@@ -77,7 +77,6 @@ class Engine(QObject):
         self._embedder = embedder  # an already loaded embedder to share (tests, benchmarks); None: load one
         self.cancel = threading.Event()
         self.app: Assistant | None = None
-        self.busy = False
         self.start_requested.connect(self._on_self_start_requested)
         self.context_requested.connect(self._on_self_context_requested)
         self.turn_requested.connect(self._on_self_turn_requested)
@@ -187,7 +186,8 @@ class Engine(QObject):
     def _on_self_continue_requested(self, conversation_id: int) -> None:
         app = self._ready()
         if app is not None:
-            self._run(app.continue_reply(conversation_id, cancel=self.cancel, reading=self.reading.emit), conversation_id)
+            events = app.continue_reply(conversation_id, cancel=self.cancel, reading=self.reading.emit)
+            self._run(events, conversation_id)
 
     @Slot(int, str)
     def _on_self_edit_resend_requested(self, message_id: int, text: str) -> None:
@@ -203,7 +203,6 @@ class Engine(QObject):
 
     def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
         self.cancel.clear()
-        self.busy = True
         pending: list[str] = []
         last = time.monotonic()
         conv = conversation_id if conversation_id is not None else -1
@@ -246,7 +245,6 @@ class Engine(QObject):
         except Exception as exc:  # noqa: BLE001 - never leave the window waiting for a reply
             self.turn_failed.emit(conv, _unexpected(exc))
         finally:
-            self.busy = False
             self.changed.emit("messages")
             self.changed.emit("memories")
 

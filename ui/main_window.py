@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer
@@ -16,9 +17,9 @@ from models.embedder import Embedder
 from models.errors import GlassmindError, NotFoundError
 from ui.chat_view import BATCH, ChatView
 from ui.conversations import ConversationsPane
+from ui.dialogs import ask_text
 from ui.engine import EngineThread
 from ui.memory_panel import MemoryPanel
-from ui.dialogs import ask_text
 from ui.settings_dialog import SettingsDialog
 from ui.theme import apply_theme
 
@@ -185,10 +186,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)  # position, maximised; a smaller screen may clamp it
         size = st.value("size")
         if isinstance(size, list) and len(size) == 2 and not self.isMaximized():
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 self.resize(int(size[0]), int(size[1]))
-            except (TypeError, ValueError):
-                pass
         sizes = st.value("splitter")
         if isinstance(sizes, list) and len(sizes) == 3:
             try:
@@ -242,7 +241,7 @@ class MainWindow(QMainWindow):
     # -- reading ----------------------------------------------------------------------
 
     def _fetch_memories(self, search: str | None, sort: str, offset: int, limit: int):  # noqa: ANN202
-        return self._reader.list(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
+        return self._reader.browse(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
 
     def _impacts(self, memory_ids: list[int]) -> list[Impact]:
         return impacts(self.store, memory_ids) if self.store is not None else []
@@ -507,7 +506,8 @@ class MainWindow(QMainWindow):
     def _on_sidebar_rename_requested(self, cid: int) -> None:
         if self.store is None:
             return
-        title, ok = ask_text(self, "Rename conversation", "Title:", self.store.conversation(cid).title, single_line=True)
+        old = self.store.conversation(cid).title
+        title, ok = ask_text(self, "Rename conversation", "Title:", old, single_line=True)
         if ok and title.strip():
             self.engine.operation_requested.emit("rename_conversation", (cid, title.strip()))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -137,7 +138,7 @@ class MemoriesTab(QWidget):
         menu = QMenu(self)
         for label, name in (("Pin", "pin"), ("Unpin", "unpin"), ("Exclude from context", "exclude"),
                             ("Include in context", "include")):
-            menu.addAction(label, lambda n=name: self.operation.emit(n, ids))
+            menu.addAction(label, functools.partial(self.operation.emit, name, ids))
         menu.addSeparator()
         edit = menu.addAction("Edit…", self._on_edit_button_clicked)
         edit.setEnabled(len(chosen) == 1)

@@ -67,7 +67,9 @@ class DownloadWorker(QObject):
         except GlassmindError as exc:
             self.failed.emit(str(exc), False)
         except OSError as exc:
-            self.failed.emit(f"The download could not be saved ({exc.strerror or exc}): check the models folder.", False)
+            self.failed.emit(
+                f"The download could not be saved ({exc.strerror or exc}): check the models folder.", False
+            )
         else:
             self.finished.emit(result)
 

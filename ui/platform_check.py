@@ -12,8 +12,8 @@ import ctypes
 import os
 import shutil
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 # soname -> Debian/Ubuntu package (Ubuntu 24.04 names libglib2.0-0 "libglib2.0-0t64"; apt accepts both).
 XCB_LIBRARIES: dict[str, str] = {

@@ -8,7 +8,8 @@ dataChanged for one row); a reset only when the whole content is replaced
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
@@ -132,6 +133,7 @@ class _TableModel(QAbstractTableModel):
     """Rows and fixed column headers; subclasses supply HEADERS and data()."""
 
     HEADERS: tuple[str, ...] = ()
+    _rows: list[Any]
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)

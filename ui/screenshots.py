@@ -81,7 +81,8 @@ def seed_layout() -> int:
     store = Store(paths.database_path())
     conv = store.create_conversation("Watering script").id
     ids = store.import_messages(conv, [
-        {"role": "user", "content": "Write a script that tells me which herbs to water.", "created": "2026-11-23T09:00:00+00:00"},
+        {"role": "user", "content": "Write a script that tells me which herbs to water.",
+         "created": "2026-11-23T09:00:00+00:00"},
         {"role": "assistant", "content": CODE_REPLY, "created": "2026-11-23T09:00:05+00:00"},
         {"role": "user", "content": "Is Ines a place?", "created": "2026-11-23T09:01:00+00:00"},
         {"role": "assistant", "content": "Ines is a person, not a place.", "created": "2026-11-23T09:01:03+00:00"},
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GLASSMIND_HOME", tempfile.mkdtemp(prefix="glassmind-shots-"))
     conv = seed()
-    qt = QApplication.instance() or QApplication([])
+    existing = QApplication.instance()
+    qt = existing if isinstance(existing, QApplication) else QApplication([])
     qt.setApplicationName("Glassmind")
     from ui.main_window import MainWindow
     from ui.theme import apply_theme
@@ -125,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     panel = window.panel
     ctx = panel.context_model
     cut = ctx.cutoff_row
-    pick = cut + 1 if cut >= 0 else next(r for r in range(ctx.rowCount()) if (ctx.item(r) or {}).get("kind") == "memory")
+    pick = cut + 1 if cut >= 0 else next(
+        r for r in range(ctx.rowCount()) if (ctx.item(r) or {}).get("kind") == "memory"
+    )
     panel.context_view.selectRow(pick)
     panel.setCurrentIndex(0)
     _shoot(window, out / "screenshot-context.png")

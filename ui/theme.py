@@ -86,7 +86,8 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
         QFrame#composerBox {{ background: palette(base); border-top: 1px solid {border}; }}
         QToolButton#cardAction {{ color: {disabled}; padding: 2px 8px; border-radius: 4px; }}
         QToolButton#cardAction:hover {{ color: {ACCENT}; background: {'#30324a' if dark else '#efeffc'}; }}
-        QPushButton {{ padding: 5px 12px; border-radius: 6px; border: 1px solid {border}; background: palette(button); }}
+        QPushButton {{ padding: 5px 12px; border-radius: 6px; border: 1px solid {border};
+                       background: palette(button); }}
         QPushButton:hover {{ border-color: {ACCENT}; }}
         QPushButton:disabled {{ color: {disabled}; }}
         QPushButton#primary {{ background: {ACCENT}; color: white; border: 1px solid {ACCENT}; font-weight: 600;

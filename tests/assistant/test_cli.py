@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -72,13 +73,17 @@ def stored(home: Path) -> list[tuple[str, str]]:
 
 
 def test_subprocess_chat_once_with_bytes_that_are_not_utf8(glassmind_home: Path) -> None:
+    """The `glassmind` command as pyproject.toml declares it, in a Python of its own."""
+    root = Path(__file__).resolve().parents[2]
+    module, _, func = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["glassmind"].partition(":")
+    entry_point = f"import sys; from {module} import {func}; sys.exit({func}())"  # what the installed script runs
     env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home), "HF_HUB_OFFLINE": "1"}
     res = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "chat", "--once", b"Say hello, caf\xe9"],
+        [sys.executable, "-c", entry_point, "chat", "--once", b"Say hello, caf\xe9"],
         capture_output=True,
         env=env,
         timeout=300,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=root,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip()

@@ -7,6 +7,7 @@ import pytest
 from assistant.app import Assistant, ContextReady, Finished
 from assistant.context import MEMORY_HEADER, PINNED_HEADER
 from models.errors import InputTooLargeError, InvalidInputError
+from tests.messages import add_message
 
 
 def _check_exact(window, model) -> None:
@@ -51,15 +52,18 @@ def test_accounting_over_turns_with_pins_exclusions_and_overflow(assistant: Assi
     assert by_source[f"memory:{pin.id}"].kind == "pinned" and by_source[f"memory:{pin.id}"].included
     assert PINNED_HEADER in window.prompt and "Ada" in window.messages[0]["content"]
     assert first.content not in window.prompt
-    # Order: system, pinned, history..., memory notes, the new message, template.
-    order = [i.kind for i in window.items if i.kind != "template"]
-    assert order.index("pinned") < order.index("history") < order.index("message")
-    assert all(k in ("memory", "message") for k in order[order.index("message") - 0 :])
+    # Order: system, pinned, history..., memory notes, the new message, template (stable parts
+    # first, for the KV cache; retrieved notes late, just before the one new message).
+    order = [i.kind for i in window.items]
+    rank = {"system": 0, "pinned": 1, "history": 2, "memory": 3, "message": 4, "template": 5}
+    assert [rank[k] for k in order] == sorted(rank[k] for k in order), order
+    assert order[0] == "system" and order[-2:] == ["message", "template"] and order.count("message") == 1
+    assert {"pinned", "history"} <= set(order)
 
     # Overflow: a long history in a small context leaves the oldest turns out, contiguously.
     for n in range(6):
-        assistant.store.add_message(conv, "user", f"Filler question number {n}: " + "words " * 120)
-        assistant.store.add_message(conv, "assistant", f"Filler answer number {n}: " + "more " * 120)
+        add_message(assistant.store, conv, "user", f"Filler question number {n}: " + "words " * 120)
+        add_message(assistant.store, conv, "assistant", f"Filler answer number {n}: " + "more " * 120)
     window = assistant.context(conv, "Summarise our talk.")
     _check_exact(window, assistant.model)
     states = [i.state for i in window.items if i.kind == "history"]
@@ -74,7 +78,7 @@ def test_accounting_over_turns_with_pins_exclusions_and_overflow(assistant: Assi
 def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
     assistant.open_memory()
     other = assistant.new_conversation("old")
-    assistant.store.add_message(other, "user", "My sister Beatrice lives in Porto and paints tiles.")
+    add_message(assistant.store, other, "user", "My sister Beatrice lives in Porto and paints tiles.")
     assistant.memories.index_orphan_messages()
     assistant.memories.embed_pending()
     window = assistant.context(None, "Where does Beatrice live?")
@@ -131,8 +135,8 @@ def test_cutoff_moves_in_steps_so_the_prefix_is_reused(assistant: Assistant) -> 
     conv = assistant.new_conversation("long")
     firsts = []
     for n in range(30):
-        assistant.store.add_message(conv, "user", f"Question {n}: " + "tell me more " * 30)
-        assistant.store.add_message(conv, "assistant", f"Answer {n}: " + "here is more " * 30)
+        add_message(assistant.store, conv, "user", f"Question {n}: " + "tell me more " * 30)
+        add_message(assistant.store, conv, "assistant", f"Answer {n}: " + "here is more " * 30)
         window = assistant.context(conv, "next")
         _check_exact(window, assistant.model)
         included = [i.source for i in window.items if i.kind == "history" and i.included]
@@ -151,11 +155,11 @@ def test_short_follow_up_searches_with_the_previous_message(assistant: Assistant
 
     assistant.open_memory()
     old = assistant.new_conversation("old")
-    assistant.store.add_message(old, "user", "The Lisbon trip is booked for the 3rd of October.")
+    add_message(assistant.store, old, "user", "The Lisbon trip is booked for the 3rd of October.")
     assistant.memories.index_orphan_messages()
     assistant.memories.embed_pending()
     conv = assistant.new_conversation("now")
-    assistant.store.add_message(conv, "user", "Tell me about our trip to Portugal this autumn.")
+    add_message(assistant.store, conv, "user", "Tell me about our trip to Portugal this autumn.")
     history = assistant.store.messages(conv)
     assert retrieval_query(history, "which date?").startswith("Tell me about our trip")
     assert retrieval_query(history, "A long message that stands well enough on its own, surely.").startswith("A long")

@@ -51,7 +51,7 @@ def test_budget_is_respected(memory: MemoryStore) -> None:
 
 
 def test_pin_exclude_and_edit(memory: MemoryStore) -> None:
-    oscar = memory.list(search="Oscar")[0]
+    oscar = memory.browse(search="Oscar")[0]
     memory.set_excluded([oscar.id], True)
     assert all(h.memory.id != oscar.id for h in retriever(memory).retrieve("dog Oscar", budget=100).hits)
     memory.set_excluded([oscar.id], False)
@@ -60,7 +60,7 @@ def test_pin_exclude_and_edit(memory: MemoryStore) -> None:
     edited = memory.edit(oscar.id, "My cat Whiskers sleeps on the piano all day.")
     top = retriever(memory).retrieve("which animal sleeps on the piano", budget=100, include_pinned=True).hits[0]
     assert top.memory.id == edited.id
-    assert memory.list(search="Oscar") == []
+    assert memory.browse(search="Oscar") == []
 
 
 def test_bad_input(memory: MemoryStore) -> None:
@@ -108,7 +108,7 @@ def test_index_rebuilt_when_missing_or_corrupt(memory: MemoryStore, glassmind_ho
         damage()
         fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
         seen = []
-        assert fresh.open_index(lambda done, total: seen.append((done, total))) == "rebuilt"
+        assert fresh.open_index(lambda done, total, seen=seen: seen.append((done, total))) == "rebuilt"
         assert seen[-1] == (len(FACTS), len(FACTS))
         assert "Oscar" in retriever(fresh).retrieve("dog", budget=30).hits[0].memory.text
     fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))

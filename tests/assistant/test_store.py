@@ -9,6 +9,7 @@ import pytest
 from assistant.migrations import MIGRATIONS
 from assistant.store import Store
 from models.errors import NotFoundError, StoreError
+from tests.messages import add_message
 
 
 def test_migrations_from_an_empty_database(tmp_path: Path) -> None:
@@ -26,8 +27,8 @@ def test_migrations_from_an_empty_database(tmp_path: Path) -> None:
 def test_conversation_and_messages_round_trip(tmp_path: Path) -> None:
     store = Store(tmp_path / "g.db")
     conv = store.create_conversation("Trip")
-    first = store.add_message(conv.id, "user", "hello")
-    store.add_message(conv.id, "assistant", "hi", token_count=1, ttft_s=0.1)
+    first = add_message(store, conv.id, "user", "hello")
+    add_message(store, conv.id, "assistant", "hi", token_count=1, ttft_s=0.1)
     assert [m.content for m in store.messages(conv.id)] == ["hello", "hi"]
     assert [m.content for m in store.messages(conv.id, limit=1)] == ["hi"]
     assert [m.id for m in store.messages(conv.id, before_id=first.id + 1)] == [first.id]
@@ -57,7 +58,7 @@ def test_read_only_database(tmp_path: Path) -> None:
             pytest.skip("running as a user who can write read-only files")
         with pytest.raises(StoreError, match="read-only|locked|damaged|Database error"):
             s = Store(path)
-            s.add_message(conv.id, "user", "x")
+            add_message(s, conv.id, "user", "x")
     finally:
         os.chmod(tmp_path, 0o755)
         os.chmod(path, 0o644)
@@ -72,11 +73,11 @@ def test_locked_database_says_so(tmp_path: Path) -> None:
     other.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StoreError, match="locked"):
-            store.add_message(conv.id, "user", "hello")
+            add_message(store, conv.id, "user", "hello")
     finally:
         other.rollback()
         other.close()
-    assert store.add_message(conv.id, "user", "hello").content == "hello"
+    assert add_message(store, conv.id, "user", "hello").content == "hello"
 
 
 def test_read_only_error_is_explained() -> None:

@@ -14,6 +14,7 @@ from assistant.memory import MemoryStore
 from assistant.retrieval import Retriever
 from assistant.store import Store
 from models.errors import StoreError
+from tests.messages import add_message
 
 SECRET, SECOND = "S1X7Q", "QZV9W"
 
@@ -33,16 +34,18 @@ def test_forget_multi_line_note_leaves_no_bytes_anywhere(assistant: Assistant, g
     note = assistant.memories.add(f"Locker code {SECRET}\nsecond line {SECOND}")
     conv = _chat(assistant, None, "What is the locker code?")
     _chat(assistant, conv, f"Please repeat: the locker code is {SECRET}.")  # the message quotes it too
-    record = assistant.store.turns(conv)[0]
+    first_question = assistant.store.messages(conv)[0].id
+    record = assistant.store.turn_for_message(first_question)
+    assert record is not None
     assert f"- Locker code {SECRET}\n  second line {SECOND}" in record.prompt  # one list item, two lines
     assistant.store.backups.make(assistant.store.db.conn, "test")
     assistant.memories.flush()
     assert _files_with(glassmind_home, SECOND)
-    ids = {note.id} | {m.id for m in assistant.memories.list() if SECRET in m.text or SECOND in m.text}
+    ids = {note.id} | {m.id for m in assistant.memories.browse() if SECRET in m.text or SECOND in m.text}
     assistant.memories.forget(ids)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
-    first = assistant.store.turns(conv)[0]
-    assert "- [forgotten]" in first.prompt
+    first = assistant.store.turn_for_message(first_question)
+    assert first is not None and "- [forgotten]" in first.prompt
     forgotten = [i for i in first.items if i.get("source") == f"memory:{note.id}"]
     assert forgotten and forgotten[0]["state"] == "forgotten"
     assert assistant.store.backups.list()  # the backup was rewritten, not dropped
@@ -54,7 +57,7 @@ def test_interrupted_forget_completes_on_the_next_start(assistant: Assistant, gl
     _chat(assistant, None, "What is the alarm code for the shed?")
     # The forget's transaction commits, then the process dies before the slow steps.
     with assistant.store.write() as db:
-        ids = [note.id] + [m.id for m in assistant.memories.list() if SECRET in m.text and m.id != note.id]
+        ids = [note.id] + [m.id for m in assistant.memories.browse() if SECRET in m.text and m.id != note.id]
         erasure.erase_rows(db.conn, erasure.close_over(db.conn, ids, []))
     assert erasure.pending(assistant.store.db.conn)
     db_path = assistant.store.path
@@ -109,7 +112,7 @@ def test_a_forget_in_another_process_reaches_an_open_index(assistant: Assistant,
 def test_messages_stored_without_a_memory_are_indexed_on_start(assistant: Assistant, glassmind_home: Path, embedder) -> None:
     # What a turn killed between storing the message and indexing it left behind (first-wave data).
     conv = assistant.store.create_conversation("Killed")
-    msg = assistant.store.add_message(conv.id, "user", "My bike lock combination is 4912.")
+    msg = add_message(assistant.store, conv.id, "user", "My bike lock combination is 4912.")
     assert assistant.memories.for_message(msg.id) is None
     fresh = MemoryStore(assistant.store, embedder, paths.index_dir(glassmind_home))
     fresh.open_index()
@@ -145,7 +148,7 @@ def test_lost_wal_is_noticed_and_an_emptied_database_is_refused(glassmind_home: 
     store = Store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Notes")
     for n in range(3):
-        store.add_message(conv.id, "user", f"message {n}")
+        add_message(store, conv.id, "user", f"message {n}")
     # The WAL holds the last commits: copy the data dir without it (as if it was deleted).
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -168,11 +171,11 @@ def test_lost_wal_is_noticed_and_an_emptied_database_is_refused(glassmind_home: 
 def test_daily_backup_restore_round_trip(glassmind_home: Path) -> None:
     store = Store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Keep me")
-    store.add_message(conv.id, "user", "precious words")
+    add_message(store, conv.id, "user", "precious words")
     store.close()
     store = Store(paths.database_path(glassmind_home))  # the next start makes the daily backup
     assert [b.reason for b in store.backups.list()] == ["daily"]
-    store.add_message(conv.id, "user", "later words")
+    add_message(store, conv.id, "user", "later words")
     store.close()
     store.backups.restore(None, paths.database_path(glassmind_home))
     back = Store(paths.database_path(glassmind_home))
@@ -186,7 +189,7 @@ def test_backup_commands_and_a_restore_after_damage(glassmind_home: Path, capsys
 
     store = Store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Precious")
-    store.add_message(conv.id, "user", "words worth keeping")
+    add_message(store, conv.id, "user", "words worth keeping")
     store.close()
     assert main(["backup", "now"]) == 0
     assert main(["backup", "list"]) == 0
@@ -220,7 +223,7 @@ def test_edit_leaves_no_old_text_in_any_file_backups_included(assistant: Assista
     _chat(assistant, None, "What is the gate code?")  # the note is quoted in a recorded prompt
     backup = assistant.store.backups.make(assistant.store.db.conn, "test")
     assistant.memories.edit(note.id, "The gate code changed; ask Sam for it.")
-    echoes = [m.id for m in assistant.memories.list() if SECRET in m.text]  # a reply that repeated it
+    echoes = [m.id for m in assistant.memories.browse() if SECRET in m.text]  # a reply that repeated it
     if echoes:
         assistant.memories.forget(echoes)
     assistant.memories.flush()
@@ -232,7 +235,7 @@ def test_edit_leaves_no_old_text_in_any_file_backups_included(assistant: Assista
 def test_half_made_backup_copies_are_removed_on_start(glassmind_home: Path) -> None:
     store = Store(paths.database_path(glassmind_home))
     conv = store.create_conversation("x")
-    store.add_message(conv.id, "user", f"my pin is {SECRET}")
+    add_message(store, conv.id, "user", f"my pin is {SECRET}")
     made = store.backups.make(store.db.conn, "test")
     store.close()
     # A kill during a backup or a rewrite leaves a whole copy under another suffix.

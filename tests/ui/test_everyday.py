@@ -66,7 +66,7 @@ def _assert_readable(w: MainWindow) -> None:
     """Cards follow one another without overlapping; no text is cut or wider than its bubble."""
     cards = w.chat.message_cards()
     inner = w.chat.inner.width()
-    for a, b in zip(cards, cards[1:]):
+    for a, b in zip(cards, cards[1:], strict=False):
         assert a.geometry().bottom() < b.geometry().top(), "two messages overlap"
     for card in cards:
         assert card.geometry().right() <= inner, "a message is wider than the chat"
@@ -104,7 +104,9 @@ def test_chat_stays_usable_at_1024x700_with_code_a_long_header_and_a_40k_paste(
     w.chat.composer.setFocus()
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert len(w.chat.composer.toPlainText()) == 40_000
-    qtbot.wait(1500)  # the preview of the next window for the pasted text
+    # The panel says the paste does not fit, and shows nothing of the previous draft's window.
+    qtbot.waitUntil(lambda: "fit" in w.panel.context.summary.text() and w.panel.context_model.rowCount() == 0,
+                    timeout=TIMEOUT)
     _settle_layout(qtbot, w)
     assert w.chat.width() >= CHAT_MIN and w.panel.width() == panel
 
@@ -314,4 +316,22 @@ def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedde
     qtbot.keyClick(w, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: (w.store.get_setting("settings") or {}).get("max_tokens") == 40, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not w.statusBar().currentMessage().startswith("Applying"), timeout=TIMEOUT)
+    w.close()
+
+
+def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot, glassmind_home: Path, embedder) -> None:
+    from assistant.app import Assistant
+
+    core = Assistant(embedder=embedder)
+    core.save_settings(dataclasses.replace(core.settings, n_ctx=512, max_tokens=128))
+    core.open_memory()
+    core.memories.add("Short pinned fact: the user is allergic to peanuts.", pinned=True)
+    core.memories.add("Long pinned note: " + "the balcony faces north and gets little sun " * 30, pinned=True)
+    core.close()
+    w = _open(qtbot, embedder, (1280, 800))
+    warning = w.panel.context.warning
+    qtbot.keyClicks(w.chat.composer, "What should I plant? " + "Please think about it. " * 12)
+    qtbot.waitUntil(warning.isVisible, timeout=TIMEOUT)
+    assert "pinned note does not fit" in warning.text()
+    assert "Reply&nbsp;reserve" in w.panel.context.legend.text()  # the legend never splits a name
     w.close()

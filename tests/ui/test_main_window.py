@@ -272,10 +272,10 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     mem.open_index()
     for n in range(5):
         mem.add(f"note {n}")
-    table = MemoryTableModel(lambda offset, limit: mem.list(limit=limit, offset=offset))
+    table = MemoryTableModel(lambda offset, limit: mem.browse(limit=limit, offset=offset))
     table.reload()
     qtmodeltester.check(table)
-    mem.set_pinned([mem.list()[0].id], True)
+    mem.set_pinned([mem.browse()[0].id], True)
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
 
@@ -388,7 +388,7 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     # Remember this: the reply becomes a note in long-term memory.
     reply = msgs[1]
     _card_button(window, "assistant", "remember").click()
-    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.list(kind="note")), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.browse(kind="note")), timeout=TIMEOUT)
 
     # Exclude the user message from the card: the next window leaves it out, and says so.
     _card_button(window, "user", "exclude").click()
@@ -403,8 +403,9 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
 
 def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -> None:
     _send(qtbot, window, "Say one word.")
-    record = window.store.turns(window.conversation_id)[0]
     reply_card = window.chat.message_cards()[-1]
+    record = window.store.turn_for_message(reply_card.message.id)
+    assert record is not None
     qtbot.mouseClick(reply_card, Qt.MouseButton.LeftButton)
     assert window.panel._window["prompt"] == record.prompt
     assert window.panel.context.back_button.isVisible() and window.panel.context.title.text().startswith("Turn of")
