@@ -90,6 +90,11 @@ def test_chat_stays_usable_at_1024x700_with_code_a_long_header_and_a_40k_paste(
         excluded=(3,),
         status={3: "partial"},
     )
+    from assistant.app import Assistant
+
+    core = Assistant(embedder=embedder)
+    core.save_settings(dataclasses.replace(core.settings, n_ctx=2048))  # the paste cannot fit
+    core.close()
     w = _open(qtbot, embedder, (1024, 700))
     _click_conversation(qtbot, w, conv)
     _settle_layout(qtbot, w)
