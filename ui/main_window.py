@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self._busy = False
         self._reload_on_start = False  # regenerate / edit: the stored messages change under the view
         self._continuing = False  # Continue: the reply streams into the last card
+        self._past_turn_shown = False  # a clicked message's turn is on the panel until the user leaves it
         self.store: Store | None = None
         self._reader: MemoryStore | None = None
         self._model_info: dict[str, Any] = {}
@@ -280,7 +281,11 @@ class MainWindow(QMainWindow):
         more = bool(older) and bool(self.store.messages(self.conversation_id, before_id=older[0].id, limit=1))
         return older, more
 
-    def _request_preview(self) -> None:
+    def _request_preview(self, *, leave_past_turn: bool = False) -> None:
+        """Ask for the next turn's window; ``leave_past_turn``: the user did something (typed, went
+        back, switched) that ends the reading of a past turn's record."""
+        if leave_past_turn:
+            self._past_turn_shown = False
         self._request_id += 1
         self.engine.context_requested.emit(self._request_id, self.conversation_id, self.chat.composer.toPlainText())
 
@@ -306,6 +311,8 @@ class MainWindow(QMainWindow):
         if request_id != self._request_id or self._busy:
             return
         self.shown_request = request_id
+        if self._past_turn_shown:
+            return  # the user is reading a past turn: a preview that arrives late must not replace it
         self.chat.clear_selection()
         self.panel.show_window(window, title="Next turn")
         self._show_context_use(window)
@@ -414,6 +421,7 @@ class MainWindow(QMainWindow):
             )
             return
         self._set_busy(True)
+        self._past_turn_shown = False
         self._preview_timer.stop()
         self.chat.show_error("")
         self.chat.composer.clear()
@@ -429,7 +437,7 @@ class MainWindow(QMainWindow):
 
     def _on_preview_timer_timeout(self) -> None:
         if not self._busy:
-            self._request_preview()
+            self._request_preview(leave_past_turn=True)
 
     def _on_chat_message_selected(self, message_id: int) -> None:
         if self.store is None:
@@ -445,6 +453,7 @@ class MainWindow(QMainWindow):
             "prompt": record.prompt,
             "items": record.items,
         }
+        self._past_turn_shown = True
         self.panel.show_window(window, title=f"Turn of {record.created[:16].replace('T', ' ')}", live=False)
 
     def _on_chat_message_action(self, action: str, message_id: int) -> None:
@@ -482,7 +491,7 @@ class MainWindow(QMainWindow):
         self.engine.operation_requested.emit(name, args)
 
     def _on_panel_back_to_next_turn(self) -> None:
-        self._request_preview()
+        self._request_preview(leave_past_turn=True)
 
     def _on_new_clicked(self) -> None:
         if self._busy:
@@ -491,7 +500,7 @@ class MainWindow(QMainWindow):
         self.sidebar.select(None)
         self.chat.set_messages([], has_older=False)
         self.chat.composer.setFocus()
-        self._request_preview()
+        self._request_preview(leave_past_turn=True)
 
     def _on_sidebar_search_changed(self, _text: str) -> None:
         self._reload_conversations()
@@ -501,7 +510,7 @@ class MainWindow(QMainWindow):
             return
         self.conversation_id = cid
         self._load_messages()
-        self._request_preview()
+        self._request_preview(leave_past_turn=True)
 
     def _on_sidebar_rename_requested(self, cid: int) -> None:
         if self.store is None:

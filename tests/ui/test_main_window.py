@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from assistant.store import Store
 
@@ -361,8 +361,8 @@ def _card_button(w: MainWindow, role: str, key: str, last: bool = True):  # noqa
     return (cards[-1] if last else cards[0])._buttons[key]
 
 
-def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, monkeypatch) -> None:
-    from PySide6.QtWidgets import QInputDialog
+def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow) -> None:
+    from clicks import answer_dialog
 
     _send(qtbot, window, "Name one colour.")
     conv = window.conversation_id
@@ -378,8 +378,10 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     assert [c.role for c in window.chat.message_cards()] == ["user", "assistant"]
 
     # Edit and resend: the user message is replaced, the reply answers the new text.
-    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("Name one fruit.", True))
-    _card_button(window, "user", "edit").click()
+    seen: list[str] = []
+    answer_dialog(qtbot, click="OK", text="Name one fruit.", seen=seen)
+    qtbot.mouseClick(_card_button(window, "user", "edit"), Qt.MouseButton.LeftButton)
+    assert "erased for good" in seen[0]
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     msgs = window.store.messages(conv)
     assert [(m.role, m.content) for m in msgs][0] == ("user", "Name one fruit.") and len(msgs) == 2
@@ -406,7 +408,7 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -
     reply_card = window.chat.message_cards()[-1]
     record = window.store.turn_for_message(reply_card.message.id)
     assert record is not None
-    qtbot.mouseClick(reply_card, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(reply_card.body, Qt.MouseButton.LeftButton, pos=QPoint(4, 4))  # on the reply's words
     assert window.panel._window["prompt"] == record.prompt
     assert window.panel.context.back_button.isVisible() and window.panel.context.title.text().startswith("Turn of")
     assert reply_card.bubble.property("selected") is True
@@ -420,7 +422,8 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -
 
 
 def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch) -> None:
-    from PySide6.QtWidgets import QInputDialog, QMessageBox
+    from clicks import answer_dialog
+    from PySide6.QtWidgets import QMessageBox
 
     conv_a = window.store.create_conversation("Alpha plans").id
     conv_b = window.store.create_conversation("Beta notes").id
@@ -434,7 +437,7 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
 
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv_b)))
     qtbot.waitUntil(lambda: window.conversation_id == conv_b, timeout=5000)
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Gamma", True))
+    answer_dialog(qtbot, click="OK", text="Gamma")
     window.sidebar.rename_action.trigger()
     qtbot.waitUntil(lambda: window.conversations.index(window.conversations.row_of(conv_b)).data() == "Gamma",
                     timeout=TIMEOUT)
