@@ -179,6 +179,9 @@ class ChatModel:
         self.n_threads = n_threads or auto_threads
         self.n_threads_batch = n_threads_batch or max(auto_batch, self.n_threads)
         self._flash_attn = flash_attn
+        # (text, is_template) -> its tokens; this model and its template are fixed for its lifetime,
+        # so the key needs nothing else.
+        self._token_cache: collections.OrderedDict[tuple[str, bool], tuple[int, ...]] = collections.OrderedDict()
         self.notice: str | None = None
         try:
             self._llm = self._load(n_ctx, layers, seed)
@@ -215,9 +218,6 @@ class ChatModel:
         self._bos_text = self._token_text(self._llm.token_bos())
         self._add_bos = bool(self._llm._model.add_bos_token())
         self._lock = threading.Lock()
-        # (text, is_template) -> its tokens; this model and its template are fixed for its lifetime,
-        # so the key needs nothing else.
-        self._token_cache: collections.OrderedDict[tuple[str, bool], tuple[int, ...]] = collections.OrderedDict()
 
     # -- loading -----------------------------------------------------------
 
