@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-import models.llama as llama
+from models import llama
 from models.llama import ChatModel
 from models.system import default_threads
 
