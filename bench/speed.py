@@ -254,6 +254,8 @@ def run(
         **{k: round(med(r[k] for r in all_runs), 2) for k in ("embed_ms", "retrieve_ms", "tokenize_ms", "assemble_ms", "store_ms")},
         "per_token_overhead_ms": round(mine["python_ms_per_token"] - raw["python_ms_per_token"], 4),
         "overhead_ms_by_turn": by_turn,
+        # The same without the query embedding (a model's forward pass, not bookkeeping).
+        "overhead_ex_embed_ms_by_turn": [round(r["overhead_ms"] - r["embed_ms"], 2) for r in script_runs],
         "prompt_tokens": app_runs[0]["usage"].prompt_tokens,
         "turns": per_turn,
     }
