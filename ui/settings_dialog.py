@@ -1,5 +1,5 @@
-"""Settings: model (with its details and a Models… catalogue), chat format, context size, GPU layers,
-temperature, reply length, system prompt, memory budget.
+"""Settings: model (with its details and a Models… catalogue), chat format, context size, GPU layers, threads,
+flash attention, temperature, reply length, system prompt, memory budget.
 
 Context size, GPU layers, temperature and chat format belong to the model: choosing another model
 shows the values it had last time (Settings.for_model), and OK remembers them (Settings.remember).
