@@ -6,7 +6,49 @@ STAMP  := $(VENV)/.glassmind-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test chat bench package package-test clean
+# Which accelerator llama.cpp is compiled for: an NVIDIA CUDA toolchain (nvcc on PATH or in
+# /usr/local/cuda) with an NVIDIA GPU that `nvidia-smi -L` lists -> CUDA; macOS -> Metal; otherwise
+# the CPU (a CUDA build needs the NVIDIA driver even to import, so nvcc alone is not enough).
+# `make BACKEND=cpu` (or cuda, metal) overrides it. NCCL off and no re-exported static symbols:
+# a plain CUDA build crashed in any process that also imported a CUDA build of torch (2026-11-23).
+comma := ,
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
+NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+NVIDIA_GPU := $(shell nvidia-smi -L 2>/dev/null | head -n 1)
+UNAME_S := $(shell uname -s)
+ifeq ($(BACKEND),)
+  ifneq ($(NVCC),)
+    ifneq ($(NVIDIA_GPU),)
+      BACKEND := cuda
+    else
+      BACKEND := cpu
+      BACKEND_WHY := $(NVCC) found but no NVIDIA GPU or driver: nvidia-smi -L lists none; BACKEND=cuda forces it
+    endif
+  else ifeq ($(UNAME_S),Darwin)
+    BACKEND := metal
+  else
+    BACKEND := cpu
+  endif
+else
+  BACKEND_WHY := chosen with BACKEND=$(BACKEND)
+endif
+ifeq ($(BACKEND),cuda)
+  LLAMA_CMAKE_ARGS := -DGGML_CUDA=on -DGGML_CUDA_NCCL=OFF -DCMAKE_SHARED_LINKER_FLAGS=-Wl,--exclude-libs,ALL
+  ifneq ($(NVCC),)
+    LLAMA_CMAKE_ARGS += -DCMAKE_CUDA_COMPILER=$(NVCC)
+  endif
+  BACKEND_WHY ?= NVIDIA CUDA toolchain $(or $(NVCC),nvcc)$(if $(NVIDIA_GPU),$(comma) $(NVIDIA_GPU))
+else ifeq ($(BACKEND),metal)
+  LLAMA_CMAKE_ARGS := -DGGML_METAL=on
+  BACKEND_WHY ?= macOS
+else ifeq ($(BACKEND),cpu)
+  LLAMA_CMAKE_ARGS :=
+  BACKEND_WHY ?= no nvcc on PATH or in /usr/local/cuda, not macOS
+else
+  $(error BACKEND must be cuda, metal or cpu, not '$(BACKEND)')
+endif
+
+.PHONY: run test chat bench package package-test clean backend
 
 $(STAMP): pyproject.toml
 	@echo "==> Creating $(VENV) with $(PYTHON)"
@@ -14,13 +56,28 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -q --upgrade pip
 	@echo "==> Installing torch 2.13.0 (CPU build) first, so nothing pulls a multi-GB CUDA build"
 	@$(BIN)/pip install -q torch==2.13.0
+	@echo "==> llama.cpp backend: $(BACKEND) ($(BACKEND_WHY))"
+ifneq ($(BACKEND),cpu)
+	@# pip's wheel cache does not know CMAKE_ARGS: build this one afresh, once, and replace a CPU-only build.
+	@if ! $(BIN)/python -c "import llama_cpp, sys; sys.exit(not llama_cpp.llama_supports_gpu_offload())" 2>/dev/null; then \
+		echo "    Compiling llama-cpp-python $(LLAMA_VERSION) for $(BACKEND): CMAKE_ARGS=\"$(LLAMA_CMAKE_ARGS)\""; \
+		$(BIN)/pip uninstall -q -y llama-cpp-python 2>/dev/null || true; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir llama-cpp-python==$(LLAMA_VERSION) \
+			|| { echo "The $(BACKEND) build of llama.cpp failed (see above); 'make BACKEND=cpu' builds for the CPU."; exit 1; }; \
+	fi
+endif
 	@echo "==> Installing Glassmind and its dependencies."
 	@echo "    The first install compiles llama.cpp (llama-cpp-python): about 10 minutes on 2 cores."
 	@echo "    pip caches the wheel, so later installs take seconds. Build progress follows."
 	@$(BIN)/pip install --progress-bar on -e '.[dev]' 2>&1 | grep --line-buffered -E "Collecting|Building|Successfully|ERROR|error:|still running" || true
 	@$(BIN)/python -c "import llama_cpp, faiss, sentence_transformers, sqlite_utils, PySide6" \
 		|| { echo "Install failed: see the messages above."; exit 1; }
+	@$(BIN)/python -c "from models.llama import build_backend; print('==> llama.cpp runs on:', build_backend())"
 	@touch $(STAMP)
+
+backend:
+	@echo "llama.cpp backend: $(BACKEND) ($(BACKEND_WHY))"
+	@echo "CMAKE_ARGS=\"$(LLAMA_CMAKE_ARGS)\""
 
 run: $(STAMP)
 	$(BIN)/glassmind

@@ -85,12 +85,8 @@ class Assistant:
 
     def save_settings(self, settings: Settings) -> None:
         settings.validate()
-        reload = (settings.model, settings.n_ctx, settings.gpu_layers, settings.chat_template) != (
-            self.settings.model,
-            self.settings.n_ctx,
-            self.settings.gpu_layers,
-            self.settings.chat_template,
-        )
+        loading = ("model", "n_ctx", "gpu_layers", "chat_template", "threads", "flash_attn")
+        reload = any(getattr(settings, k) != getattr(self.settings, k) for k in loading)
         self.store.set_setting("settings", settings.to_json())
         self.settings = settings
         if reload and self._model is not None:
@@ -107,7 +103,10 @@ class Assistant:
                 raise ModelFileError(entry.error)
             s = self.settings
             template = fallback_template(s.chat_template) if s.chat_template else None
-            self._model = ChatModel(entry.path, n_ctx=s.n_ctx, n_gpu_layers=s.gpu_layers, chat_template=template)
+            self._model = ChatModel(
+                entry.path, n_ctx=s.n_ctx, n_gpu_layers=s.gpu_layers, n_threads=s.threads or None,
+                flash_attn=s.flash_attn, chat_template=template,
+            )
             self._builder = WindowBuilder(self._model)
             self._retriever = None
         return self._model
@@ -181,6 +180,27 @@ class Assistant:
             memory_budget=s.memory_budget,
             new_source=f"message:{own_id}" if own_id is not None else None,
         )
+
+    def prefill(
+        self,
+        conversation_id: int | None,
+        draft: str,
+        *,
+        cancel: threading.Event | None = None,
+        window: ContextWindow | None = None,
+    ) -> int:
+        """While the user types: embed the query and read the prompt's stable beginning (system,
+        pinned notes, history) into llama.cpp's KV cache, so the turn reads only its notes and the
+        new message. ``window``: the one just previewed for ``draft``, if any. Stops at the next
+        chunk once ``cancel`` is set; returns the prompt tokens now cached (0 if it could not)."""
+        try:
+            if window is None:
+                window = self.context(conversation_id, draft)
+            return self.model.prefill(window.tokens[: window.stable_tokens], cancel=cancel)
+        except (GlassmindError, RuntimeError, ValueError, OSError):
+            # Only a head start: the turn reports whatever really is wrong.
+            log.debug("prefill skipped", exc_info=True)
+            return 0
 
     def fit_message(self, conversation_id: int | None, text: str) -> str:
         """The longest beginning of ``text`` that fits the next window: only when the user asks for it."""

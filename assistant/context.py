@@ -75,6 +75,9 @@ class ContextWindow:
     # tokens, and forgetting finds a memory's copy in a recorded prompt by its source.
     parts: list[tuple[str | None, str, bool]] = field(repr=False, default_factory=list)
     retrieval: RetrievalResult | None = field(repr=False, default=None)
+    # How many of ``tokens`` come before the new message (and this turn's notes): the stable
+    # prefix that can be read into llama.cpp's KV cache while the user is still typing.
+    stable_tokens: int = 0
 
     def by_category(self) -> dict[str, int]:
         """Included tokens per category, plus the reply reserve and what is free."""
@@ -415,6 +418,12 @@ class WindowBuilder:
         contents.append(("user", user_parts(new_text, [h.memory for h in note_hits], new_source)))
         parts = self.render_parts(contents)
         tokens = self.tokens_of(parts)
+        # The new message's text is the last run of plain parts; what comes before it ends with
+        # template text, so its tokens are exactly the beginning of ``tokens``.
+        start = next((n for n in range(len(parts) - 1, -1, -1) if not parts[n][2]), 0)
+        while start > 0 and not parts[start - 1][2]:
+            start -= 1
+        stable = len(self.tokens_of(parts[:start])) if start > 0 else 0
         messages = [{"role": role, "content": "".join(t for _, t in ps)} for role, ps in contents]
         note_items = [
             ContextItem(
@@ -462,4 +471,5 @@ class WindowBuilder:
             tokens=tokens,
             retrieval=retrieval,
             parts=parts,
+            stable_tokens=stable,
         )

@@ -37,6 +37,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retrieval": (lambda v: isinstance(v, bool), "true or false"),
     "chat_template": (lambda v: v is None or v in FALLBACKS, "a chat format (" + ", ".join(FALLBACKS) + ")"),
     "per_model": (lambda v: isinstance(v, dict), "a table of settings per model"),
+    "threads": (lambda v: _is_int(v) and 0 <= v <= 1024, "a whole number of threads (0: automatic)"),
+    "flash_attn": (lambda v: v is None or isinstance(v, bool), "true, false or automatic"),
 }
 # What is remembered for each model, and applied again when it is chosen.
 PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
@@ -63,6 +65,8 @@ class Settings:
     memory_budget: int = 512  # tokens for retrieved notes per turn
     retrieval: bool = True
     chat_template: str | None = None  # a fallback chat format (models/templates.py); None: the model's own
+    threads: int = 0  # llama.cpp decode threads; 0: automatic (models.llama.default_threads)
+    flash_attn: bool | None = None  # None: on when layers are on a GPU, off on the CPU
     # n_ctx, gpu_layers, temperature and chat_template of each model used, by model_key().
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     # One sentence per stored value that could not be used (its default is used instead);
@@ -76,6 +80,8 @@ class Settings:
             raise InvalidInputError("The temperature must be between 0 and 2.")
         if not 1 <= self.max_tokens <= 32768:
             raise InvalidInputError("Max reply tokens must be between 1 and 32,768.")
+        if not 0 <= self.threads <= 1024:
+            raise InvalidInputError("Threads must be between 0 (automatic) and 1,024.")
         if not 0 <= self.memory_budget <= 65536:
             raise InvalidInputError("The memory budget must be between 0 and 65,536 tokens.")
         if not self.system_prompt.strip():

@@ -20,8 +20,12 @@ import faiss
 import numpy as np
 
 from models.errors import StoreError
+from models.system import default_threads
 
 log = logging.getLogger(__name__)
+# FAISS's OpenMP threads spin like llama.cpp's: on a small busy CPU a one-query search took 7 ms
+# with two threads and 0.04 ms with one (bench/RESULTS.md, 2026-11-23).
+faiss.omp_set_num_threads(default_threads()[1])
 
 IVF_THRESHOLD = 150_000
 IVF_NPROBE = 24

@@ -1,27 +1,36 @@
-"""Speed of a full app turn against raw llama-cpp-python on the same prompt, and KV-cache reuse.
+"""Speed of a full app turn against raw llama-cpp-python on the same prompt, the app's own overhead,
+KV-cache reuse, and the head start that prefill-while-typing gives.
 
-(a) raw: llama-cpp-python's own streaming completion on the final prompt's tokens;
+(a) raw: llama-cpp-python's own streaming completion on the final prompt's tokens, cold;
 (b) app: a whole turn (store the message, embed the query, retrieve, assemble
-the window, generate), timed from the call to the first streamed token.
-Both start from an empty KV cache; runs alternate and medians are reported.
-Then a scripted 20-turn conversation with retrieval on counts the prompt
-tokens llama.cpp re-evaluated each turn against the tokens new in that turn.
+the window, generate), timed from the call to the first streamed token, cold.
+Runs alternate and medians are reported.
+Overhead: the app's time to first token minus the time spent inside llama.cpp
+(eval and sample), split into embed / retrieve / tokenize / assemble; per token,
+the Python time between llama.cpp calls beyond what raw streaming spends.
+Then a scripted 20-turn conversation with retrieval on counts the prompt tokens
+llama.cpp re-evaluated each turn against the tokens new in that turn, and the
+overhead per turn. Last, typing: the draft is prefilled (as the window does while
+the user types), then sent; its time to first token is compared with raw cold.
+``--busy`` runs it all beside a CPU-bound process that it starts and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.app import Assistant, ContextReady, Finished, Token
-from models.llama import raw_generation
+from bench.raw import LlamaClock, raw_generation
 
 QUESTION = "Write a detailed, step by step guide to planting a vegetable garden in spring."
 SCRIPT = [
@@ -46,76 +55,161 @@ SCRIPT = [
     "Thanks. Any tips for winter?",
     "Summarise everything we talked about in three lines.",
 ]
+TYPED = [
+    "Can you write me a detailed watering schedule for every plant we talked about, week by week?",
+    "Please explain, step by step, how to repot the lemon tree when it outgrows its pot.",
+    "What would a full month of balcony chores look like, day by day, for a beginner?",
+]
 
 
-def _app_turn(app: Assistant, conv: int | None, text: str) -> dict[str, Any]:
+class _Timer:
+    """Total time spent in the wrapped callables (the app's tokenizer calls)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def wrap(self, owner: Any, name: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+
+        setattr(owner, name, timed)
+
+
+class _Probe:
+    """The clocks of one app: llama.cpp's time, tokenizing, and storing the message."""
+
+    def __init__(self, app: Assistant) -> None:
+        model = app.model
+        self.native = LlamaClock(model._llm)
+        self.tokenize = _Timer()
+        for name in ("tokenize_parts", "count_tokens", "tokenize"):
+            self.tokenize.wrap(model, name)
+        self.store = _Timer()
+        self.store.wrap(app, "_store_user_message")
+
+
+def _app_turn(app: Assistant, probe: _Probe, conv: int | None, text: str) -> dict[str, Any]:
+    native0, tok0, store0 = probe.native.total, probe.tokenize.total, probe.store.total
     start = time.perf_counter()
-    first = last = None
+    ready = first = last = None
+    native_first = native_last = 0.0
     window = None
     usage = None
-    n = 0
     for event in app.turn(conv, text):
         if isinstance(event, ContextReady):
+            ready = time.perf_counter()
             window = event.window
             conv = event.user_message.conversation_id
+            tokenize_s = probe.tokenize.total - tok0
         elif isinstance(event, Token):
-            last = time.perf_counter()
-            first = first or last
-            n += 1
+            last, native_last = time.perf_counter(), probe.native.total
+            if first is None:
+                first, native_first = last, native_last
         elif isinstance(event, Finished):
             usage = event.usage
-    assert window is not None and usage is not None and first is not None and last is not None
+    assert window is not None and usage is not None and first is not None and last is not None and ready
+    ttft = first - start
+    overhead = ttft - (native_first - native0)
+    retrieval = window.retrieval
+    embed = retrieval.embed_s if retrieval else 0.0
+    search = retrieval.search_s if retrieval else 0.0
+    store = probe.store.total - store0
+    n = usage.completion_tokens
+    python_decode = (last - first) - (native_last - native_first)
     return {
         "conv": conv,
         "window": window,
         "usage": usage,
-        "ttft_s": first - start,
-        "decode_tps": (usage.completion_tokens - 1) / (last - first) if last > first else 0.0,
+        "ttft_s": ttft,
+        "decode_tps": (n - 1) / (last - first) if last > first else 0.0,
+        "overhead_ms": 1000 * overhead,
+        "embed_ms": 1000 * embed,
+        "retrieve_ms": 1000 * search,
+        "tokenize_ms": 1000 * tokenize_s,
+        "store_ms": 1000 * store,
+        "assemble_ms": 1000 * ((ready - start) - embed - search - tokenize_s - store),
+        "python_ms_per_token": 1000 * python_decode / (n - 1) if n > 1 else 0.0,
     }
 
 
+def _raw(app: Assistant, tokens: Sequence[int], max_tokens: int) -> dict[str, float]:
+    model = app.model
+    return raw_generation(
+        app.model_entry().path,
+        tokens,
+        n_ctx=model.n_ctx,
+        max_tokens=max_tokens,
+        n_gpu_layers=model.gpu_layers,
+        n_threads=model.n_threads,
+        n_threads_batch=model.n_threads_batch,
+        flash_attn=model.flash_attn,
+    )
+
+
+@contextlib.contextmanager
+def _busy(on: bool) -> Iterator[None]:
+    """A competing CPU-bound process for the duration (one busy core)."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if on else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
 def run(
-    model: str | None, *, repeats: int, max_tokens: int, n_ctx: int, gpu_layers: int | None = None
+    model: str | None,
+    *,
+    repeats: int,
+    max_tokens: int,
+    n_ctx: int,
+    gpu_layers: int | None = None,
+    threads: int = 0,
+    turns: int = len(SCRIPT),
+    notes: int = 200,
 ) -> dict[str, Any]:
+    med: Callable[..., float] = statistics.median
     with tempfile.TemporaryDirectory(prefix="glassmind-speed-") as tmp:
         app = Assistant(Path(tmp))
-        app.settings.model = model
-        app.settings.n_ctx = n_ctx
-        app.settings.gpu_layers = gpu_layers
-        app.settings.max_tokens = max_tokens
-        app.settings.temperature = 0.0
+        s = app.settings
+        s.model, s.n_ctx, s.gpu_layers, s.threads = model, n_ctx, gpu_layers, threads
+        s.max_tokens, s.temperature = max_tokens, 0.0
         app.open_memory()
         # Some stored memory, so the app turn really retrieves.
         app.memories.add_many(
-            [{"text": f"Note {i}: the garden plot {i} gets {i % 7} hours of sun."} for i in range(200)]
+            [{"text": f"Note {i}: the garden plot {i} gets {i % 7} hours of sun."} for i in range(notes)]
         )
         entry = app.model_entry()
         app.load_model()
+        probe = _Probe(app)
+        # One untimed turn first: the first run in a process pages the weights in (and on a GPU,
+        # warms its kernels), which raw llama-cpp-python, loaded later, would not pay.
+        for _ in app.turn(None, QUESTION):
+            pass
         raw_runs, app_runs = [], []
         for _ in range(repeats):
             app.model.reset_cache()
-            result = _app_turn(app, None, QUESTION)
+            result = _app_turn(app, probe, None, QUESTION)
             app_runs.append(result)
-            raw_runs.append(
-                raw_generation(
-                    entry.path,
-                    result["window"].tokens,
-                    n_ctx=app.model.n_ctx,
-                    max_tokens=result["usage"].completion_tokens,
-                    n_gpu_layers=app.model.gpu_layers,
-                )
-            )
-        med = statistics.median
-        raw = {"ttft_s": med(r["ttft_s"] for r in raw_runs), "decode_tps": med(r["decode_tps"] for r in raw_runs)}
-        mine = {"ttft_s": med(r["ttft_s"] for r in app_runs), "decode_tps": med(r["decode_tps"] for r in app_runs)}
+            raw_runs.append(_raw(app, result["window"].tokens, result["usage"].completion_tokens))
+        raw = {k: med(r[k] for r in raw_runs) for k in ("ttft_s", "decode_tps", "python_ms_per_token")}
+        mine = {k: med(r[k] for r in app_runs) for k in ("ttft_s", "decode_tps", "python_ms_per_token")}
 
-        # KV-cache reuse over a scripted conversation with retrieval on.
+        # KV-cache reuse and the app's overhead over a scripted conversation with retrieval on.
         app.model.reset_cache()
         conv = None
-        ratios, per_turn = [], []
+        ratios, per_turn, script_runs = [], [], []
         prev_reply_tokens = 0
-        for i, text in enumerate(SCRIPT):
-            r = _app_turn(app, conv, text)
+        for i, text in enumerate(SCRIPT[:turns]):
+            r = _app_turn(app, probe, conv, text)
+            script_runs.append(r)
             conv = r["conv"]
             usage, window = r["usage"], r["window"]
             fresh = sum(it.tokens for it in window.items if it.included and it.kind in ("memory", "message"))
@@ -125,16 +219,48 @@ def run(
                 ratios.append(evaluated / max(1, fresh))
             per_turn.append({"prompt": usage.prompt_tokens, "evaluated": evaluated, "new": fresh})
             prev_reply_tokens = app.model.count_tokens(app.store.messages(conv)[-1].content)
+
+        # Typing: the window prefills the draft's stable prefix (KV cache cold before it, as after
+        # opening the conversation), then the user sends; raw llama.cpp reads the whole prompt cold.
+        typing_app, typing_raw, prefilled = [], [], []
+        for text in TYPED[: max(1, min(repeats, len(TYPED)))]:
+            app.model.reset_cache()
+            prefilled.append(app.prefill(conv, text))
+            r = _app_turn(app, probe, conv, text)
+            typing_app.append(r["ttft_s"])
+            typing_raw.append(_raw(app, r["window"].tokens, 1)["ttft_s"])
         backend = app.model.backend
+        threads_used = (app.model.n_threads, app.model.n_threads_batch)
+        flash = app.model.flash_attn
         app.close()
+    all_runs = app_runs + script_runs
+    by_turn = [round(r["overhead_ms"], 2) for r in script_runs]
     return {
         "model": entry.name,
         "backend": backend,
+        "n_threads": threads_used[0],
+        "n_threads_batch": threads_used[1],
+        "flash_attn": flash,
         "raw": {k: round(v, 4) for k, v in raw.items()},
         "app": {k: round(v, 4) for k, v in mine.items()},
         "ttft_ratio": round(mine["ttft_s"] / raw["ttft_s"], 3),
-        "decode_ratio": round(mine["decode_tps"] / raw["decode_tps"], 3),
-        "reeval_ratio": round(sum(ratios) / len(ratios), 3),
+        "decode_ratio": round(mine["decode_tps"] / raw["decode_tps"], 3) if raw["decode_tps"] else None,
+        "reeval_ratio": round(sum(ratios) / len(ratios), 3) if ratios else None,
+        "typing_ttft_ratio": round(med(typing_app) / med(typing_raw), 3),
+        "typing": {
+            "app_ttft_s": round(med(typing_app), 4),
+            "raw_cold_ttft_s": round(med(typing_raw), 4),
+            "prefilled_tokens": prefilled,
+        },
+        "overhead_ms": round(med(r["overhead_ms"] for r in all_runs), 2),
+        **{
+            k: round(med(r[k] for r in all_runs), 2)
+            for k in ("embed_ms", "retrieve_ms", "tokenize_ms", "assemble_ms", "store_ms")
+        },
+        "per_token_overhead_ms": round(mine["python_ms_per_token"] - raw["python_ms_per_token"], 4),
+        "overhead_ms_by_turn": by_turn,
+        # The same without the query embedding (a model's forward pass, not bookkeeping).
+        "overhead_ex_embed_ms_by_turn": [round(r["overhead_ms"] - r["embed_ms"], 2) for r in script_runs],
         "prompt_tokens": app_runs[0]["usage"].prompt_tokens,
         "turns": per_turn,
     }
@@ -149,15 +275,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gpu-layers", type=int, help="layers to offload (default: all when the build has a GPU; 0: CPU)"
     )
+    parser.add_argument("--threads", type=int, default=0, help="decode threads (0: the app's automatic choice)")
+    parser.add_argument("--busy", action="store_true", help="run beside a CPU-bound process (started and stopped here)")
+    parser.add_argument("--quick", action="store_true", help="a minimal run that only checks the figures are produced")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(
-        args.model, repeats=args.repeats, max_tokens=args.max_tokens, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers
-    )
+    options: dict[str, Any] = {"repeats": args.repeats, "max_tokens": args.max_tokens, "n_ctx": args.n_ctx}
+    if args.quick:
+        options = {"repeats": 1, "max_tokens": 4, "n_ctx": 1024, "turns": 2, "notes": 20}
+    with _busy(args.busy):
+        result = run(args.model, gpu_layers=args.gpu_layers, threads=args.threads, **options)
+    result["busy"] = args.busy
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['model']} on {result['backend']}, prompt {result['prompt_tokens']} tokens")
+    print(
+        f"{result['model']} on {result['backend']}, prompt {result['prompt_tokens']} tokens, "
+        f"{result['n_threads']}/{result['n_threads_batch']} threads{', beside a busy process' if args.busy else ''}"
+    )
     print(
         f"  raw llama-cpp-python: first token {result['raw']['ttft_s'] * 1000:.0f} ms, "
         f"{result['raw']['decode_tps']:.1f} tokens/s"
@@ -166,10 +301,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  Glassmind app turn:   first token {result['app']['ttft_s'] * 1000:.0f} ms, "
         f"{result['app']['decode_tps']:.1f} tokens/s"
     )
-    print(f"  ratios: time to first token {result['ttft_ratio']}x, decode {result['decode_ratio']}x")
+    print(
+        f"  ratios: time to first token {result['ttft_ratio']}x, decode {result['decode_ratio']}x, "
+        f"typed then sent {result['typing_ttft_ratio']}x of a cold llama.cpp"
+    )
+    print(
+        f"  app overhead per turn {result['overhead_ms']} ms (embed {result['embed_ms']}, "
+        f"retrieve {result['retrieve_ms']}, "
+        f"tokenize {result['tokenize_ms']}, assemble {result['assemble_ms']}, store {result['store_ms']}); "
+        f"per token {result['per_token_overhead_ms']} ms"
+    )
     print(f"  20-turn chat: re-evaluated / new prompt tokens per turn = {result['reeval_ratio']}x")
-    for i, t in enumerate(result["turns"], 1):
-        print(f"    turn {i:>2}: prompt {t['prompt']:>5}  re-evaluated {t['evaluated']:>5}  new {t['new']:>5}")
+    for i, (t, o) in enumerate(zip(result["turns"], result["overhead_ms_by_turn"], strict=True), 1):
+        print(
+            f"    turn {i:>2}: prompt {t['prompt']:>5}  re-evaluated {t['evaluated']:>5}  new {t['new']:>5}  "
+            f"overhead {o:>6.1f} ms"
+        )
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.errors import ModelFileError
-from models.system import package_dir
+from models.system import default_threads, package_dir
 
 if TYPE_CHECKING:  # loading it costs seconds: load() imports it when needed
     from sentence_transformers import SentenceTransformer
@@ -64,6 +64,11 @@ class Embedder:
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
 
+            import torch
+
+            # torch's worker threads spin like llama.cpp's: on a small or busy CPU, one thread embeds
+            # a query in ~20 ms where two took 0.1-1.4 s (bench/RESULTS.md, 2026-11-23).
+            torch.set_num_threads(default_threads()[1])
             self._model = SentenceTransformer(str(path), device=self.device)
             self._bf16 = self.device == "cpu" and _native_bf16() and os.environ.get("GLASSMIND_EMBED_FP32") != "1"
 

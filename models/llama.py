@@ -7,7 +7,6 @@ import collections
 import contextlib
 import ctypes
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from models.errors import InputTooLargeError, InvalidInputError, ModelLoadError
 from models.gguf import GGUFInfo, read_gguf
-from models.system import available_memory_bytes
+from models.system import available_memory_bytes, default_threads
 from models.templates import ChatTemplateError, check_renders, missing_template_error, unrenderable_template_error
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,9 @@ DEFAULT_CTX_CAP = 8192
 # 1,488-token prompt, best of 5: 512 -> 188 tok/s, 128 -> 179 tok/s, 64 -> 144 tok/s. 128 keeps
 # ~95% of the throughput with a chunk under a second. A GPU build reads n_batch at a time.
 CPU_PREFILL_CHUNK = 128
+# Plain text pieces whose tokens are remembered (system prompt, pinned notes, history messages):
+# assembling a window then tokenizes only what is new, so the app's cost stays flat as history grows.
+TOKEN_CACHE_SIZE = 4096
 
 # GGML log levels (ggml.h): lines below WARN are dropped unread.
 _LOG_WARN, _LOG_CONT = 3, 5
@@ -108,6 +110,18 @@ PromptPart = tuple[str, bool]
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One generation as ``generate`` checked it, for ``_stream``."""
+
+    tokens: list[int]
+    max_tokens: int
+    sampling: Sampling
+    cancel: threading.Event | None
+    progress: Progress | None
+    started: float
+
+
 class Generation:
     """An iterator of text pieces; ``usage`` is set once it is exhausted."""
 
@@ -132,11 +146,17 @@ class ChatModel:
         n_ctx: int | None = None,
         n_gpu_layers: int | None = None,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        flash_attn: bool | None = None,
         seed: int = 0,
         chat_template: str | None = None,
     ) -> None:
         """``chat_template`` (Jinja text, e.g. ``models.templates.fallback_template("chatml")``) replaces
-        the file's own: for a GGUF that has none, or one that cannot be rendered."""
+        the file's own: for a GGUF that has none, or one that cannot be rendered.
+
+        ``n_threads`` (decoding) and ``n_threads_batch`` (prompt reading): None or 0 for
+        ``default_threads()``. ``flash_attn``: None for what the build supports (on when layers
+        are offloaded to a GPU, off on the CPU)."""
         self.info: GGUFInfo = read_gguf(path)
         self.path = self.info.path
         template = chat_template or self.info.chat_template
@@ -156,14 +176,21 @@ class ChatModel:
         self._check_memory(n_ctx)
         want_gpu = gpu_offload_supported() and (n_gpu_layers is None or n_gpu_layers != 0)
         layers = (-1 if n_gpu_layers is None else n_gpu_layers) if want_gpu else 0
+        auto_threads, auto_batch = default_threads()
+        self.n_threads = n_threads or auto_threads
+        self.n_threads_batch = n_threads_batch or max(auto_batch, self.n_threads)
+        self._flash_attn = flash_attn
+        # (text, is_template) -> its tokens; this model and its template are fixed for its lifetime,
+        # so the key needs nothing else.
+        self._token_cache: collections.OrderedDict[tuple[str, bool], tuple[int, ...]] = collections.OrderedDict()
         self.notice: str | None = None
         try:
-            self._llm = self._load(n_ctx, layers, n_threads, seed)
+            self._llm = self._load(n_ctx, layers, seed)
         except ModelLoadError:
             if layers == 0:
                 raise
             # A GPU that is missing or too small: fall back to the CPU, and say so.
-            self._llm = self._load(n_ctx, 0, n_threads, seed)
+            self._llm = self._load(n_ctx, 0, seed)
             self.notice = (
                 f"Could not load {self.path.name} on the GPU ({_last_native_error() or 'not enough GPU memory'}); "
                 "running on the CPU instead."
@@ -205,13 +232,20 @@ class ChatModel:
                 "or pick a smaller (more quantised) model."
             )
 
-    def _load(self, n_ctx: int, layers: int, n_threads: int | None, seed: int) -> llama_cpp.Llama:
+    def _load(self, n_ctx: int, layers: int, seed: int) -> llama_cpp.Llama:
         _recent_native_log.clear()
         arch = self.info.architecture
         kwargs: dict[str, object] = {}
         if arch.startswith(("gemma3", "gemma2")):
             # Sliding-window attention: without a full cache llama.cpp cannot reuse a prefix.
             kwargs["swa_full"] = True
+        if layers == 0:
+            # No layer on the GPU means no GPU buffer at all: a GPU build would otherwise keep the
+            # KV cache and a compute buffer there, and copy large matrix products to it.
+            kwargs["offload_kqv"] = False
+            kwargs["op_offload"] = False
+        flash = self._flash_attn if self._flash_attn is not None else layers != 0
+        self.flash_attn = flash
         try:
             # llama-cpp-python compiles the file's own template while loading; with a fallback
             # chosen, one that Jinja cannot even compile must not stop the load.
@@ -220,7 +254,9 @@ class ChatModel:
                     model_path=str(self.path),
                     n_ctx=n_ctx,
                     n_gpu_layers=layers,
-                    n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads_batch,
+                    flash_attn=flash,
                     n_batch=512,
                     seed=seed,
                     verbose=False,
@@ -254,10 +290,24 @@ class ChatModel:
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of plain text (no BOS, special markers not parsed)."""
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return list(self._piece_tokens(text, False))
+
+    def _piece_tokens(self, text: str, special: bool) -> tuple[int, ...]:
+        """Tokens of one piece of a prompt, remembered: a window re-tokenizes only its new text."""
+        key = (text, special)
+        cache = self._token_cache
+        tokens = cache.get(key)
+        if tokens is None:
+            tokens = tuple(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
+            cache[key] = tokens
+            if len(cache) > TOKEN_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return tokens
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text)) if text else 0
+        return len(self._piece_tokens(text, False)) if text else 0
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
         """Text of tokens; ``special`` writes control tokens as their marker text."""
@@ -288,7 +338,7 @@ class ChatModel:
             out.append(self._llm.token_bos())
         for text, is_template in parts:
             if text:
-                out += self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=is_template)
+                out += self._piece_tokens(text, is_template)
         return out
 
     def count_chat(self, messages: Sequence[dict[str, str]]) -> int:
@@ -325,16 +375,41 @@ class ChatModel:
                 limit=self.n_ctx,
             )
         gen = Generation(iter(()))
-        gen._pieces = self._stream(
-            gen,
-            tokens,
+        request = _Request(
+            tokens=tokens,
             max_tokens=max(1, min(max_tokens, self.n_ctx - len(tokens))),
             sampling=Sampling(temperature, top_p, top_k, repeat_penalty),
             cancel=cancel,
             progress=progress,
             started=started,
         )
+        gen._pieces = self._stream(gen, request)
         return gen
+
+    def prefill(self, tokens: Sequence[int], *, cancel: threading.Event | None = None) -> int:
+        """Read ``tokens`` (a prompt's stable beginning) into the KV cache ahead of a turn, chunk by
+        chunk, stopping at the first chunk boundary after ``cancel`` is set; return the tokens cached.
+
+        The next ``generate`` whose prompt starts with these tokens reads only the rest.
+        """
+        tokens = list(tokens)[: self.n_ctx - 1]
+        if not tokens:
+            return 0
+        llm = self._llm
+        with self._lock:
+            cached = int(llama_cpp.Llama.longest_token_prefix(llm._input_ids.tolist(), tokens))
+            if cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+                self.reset_cache()  # a cache that cannot drop a tail (recurrent models)
+                cached = 0
+            llm.n_tokens = cached
+            chunk = self._prefill_chunk()
+            for i in range(cached, len(tokens), chunk):
+                if cancel is not None and cancel.is_set():
+                    break
+                llm.eval(tokens[i : i + chunk])
+            # Logits now belong to a prompt that is not the turn's: the turn re-reads its last token.
+            llm._requires_eval = True
+            return int(llm.n_tokens)
 
     def _prefill_chunk(self) -> int:
         """Prompt tokens read between two cancel checks."""
@@ -355,18 +430,10 @@ class ChatModel:
         llm.reset()  # no prefix, or a cache that cannot drop a tail (recurrent models)
         return 0
 
-    def _stream(
-        self,
-        gen: Generation,
-        tokens: list[int],
-        *,
-        max_tokens: int,
-        sampling: Sampling,
-        cancel: threading.Event | None,
-        progress: Progress | None,
-        started: float,
-    ) -> Iterator[str]:
+    def _stream(self, gen: Generation, request: _Request) -> Iterator[str]:
         llm = self._llm
+        tokens, cancel, progress, sampling = request.tokens, request.cancel, request.progress, request.sampling
+        max_tokens, started = request.max_tokens, request.started
         total = len(tokens)
         with self._lock:
             reused = self._keep_prefix(tokens)
@@ -375,6 +442,9 @@ class ChatModel:
             produced = 0
             stop_reason = "length"
             vocab = llm._model.vocab
+            # Bound once: the loop below runs per token and does nothing raw streaming would not.
+            is_eog, detokenize, decode = llama_cpp.llama_vocab_is_eog, llm._model.detokenize, decoder.decode
+            stopped = cancel.is_set if cancel is not None else _never
             try:
                 # Read the prompt but its last token in chunks, so Stop works during a long read.
                 chunk = self._prefill_chunk()
@@ -400,14 +470,14 @@ class ChatModel:
                         first = time.perf_counter()
                         if progress is not None:
                             progress(total, total)
-                    if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    if is_eog(vocab, token):
                         stop_reason = "stop"
                         break
                     produced += 1
-                    piece = decoder.decode(llm._model.detokenize([token], special=False))
+                    piece = decode(detokenize([token], special=False))
                     if piece:
                         yield piece
-                    if cancel is not None and cancel.is_set():
+                    if stopped():
                         stop_reason = "cancelled"
                         break
                     if produced >= max_tokens:
@@ -428,6 +498,10 @@ class ChatModel:
                     total_s=end - started,
                     stop_reason=stop_reason if cancel is None or not cancel.is_set() else "cancelled",
                 )
+
+
+def _never() -> bool:
+    return False
 
 
 @contextlib.contextmanager
@@ -458,29 +532,3 @@ def _last_native_error() -> str:
     line = (specific or errors or [""])[-1]
     return line.split(": ", 1)[-1][:200]
 
-
-def raw_generation(
-    path: str | Path, tokens: Sequence[int], *, n_ctx: int, max_tokens: int, n_gpu_layers: int = 0
-) -> dict[str, float]:
-    """Plain llama-cpp-python on the same prompt tokens: the baseline ``bench speed`` compares with."""
-    llm = llama_cpp.Llama(
-        model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, verbose=False, seed=0,
-        n_threads=max(1, os.cpu_count() or 2), n_batch=512,
-    )
-    try:
-        start = time.perf_counter()
-        first = None
-        n = 0
-        for _chunk in llm.create_completion(list(tokens), max_tokens=max_tokens, temperature=0.0, stream=True):
-            if first is None:
-                first = time.perf_counter()
-            n += 1
-        end = time.perf_counter()
-    finally:
-        llm.close()
-    first = first or end
-    return {
-        "ttft_s": first - start,
-        "decode_tps": (n - 1) / (end - first) if n > 1 and end > first else 0.0,
-        "tokens": float(n),
-    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -102,3 +103,20 @@ def package_dir(package: str, missing: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelFileError(missing)
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def default_threads() -> tuple[int, int]:
+    """(n_threads, n_threads_batch) when the user sets none: decode on the physical cores, prompt
+    batches on every logical one -- but a single thread of each on two cores or fewer.
+
+    llama.cpp's threads spin while they wait for each other, so a thread on an SMT sibling or on a
+    core another program is using stalls the rest: a one-token decode gains nothing from SMT, a prompt
+    batch does. On 2 cores shared with busy processes, one thread decoded 81 tok/s where two gave 14,
+    and read prompts at 150 tok/s where two gave 50 (bench/RESULTS.md, 2026-11-23).
+    The embedder's torch threads follow the same rule.
+    """
+    logical = os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    if physical <= 2:
+        return 1, 1
+    return physical, max(physical, logical)

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
@@ -76,6 +76,9 @@ class Engine(QObject):
         super().__init__()
         self._embedder = embedder  # an already loaded embedder to share (tests, benchmarks); None: load one
         self.cancel = threading.Event()
+        # Set from the GUI thread the moment a send (or shutdown) is asked for, so a prefill running
+        # here stops at its next chunk; cleared when that send starts.
+        self.prefill_cancel = threading.Event()
         self.app: Assistant | None = None
         self.start_requested.connect(self._on_self_start_requested)
         self.context_requested.connect(self._on_self_context_requested)
@@ -87,6 +90,9 @@ class Engine(QObject):
         self.operation_requested.connect(self._on_self_operation_requested)
         self.settings_requested.connect(self._on_self_settings_requested)
         self.shutdown_requested.connect(self._on_self_shutdown_requested)
+        for request in (self.turn_requested, self.fitted_turn_requested, self.regenerate_requested,
+                        self.edit_resend_requested, self.shutdown_requested):
+            request.connect(lambda *_: self.prefill_cancel.set(), Qt.ConnectionType.DirectConnection)
 
     # -- start-up ---------------------------------------------------------------
 
@@ -142,6 +148,7 @@ class Engine(QObject):
             # An empty draft shows the window without a search: nothing to search for yet.
             window = app.context(conversation_id, text if text.strip() else "…", search=bool(text.strip()))
             self.context_ready.emit(request_id, window.to_json())
+            app.prefill(conversation_id, text, cancel=self.prefill_cancel, window=window)
         except GlassmindError as exc:
             self.context_ready.emit(request_id, {"error": str(exc)})
         except Exception as exc:  # noqa: BLE001
@@ -203,6 +210,7 @@ class Engine(QObject):
 
     def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
         self.cancel.clear()
+        self.prefill_cancel.clear()
         pending: list[str] = []
         last = time.monotonic()
         conv = conversation_id if conversation_id is not None else -1

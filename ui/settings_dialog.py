@@ -1,5 +1,5 @@
-"""Settings: model (with its details and a Models… catalogue), chat format, context size, GPU layers,
-temperature, reply length, system prompt, memory budget.
+"""Settings: model (with its details and a Models… catalogue), chat format, context size, GPU layers, threads,
+flash attention, temperature, reply length, system prompt, memory budget.
 
 Context size, GPU layers, temperature and chat format belong to the model: choosing another model
 shows the values it had last time (Settings.for_model), and OK remembers them (Settings.remember).
@@ -86,6 +86,14 @@ class SettingsDialog(QDialog):
         self.gpu = QSpinBox()
         self.gpu.setRange(-1, 999)
         self.gpu.setSpecialValueText("All layers (when the build has a GPU)")
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 1024)
+        self.threads.setSpecialValueText("Automatic (physical cores; one on a 2-core machine)")
+        self.threads.setValue(settings.threads)
+        self.flash_attn = QComboBox()
+        for label, value in (("Automatic (on with a GPU)", None), ("On", True), ("Off", False)):
+            self.flash_attn.addItem(label, value)
+        self.flash_attn.setCurrentIndex(self.flash_attn.findData(settings.flash_attn))
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -109,13 +117,16 @@ class SettingsDialog(QDialog):
         form.addRow("Context size", self.n_ctx)
         form.addRow("GPU layers", self.gpu)
         form.addRow("", self.fit)
+        form.addRow("Threads", self.threads)
+        form.addRow("Flash attention", self.flash_attn)
         form.addRow("Temperature", self.temperature)
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Memory budget (tokens)", self.memory_budget)
         form.addRow("System prompt", self.system_prompt)
         note = QLabel(
             "Context size, GPU layers, temperature and chat format are kept per model. GPU layers: 0 runs on "
-            "the CPU. Changing the model, context, GPU layers or chat format reloads the model."
+            "the CPU. Changing the model, context, GPU layers, chat format, threads or flash attention reloads "
+            "the model."
         )
         note.setObjectName("muted")
         note.setWordWrap(True)
@@ -221,6 +232,8 @@ class SettingsDialog(QDialog):
             memory_budget=self.memory_budget.value(),
             retrieval=self.memory_budget.value() > 0,
             system_prompt=self.system_prompt.toPlainText().strip() or self._settings.system_prompt,
+            threads=self.threads.value(),
+            flash_attn=self.flash_attn.currentData(),
         )
 
     def _on_model_current_index_changed(self, _index: int) -> None:

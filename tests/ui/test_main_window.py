@@ -415,10 +415,10 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -
     assert [(i["kind"], i["tokens"]) for i in window.panel.context_model.items()] == [
         (i["kind"], i["tokens"]) for i in record.items
     ]
-    window.panel.context.back_button.click()
-    wanted = window._request_id
-    qtbot.waitUntil(lambda: window.shown_request == wanted, timeout=TIMEOUT)
-    assert window.panel.context.title.text() == "Next turn" and not window.panel.context.back_button.isVisible()
+    qtbot.mouseClick(window.panel.context.back_button, Qt.MouseButton.LeftButton)
+    # A newer preview (the engine's own refresh) may overtake the one Back asked for: either will do.
+    qtbot.waitUntil(lambda: window.panel.context.title.text() == "Next turn", timeout=TIMEOUT)
+    assert not window.panel.context.back_button.isVisible()
 
 
 def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch) -> None:
