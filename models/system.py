@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -116,7 +117,10 @@ def default_threads() -> tuple[int, int]:
     The embedder's torch threads follow the same rule.
     """
     logical = os.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or logical
+    physical: int | None = None
+    with contextlib.suppress(ImportError):  # looked up here, so a build without psutil still starts
+        physical = importlib.import_module("psutil").cpu_count(logical=False)
+    physical = physical or logical
     if physical <= 2:
         return 1, 1
     return physical, max(physical, logical)

@@ -75,7 +75,7 @@ def test_accounting_over_turns_with_pins_exclusions_and_overflow(assistant: Assi
     assert "still retrievable" in window.items[cut].reason
 
 
-def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
+def test_retrieved_notes_are_listed_and_late(assistant: Assistant) -> None:
     assistant.open_memory()
     other = assistant.new_conversation("old")
     add_message(assistant.store, other, "user", "My sister Beatrice lives in Porto and paints tiles.")
@@ -87,7 +87,8 @@ def test_retrieved_notes_are_quoted_and_late(assistant: Assistant) -> None:
     assert mem_items and "Porto" in mem_items[0].text and mem_items[0].scores["fused"] > 0
     last = window.messages[-1]["content"]
     assert last.startswith(MEMORY_HEADER) and last.endswith("Where does Beatrice live?")
-    assert "\n> user: My sister Beatrice lives in Porto" in last and f"[{mem_items[0].text[1:].split(']')[0]}]\n" in last
+    assert "\n- user: My sister Beatrice lives in Porto" in last
+    assert f"From {mem_items[0].text[1:].split(']')[0]}:\n" in last
 
 
 def test_prefix_stays_stable_between_turns(assistant: Assistant) -> None:
