@@ -171,6 +171,10 @@ def _chat_turn(app: Assistant, conv: int | None, text: str, args: argparse.Names
         signal.signal(signal.SIGINT, previous)
     if quiet and conv is not None and args.print_id:
         print(f"conversation {conv}", file=sys.stderr)
+    if code == 0 and conv is not None:
+        from assistant import suggestion_commands
+
+        suggestion_commands.suggest_after_reply(app, conv)
     return code, conv
 
 
@@ -258,6 +262,10 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
         app.open_memory(_progress)
         n = mem.forget(args.ids)
         print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
+    elif op in ("suggestions", "approve", "reject"):
+        from assistant import suggestion_commands
+
+        return suggestion_commands.run(app, args)
     return 0
 
 
@@ -316,6 +324,7 @@ def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str]
 
 
 _memory_id = _number("a memory id", 1, MAX_ID, hint=": `glassmind memory list` shows the ids")
+_suggestion_id = _number("a suggestion id", 1, MAX_ID, hint=": `glassmind memory suggestions` shows the ids")
 _conversation_id = _number("a conversation id", 1, MAX_ID, hint=": `glassmind chat --print-id` shows it")
 
 
@@ -362,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     ed = ms.add_parser("edit")
     ed.add_argument("id", type=_memory_id)
     ed.add_argument("text", nargs="+")
+    from assistant import suggestion_commands
+
+    suggestion_commands.add_parsers(ms, _suggestion_id)
 
     e = sub.add_parser("export", help="conversations and notes as JSON (stdout, or --output FILE)")
     e.add_argument("--output", metavar="FILE")

@@ -36,6 +36,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retrieval": (lambda v: isinstance(v, bool), "true or false"),
     "chat_template": (lambda v: v is None or v in FALLBACKS, "a chat format (" + ", ".join(FALLBACKS) + ")"),
     "per_model": (lambda v: isinstance(v, dict), "a table of settings per model"),
+    "auto_approve": (lambda v: isinstance(v, bool), "true or false"),
 }
 # What is remembered for each model, and applied again when it is chosen.
 PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
@@ -64,6 +65,8 @@ class Settings:
     chat_template: str | None = None  # a fallback chat format (models/templates.py); None: the model's own
     # n_ctx, gpu_layers, temperature and chat_template of each model used, by model_key().
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Suggested notes become notes without asking (issue 11); off: the user approves each one.
+    auto_approve: bool = False
     # One sentence per stored value that could not be used (its default is used instead);
     # not a setting: never saved, not compared.
     problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
