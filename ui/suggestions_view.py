@@ -31,7 +31,7 @@ class _EditLine(QLineEdit):
 
     cancelled = Signal()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
             self.cancelled.emit()
             return
@@ -192,7 +192,8 @@ class SuggestionsView(QWidget):
         """The rows shown, in order."""
         out = []
         for i in range(self._rows_layout.count()):
-            widget = self._rows_layout.itemAt(i).widget()
+            item = self._rows_layout.itemAt(i)
+            widget = item.widget() if item is not None else None
             if isinstance(widget, SuggestionRow):
                 out.append(widget)
         return out

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from assistant.app import Assistant, Finished
-from assistant.suggestions import Candidate, Known, classify, parse_answer, schema, suggest
 from assistant.store import Message
+from assistant.suggestions import Candidate, Known, classify, parse_answer, schema, suggest
 from models.errors import InvalidInputError, NotFoundError
 
 SECRET = "K7QX2"
@@ -206,7 +206,7 @@ def test_forgetting_an_approved_note_erases_its_suggestion(assistant: Assistant,
 
 
 def test_cli_lists_approves_and_rejects(assistant: Assistant, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    import assistant.cli as cli
+    from assistant import cli
 
     conv = _chat(assistant, None, "I keep bees in the garden and sell the honey.")
     made = _suggest(assistant, conv, FakeModel("I keep bees in the garden", "I sell the honey from my bees"))
@@ -234,7 +234,7 @@ class _Unclosed:
     def __init__(self, app: Assistant) -> None:
         self._app = app
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self._app, name)
 
     def close(self) -> None:

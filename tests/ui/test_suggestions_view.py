@@ -7,8 +7,8 @@ from PySide6.QtCore import Qt
 
 pytest.importorskip("PySide6")
 
-from assistant.suggestions import Suggestion  # noqa: E402
-from ui.suggestions_view import SuggestionsView  # noqa: E402
+from assistant.suggestions import Suggestion
+from ui.suggestions_view import SuggestionsView
 
 
 def _s(sid: int, text: str, *, source: int | None = 10, replaces: int | None = None, old: str | None = None,
