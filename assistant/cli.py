@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # `glassmind bench ...` is dispatched by the entry point (ui/launcher.py) to bench/: the
     # core never reaches up into the benchmarks. Listed here so that --help names it.
-    sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui, crash (see bench/)")
+    sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui, crash, suggestions (see bench/)")
     return p
 
 

@@ -50,6 +50,10 @@ _STOP = frozenset({
     "for", "and", "or", "with", "by", "from", "as", "that", "this", "has", "have", "had", "do", "does", "did",
     "will", "would",
 })
+_FIRST_PERSON = frozenset({
+    "i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "mine", "myself", "we", "we're", "we've", "our",
+    "ours", "us",
+})
 _WORD = re.compile(r"[a-z0-9']+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -138,6 +142,8 @@ def propose(
     cancel: threading.Event | None = None,
 ) -> list[Candidate] | None:
     """The facts the model reads in ``message``; None when cancelled."""
+    if not worth_reading(message.content):
+        return []
     answer = model.complete_json(
         prompt(message.content, reply.content if reply else None),
         schema([1]),
@@ -147,6 +153,12 @@ def propose(
     if answer is None:
         return None
     return parse_answer(answer, {1: message})
+
+
+def worth_reading(text: str) -> bool:
+    """Whether a message may say something about the user: it speaks in the first person. "What's 15%
+    of 240?" or "Thanks!" never costs a model call (seconds of a busy CPU)."""
+    return bool(_FIRST_PERSON & set(_WORD.findall(text.lower())))
 
 
 def parse_answer(answer: object, sources: dict[int, Message]) -> list[Candidate]:

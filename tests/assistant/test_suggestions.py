@@ -12,7 +12,7 @@ import pytest
 
 from assistant.app import Assistant, Finished
 from assistant.store import Message
-from assistant.suggestions import Candidate, Known, classify, parse_answer, schema, suggest
+from assistant.suggestions import Candidate, Known, classify, parse_answer, suggest, worth_reading
 from models.errors import InvalidInputError, NotFoundError
 
 SECRET = "K7QX2"
@@ -59,26 +59,31 @@ def _files_with(home: Path, needle: str) -> list[Path]:
 # -- the real model -------------------------------------------------------------------------------
 
 
-def test_the_bundled_model_answers_valid_sourced_suggestions(assistant: Assistant) -> None:
+def test_the_bundled_model_answers_valid_sourced_suggestions(assistant: Assistant, monkeypatch) -> None:
+    model = assistant.model
+    answers: list[object] = []
+    real = model.complete_json
+
+    def spy(*args, **kwargs):
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(model, "complete_json", spy)
     conv = _chat(assistant, None, "I'm Sam. My balcony faces north, and I am allergic to peanuts.")
     user = assistant.store.messages(conv)[0]
     made = assistant.suggest(conv)
     assert made is not None  # the constrained answer parsed (zero facts is a valid answer)
-    for s in made:
-        assert s.source_message_id == user.id and s.status == "pending" and s.kind in ("fact", "preference", "event")
-        assert s.text.strip()
-    assert assistant.suggestions.was_read(user.id)
-    assert assistant.suggest(conv) == []  # a message is read once
-
-
-def test_the_constrained_answer_follows_the_schema(chat_model) -> None:
-    from assistant.suggestions import prompt
-
-    answer = chat_model.complete_json(prompt("My cat Miso is twelve and hates the vet."), schema([1]), max_tokens=640)
+    # The model's own answer follows the schema, whatever the filters kept of it.
+    (answer,) = answers
     assert isinstance(answer, dict) and isinstance(answer["facts"], list) and len(answer["facts"]) <= 3
     for fact in answer["facts"]:
         assert set(fact) == {"text", "kind", "date", "source"} and fact["source"] == 1
         assert fact["kind"] in ("fact", "preference", "event") and len(fact["text"]) <= 100
+    for s in made:
+        assert s.source_message_id == user.id and s.status == "pending" and s.kind in ("fact", "preference", "event")
+        assert s.text.strip()
+    assert assistant.suggestions.was_read(user.id)
+    assert assistant.suggest(conv) == [] and len(answers) == 1  # a message is read once
 
 
 def test_a_cancelled_suggestion_run_stores_nothing_and_runs_again(assistant: Assistant) -> None:
@@ -129,6 +134,14 @@ def test_parse_answer_keeps_grounded_distinct_facts() -> None:
         ("Sam works nights at the bakery", "event", None, 5),  # not a real date: none kept
     ]
     assert parse_answer("not an object", {1: msg}) == [] and parse_answer({"facts": 3}, {1: msg}) == []
+
+
+def test_only_messages_in_the_first_person_are_read(assistant: Assistant) -> None:
+    assert worth_reading("We moved to Porto") and worth_reading("call me Sam") and worth_reading("I'm 40")
+    assert not worth_reading("What's 15% of 240?") and not worth_reading("Thanks, that helped!")
+    conv = _chat(assistant, None, "What is the capital of Peru?")
+    model = FakeModel("The capital of Peru is Lima")
+    assert _suggest(assistant, conv, model) == [] and model.calls == 0
 
 
 # -- approval ---------------------------------------------------------------------------------------
@@ -192,7 +205,7 @@ def test_forgetting_the_source_erases_suggestions_everywhere(assistant: Assistan
 
 
 def test_forgetting_an_approved_note_erases_its_suggestion(assistant: Assistant, glassmind_home: Path) -> None:
-    conv = _chat(assistant, None, f"The shed alarm is {SECRET}, remember it.")
+    conv = _chat(assistant, None, f"Our shed alarm is {SECRET}, remember it.")
     made = _suggest(assistant, conv, FakeModel(f"The shed alarm is {SECRET}"))
     note = assistant.suggestions.approve(made[0].id)
     assistant.store.backups.make(assistant.store.db.conn, "test")
