@@ -37,8 +37,9 @@ def _print_window(window: ContextWindow, out=None) -> None:  # noqa: ANN001
         text = " ".join(item.text.split())
         text = text[:60] + ("…" if len(text) > 60 else "")
         reason = f" ({item.reason})" if item.reason and not item.included else ""
+        label = f" [{item.label}]" if item.label else ""
         print(
-            f"  {n:>3} {item.kind:<9} {item.source or '':<12} {item.tokens:>6}  {item.state:<12} {text}{reason}",
+            f"  {n:>3} {item.kind:<9} {item.source or '':<12} {item.tokens:>6}  {item.state:<12} {text}{reason}{label}",
             file=out,
         )
 

@@ -252,3 +252,16 @@ class _Unclosed:
 
     def close(self) -> None:
         pass
+
+
+def test_the_context_window_tells_notes_from_conversation_memory(assistant: Assistant) -> None:
+    conv = _chat(assistant, None, "My niece Lia starts school on 4 September.")
+    made = _suggest(assistant, conv, FakeModel("Lia starts school on 4 September", kind="event"))
+    note = assistant.suggestions.approve(made[0].id)
+    assistant.memories.set_pinned([note.id], True)
+    message_memory = assistant.memories.for_message(assistant.store.messages(conv)[0].id)
+    assert message_memory is not None
+    assistant.memories.set_pinned([message_memory.id], True)
+    window = assistant.context(None, "When does Lia start school?")
+    labels = {i.source: i.label for i in window.items if i.kind == "pinned"}
+    assert labels == {f"memory:{note.id}": "Notes · event", f"memory:{message_memory.id}": "Memories"}
