@@ -78,6 +78,8 @@ def run_model(path: Path, snippets: list[dict[str, Any]], embedder: Embedder, th
             started = time.perf_counter()
             answer = model.complete_json(prompt(message.content), schema([1]), max_tokens=ANSWER_TOKENS)
             seconds.append(time.perf_counter() - started)
+            print(f"\r{path.name}: snippet {s['id']} of {len(snippets)}, {seconds[-1]:.1f} s", end="",
+                  file=sys.stderr, flush=True)
             if answer is None:
                 failed += 1
                 continue
