@@ -60,6 +60,7 @@ def _scores(tp_p: int, n_pred: int, tp_g: int, n_gold: int) -> dict[str, float |
 
 
 def run_model(path: Path, snippets: list[dict[str, Any]], embedder: Embedder, threshold: float) -> dict[str, Any]:
+    path = Path(path)
     model = ChatModel(path, n_ctx=2048)
     seconds: list[float] = []
     failed = 0
