@@ -21,6 +21,7 @@ from assistant.memory import Memory, MemoryStore, message_item
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store, conversation_title, now_iso
+from assistant.suggestions import Suggestion, SuggestionBook, suggest
 from assistant.text import clean_input
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
@@ -80,6 +81,7 @@ class Assistant:
         self._model = model
         self._builder: WindowBuilder | None = WindowBuilder(model) if model else None
         self._retriever: Retriever | None = None
+        self.suggestions = SuggestionBook(self.store, self.memories)
 
     # -- set-up ----------------------------------------------------------------
 
@@ -458,6 +460,20 @@ class Assistant:
         return self.memories.add(
             text or msg.content, kind="note", source="remember", conversation_id=msg.conversation_id
         )
+
+    def suggest(self, conversation_id: int, *, cancel: threading.Event | None = None) -> list[Suggestion] | None:
+        """Notes the model suggests from the conversation's last user message, stored as pending (as
+        notes at once with auto-approve on). Call it after the reply is stored, when nothing waits for
+        the model; ``cancel`` abandons it (None then) and the message is read again next time."""
+        self.embedder.load()
+        made = suggest(
+            self.suggestions, self.model, self.embedder.encode, self.store.messages(conversation_id), cancel=cancel
+        )
+        if made and self.settings.auto_approve:
+            for s in made:
+                self.suggestions.approve(s.id)
+            made = [self.suggestions.get(s.id) for s in made]
+        return made
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation and its messages for good (their memories, records and backups included)."""

@@ -39,8 +39,9 @@ def _print_window(window: ContextWindow, out: TextIO | None = None) -> None:
         text = " ".join(item.text.split())
         text = text[:60] + ("…" if len(text) > 60 else "")
         reason = f" ({item.reason})" if item.reason and not item.included else ""
+        label = f" [{item.label}]" if item.label else ""
         print(
-            f"  {n:>3} {item.kind:<9} {item.source or '':<12} {item.tokens:>6}  {item.state:<12} {text}{reason}",
+            f"  {n:>3} {item.kind:<9} {item.source or '':<12} {item.tokens:>6}  {item.state:<12} {text}{reason}{label}",
             file=out,
         )
 
@@ -174,6 +175,10 @@ def _chat_turn(
         signal.signal(signal.SIGINT, previous)
     if quiet and conv is not None and args.print_id:
         print(f"conversation {conv}", file=sys.stderr)
+    if code == 0 and conv is not None:
+        from assistant import suggestion_commands
+
+        suggestion_commands.suggest_after_reply(app, conv)
     return code, conv
 
 
@@ -261,6 +266,10 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
         app.open_memory(_progress)
         n = mem.forget(args.ids)
         print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
+    elif op in ("suggestions", "approve", "reject"):
+        from assistant import suggestion_commands
+
+        return suggestion_commands.run(app, args)
     return 0
 
 
@@ -319,6 +328,7 @@ def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str]
 
 
 _memory_id = _number("a memory id", 1, MAX_ID, hint=": `glassmind memory list` shows the ids")
+_suggestion_id = _number("a suggestion id", 1, MAX_ID, hint=": `glassmind memory suggestions` shows the ids")
 _conversation_id = _number("a conversation id", 1, MAX_ID, hint=": `glassmind chat --print-id` shows it")
 
 
@@ -365,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     ed = ms.add_parser("edit")
     ed.add_argument("id", type=_memory_id)
     ed.add_argument("text", nargs="+")
+    from assistant import suggestion_commands
+
+    suggestion_commands.add_parsers(ms, _suggestion_id)
 
     e = sub.add_parser("export", help="conversations and notes as JSON (stdout, or --output FILE)")
     e.add_argument("--output", metavar="FILE")
@@ -380,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # `glassmind bench ...` is dispatched by the entry point (ui/launcher.py) to bench/: the
     # core never reaches up into the benchmarks. Listed here so that --help names it.
-    sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui, crash (see bench/)")
+    sub.add_parser("bench", help="benchmarks: locomo, retrieval, speed, ui, crash, suggestions (see bench/)")
     return p
 
 

@@ -31,6 +31,15 @@ CUTOFF_STEP = 6  # history messages: the cut-off moves in steps of three exchang
 CATEGORIES = ("system", "pinned", "memory", "history", "message", "template")
 
 
+def memory_label(memory: Memory) -> str:
+    """Which long-term memory an item is: a note (written, saved or approved; typed) or a message."""
+    if memory.kind != "note":
+        return "Memories"
+    return "Notes" + (f" · {memory.note_type}" if memory.note_type else "") + (
+        f" {memory.event_date}" if memory.event_date else ""
+    )
+
+
 class TokenModel(Protocol):
     """What the window needs of a chat model (models.llama.ChatModel has it)."""
 
@@ -53,6 +62,8 @@ class ContextItem:
     source: str | None = None  # "message:12" or "memory:5"
     role: str | None = None
     scores: dict[str, Any] | None = None
+    # For a pinned or retrieved memory: "Notes" (distilled, typed) or "Memories" (conversation messages).
+    label: str | None = None
 
     @property
     def included(self) -> bool:
@@ -301,7 +312,10 @@ class WindowBuilder:
         header_cost = count(PINNED_HEADER) + 2
         for memory in pinned:
             line = memory.display()
-            item = ContextItem("pinned", line, count("> " + line) + 1, source=f"memory:{memory.id}", role="system")
+            item = ContextItem(
+                "pinned", line, count("> " + line) + 1, source=f"memory:{memory.id}", role="system",
+                label=memory_label(memory),
+            )
             if memory.excluded:
                 item.state, item.reason = "excluded", "pinned but excluded by you"
             else:
@@ -434,6 +448,7 @@ class WindowBuilder:
                 source=f"memory:{h.memory.id}",
                 role="user",
                 scores={"dense": h.dense, "keyword": h.keyword, "fused": round(h.fused, 6), "via": h.via},
+                label=memory_label(h.memory),
             )
             for h in note_hits
         ]

@@ -90,11 +90,16 @@ def erase_rows(conn: sqlite3.Connection, erasure: Erasure, *, journal: bool = Tr
         if has_log:
             conn.executemany("INSERT INTO vector_changes (memory_id, op) VALUES (?, 'del')", [(i,) for i in chunk])
         conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", chunk)
+        if _has(conn, "suggestions"):  # what a forgotten note became or would have become
+            conn.execute(f"DELETE FROM suggestions WHERE note_id IN ({marks}) OR replaces IN ({marks})", chunk + chunk)
     for chunk in _chunks(msg):
         marks = _marks(chunk)
         if _has(conn, "turns"):
             conn.execute(f"UPDATE turns SET reply_message_id = NULL WHERE reply_message_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
+        if _has(conn, "suggestions"):  # suggestions read from a forgotten message go with it
+            conn.execute(f"DELETE FROM suggestions WHERE source_message_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM suggestion_runs WHERE message_id IN ({marks})", chunk)
     if _has(conn, "turns"):
         redact_turns(conn, erasure, FORGOTTEN)
     for cid in titles:  # a title made from a forgotten message goes with it
@@ -202,6 +207,8 @@ def edit_rows(conn: sqlite3.Connection, memory_id: int, message_id: int | None, 
             conn.execute("UPDATE conversations SET title = ? WHERE id = ?", [conversation_title(new_text), cid])
     if _has(conn, "turns"):
         redact_turns(conn, erasure, EDITED)
+    if _has(conn, "suggestions"):  # an approved suggestion holds the note's old text
+        conn.execute("DELETE FROM suggestions WHERE note_id = ? AND status = 'approved'", [memory_id])
 
 
 def forget(

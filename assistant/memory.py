@@ -45,6 +45,8 @@ class Memory:
     updated: str | None
     pinned: bool
     excluded: bool
+    note_type: str | None = None  # "fact", "preference" or "event" for a typed note
+    event_date: str | None = None  # an event note's date (ISO)
 
     @property
     def day(self) -> str:
@@ -378,6 +380,8 @@ class MemoryStore:
                 "updated": None,
                 "pinned": int(bool(item.get("pinned"))),
                 "excluded": int(bool(item.get("excluded"))),
+                "note_type": item.get("note_type"),
+                "event_date": item.get("event_date"),
             }
             mid = self.store.insert(db, "memories", row)
             memories.append(_memory({**row, "id": mid}))

@@ -166,3 +166,31 @@ def m005_trust(db: sqlite_utils.Database) -> None:
 def m006_edit_journal(db: sqlite_utils.Database) -> None:
     """Edits are journalled like forgets: the old text must leave the backups too."""
     db.table("erasures").add_column("kind", str, not_null_default="forget")
+
+
+@migration
+def m007_suggestions(db: sqlite_utils.Database) -> None:
+    """Notes the model proposes from a message, kept until the user approves or rejects them; typed notes."""
+    db.table("suggestions").create(
+        {
+            "id": int,
+            "text": str,
+            "kind": str,  # "fact", "preference" or "event"
+            "event_date": str,  # ISO date of an event, when the message gave one
+            "source_message_id": int,  # the message it was read from
+            "replaces": int,  # the note it would change (an edit), or NULL for a new note
+            "note_id": int,  # the note it became, once approved
+            "status": str,  # "pending", "approved" or "rejected"
+            "created": str,
+        },
+        pk="id",
+        not_null={"text", "kind", "status", "created"},
+        defaults={"status": "pending"},
+    )
+    db.table("suggestions").create_index(["status", "id"])
+    db.table("suggestions").create_index(["source_message_id"])
+    # Messages already read for suggestions: each is read once.
+    db.table("suggestion_runs").create({"message_id": int, "created": str}, pk="message_id")
+    # A note's type ("fact", "preference", "event") and an event's date; NULL for messages and older notes.
+    db.table("memories").add_column("note_type", str)
+    db.table("memories").add_column("event_date", str)

@@ -39,6 +39,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "per_model": (lambda v: isinstance(v, dict), "a table of settings per model"),
     "threads": (lambda v: _is_int(v) and 0 <= v <= 1024, "a whole number of threads (0: automatic)"),
     "flash_attn": (lambda v: v is None or isinstance(v, bool), "true, false or automatic"),
+    "auto_approve": (lambda v: isinstance(v, bool), "true or false"),
 }
 # What is remembered for each model, and applied again when it is chosen.
 PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
@@ -69,6 +70,8 @@ class Settings:
     flash_attn: bool | None = None  # None: on when layers are on a GPU, off on the CPU
     # n_ctx, gpu_layers, temperature and chat_template of each model used, by model_key().
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Suggested notes become notes without asking (issue 11); off: the user approves each one.
+    auto_approve: bool = False
     # One sentence per stored value that could not be used (its default is used instead);
     # not a setting: never saved, not compared.
     problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)

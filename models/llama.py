@@ -6,6 +6,7 @@ import codecs
 import collections
 import contextlib
 import ctypes
+import json
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ import jinja2
 import llama_cpp
 from llama_cpp import llama_chat_format
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
 
 from models.errors import InputTooLargeError, InvalidInputError, ModelLoadError
 from models.gguf import GGUFInfo, read_gguf
@@ -498,6 +500,51 @@ class ChatModel:
                     total_s=end - started,
                     stop_reason=stop_reason if cancel is None or not cancel.is_set() else "cancelled",
                 )
+
+    def complete_json(
+        self,
+        messages: Sequence[dict[str, str]],
+        schema: dict[str, object],
+        *,
+        max_tokens: int = 512,
+        cancel: threading.Event | None = None,
+    ) -> object | None:
+        """A reply constrained by llama.cpp's grammar to JSON matching ``schema``, parsed; greedy.
+
+        None when cancelled (or cut at ``max_tokens``: give the schema bounded lengths so it is not).
+        The KV cache keeps the longest shared prefix, as for ``generate``.
+        """
+        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        tokens = self.prompt_tokens(self.render(messages))
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise InputTooLargeError(
+                f"The prompt is {len(tokens):,} tokens; with {max_tokens:,} for the answer it does not fit "
+                f"in the context of {self.n_ctx:,}.",
+                tokens=len(tokens),
+                limit=self.n_ctx - max_tokens,
+            )
+        llm = self._llm
+        out = bytearray()
+        with self._lock:
+            reused = self._keep_prefix(tokens)
+            for i in range(reused, len(tokens) - 1, self._prefill_chunk()):
+                if cancel is not None and cancel.is_set():
+                    return None
+                llm.eval(tokens[i : min(i + self._prefill_chunk(), len(tokens) - 1)])
+            produced = 0
+            for token in llm.generate(tokens[-1:], reset=False, temp=0.0, repeat_penalty=1.1, grammar=grammar):
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) or produced >= max_tokens:
+                    break
+                if cancel is not None and cancel.is_set():
+                    return None
+                out += llm._model.detokenize([token], special=False)
+                produced += 1
+        try:
+            answer: object = json.loads(out.decode("utf-8", errors="replace"))
+            return answer
+        except ValueError:
+            log.warning("constrained output did not parse (%d tokens): cut at max_tokens?", produced)
+            return None
 
 
 def _never() -> bool:
