@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from assistant.app import Assistant
 
-MEMORIES, MESSAGES, CONVERSATIONS = "memories", "messages", "conversations"
+MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS = "memories", "messages", "conversations", "suggestions"
 
 
 def _rename(app: Assistant, args: tuple[int, str]) -> None:
@@ -26,13 +26,22 @@ OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]]
     "exclude": (lambda app, ids: app.memories.set_excluded(ids, True), frozenset({MEMORIES, MESSAGES})),
     "include": (lambda app, ids: app.memories.set_excluded(ids, False), frozenset({MEMORIES, MESSAGES})),
     "edit": (lambda app, args: app.memories.edit(*args), frozenset({MEMORIES, MESSAGES, CONVERSATIONS})),
-    "forget": (lambda app, ids: app.memories.forget(ids), frozenset({MEMORIES, MESSAGES, CONVERSATIONS})),
+    "forget": (
+        lambda app, ids: app.memories.forget(ids), frozenset({MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS})
+    ),
     "add": (lambda app, text: app.memories.add(text), frozenset({MEMORIES})),
     "remember": (lambda app, message_id: app.remember(message_id), frozenset({MEMORIES})),
     "exclude_message": (lambda app, mid: app.set_message_excluded(mid, True), frozenset({MEMORIES, MESSAGES})),
     "include_message": (lambda app, mid: app.set_message_excluded(mid, False), frozenset({MEMORIES, MESSAGES})),
     "delete_conversation": (
-        lambda app, cid: app.delete_conversation(cid), frozenset({MEMORIES, MESSAGES, CONVERSATIONS})
+        lambda app, cid: app.delete_conversation(cid), frozenset({MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS})
+    ),
+    "approve_suggestion": (
+        lambda app, args: app.suggestions.approve(*args), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
+    ),
+    "reject_suggestion": (lambda app, sid: app.suggestions.reject(sid), frozenset({SUGGESTIONS})),
+    "approve_all_suggestions": (
+        lambda app, _args: app.suggestions.approve_all(), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
     ),
     "rename_conversation": (_rename, frozenset({CONVERSATIONS})),
     "new_conversation": (_new, frozenset({CONVERSATIONS})),

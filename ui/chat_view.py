@@ -456,6 +456,17 @@ class ChatView(QWidget):
             card.set_selected(card.message is not None and card.message.id == message_id)
         self.message_selected.emit(message_id)
 
+    def show_message(self, message_id: int) -> bool:
+        """Scroll to a loaded message and mark it; False when it is not among the loaded ones."""
+        card = next((c for c in self.message_cards() if c.message is not None and c.message.id == message_id), None)
+        if card is None:
+            return False
+        self._stick_to_bottom = False
+        for c in self.message_cards():
+            c.set_selected(c is card)
+        QTimer.singleShot(0, lambda: self.scroll_area.ensureWidgetVisible(card))
+        return True
+
     def clear_selection(self) -> None:
         for card in self.message_cards():
             card.set_selected(False)

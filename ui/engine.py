@@ -59,6 +59,7 @@ class Engine(QObject):
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
     changed = Signal(str)
+    suggestions_ready = Signal(object)  # the pending suggestions (list of assistant.suggestions.Suggestion)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
@@ -79,6 +80,8 @@ class Engine(QObject):
         # Set from the GUI thread the moment a send (or shutdown) is asked for, so a prefill running
         # here stops at its next chunk; cleared when that send starts.
         self.prefill_cancel = threading.Event()
+        # Set from the GUI thread when the user types or sends: a suggestion run gives way at once.
+        self.suggest_cancel = threading.Event()
         self.app: Assistant | None = None
         self.start_requested.connect(self._on_self_start_requested)
         self.context_requested.connect(self._on_self_context_requested)
@@ -130,6 +133,7 @@ class Engine(QObject):
         self.status.emit("Loading the memory index…")
         self.app.open_memory(lambda done, total: self.status.emit(f"Indexing memories {done}/{total}…"))
         self.status.emit("Ready")
+        self._send_suggestions()
         self.changed.emit("memories")
 
     # -- requests -----------------------------------------------------------------
@@ -211,6 +215,7 @@ class Engine(QObject):
     def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
         self.cancel.clear()
         self.prefill_cancel.clear()
+        finished = False
         pending: list[str] = []
         last = time.monotonic()
         conv = conversation_id if conversation_id is not None else -1
@@ -244,6 +249,7 @@ class Engine(QObject):
                             "stop_reason": u.stop_reason,
                         },
                     )
+                    finished = u.stop_reason != "cancelled"
                 elif isinstance(event, Failed):
                     if event.user_message is not None:
                         conv = event.user_message.conversation_id
@@ -255,6 +261,35 @@ class Engine(QObject):
         finally:
             self.changed.emit("messages")
             self.changed.emit("memories")
+        if finished and conv >= 0:
+            self._suggest(conv)
+
+    def _suggest(self, conversation_id: int) -> None:
+        """After a reply: the model proposes notes from the user's message (issue 11). It runs only
+        when nothing waits: typing or sending sets ``suggest_cancel`` and it gives way at once."""
+        app = self.app
+        if app is None:
+            return
+        self.suggest_cancel.clear()
+        try:
+            made = app.suggest(conversation_id, cancel=self.suggest_cancel)
+        except GlassmindError as exc:
+            log.warning("suggestions failed: %s", exc)
+            return
+        except Exception:  # noqa: BLE001 - a suggestion must never break the chat
+            log.exception("suggestions failed")
+            return
+        if made:
+            self._send_suggestions()
+            if app.settings.auto_approve:
+                self.changed.emit("memories")
+
+    def _send_suggestions(self) -> None:
+        if self.app is not None:
+            try:
+                self.suggestions_ready.emit(self.app.suggestions.rows())
+            except GlassmindError as exc:
+                self.failed.emit(str(exc))
 
     @Slot(str, object)
     def _on_self_operation_requested(self, name: str, args: Any) -> None:
@@ -275,6 +310,8 @@ class Engine(QObject):
         for what in ("conversations", "memories", "messages"):
             if what in changed:
                 self.changed.emit(what)
+        if "suggestions" in changed:
+            self._send_suggestions()
 
     @Slot(object)
     def _on_self_settings_requested(self, settings: Settings) -> None:

@@ -153,6 +153,8 @@ class MainWindow(QMainWindow):
         self.chat.message_selected.connect(self._on_chat_message_selected)
         self.panel.operation.connect(self._on_panel_operation)
         self.panel.back_to_next_turn.connect(self._on_panel_back_to_next_turn)
+        self.panel.show_message.connect(self._on_panel_show_message)
+        self.engine.suggestions_ready.connect(self._on_engine_suggestions_ready)
         self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
         self.sidebar.new_requested.connect(self._on_new_clicked)
         new_action.triggered.connect(self._on_new_clicked)
@@ -420,6 +422,7 @@ class MainWindow(QMainWindow):
                 6000,
             )
             return
+        self.engine.suggest_cancel.set()
         self._set_busy(True)
         self._past_turn_shown = False
         self._preview_timer.stop()
@@ -432,6 +435,7 @@ class MainWindow(QMainWindow):
         self.engine.cancel.set()
 
     def _on_chat_draft_changed(self, _text: str) -> None:
+        self.engine.suggest_cancel.set()  # typing: a suggestion run gives way
         if not self._busy:
             self._preview_timer.start()
 
@@ -489,6 +493,26 @@ class MainWindow(QMainWindow):
 
     def _on_panel_operation(self, name: str, args: object) -> None:
         self.engine.operation_requested.emit(name, args)
+
+    def _on_engine_suggestions_ready(self, rows: list[Any]) -> None:
+        self.panel.show_suggestions(rows)
+
+    def _on_panel_show_message(self, message_id: int) -> None:
+        """A suggestion's source: open its conversation and mark the message."""
+        if self.store is None or self._busy:
+            return
+        try:
+            cid = self.store.message(message_id).conversation_id
+        except GlassmindError:
+            self.statusBar().showMessage("That message is gone (forgotten or deleted).", 4000)
+            return
+        if cid != self.conversation_id:
+            self.conversation_id = cid
+            self._reload_conversations()
+            self._load_messages()
+            self._request_preview(leave_past_turn=True)
+        if not self.chat.show_message(message_id):
+            self.statusBar().showMessage("The message is further up: scroll up to load it.", 4000)
 
     def _on_panel_back_to_next_turn(self) -> None:
         self._request_preview(leave_past_turn=True)

@@ -24,6 +24,7 @@ from ui.context_view import ContextView
 from ui.curation import Impacts
 from ui.memories_tab import Fetch, MemoriesTab
 from ui.retrieved_tab import RetrievedTab
+from ui.suggestions_view import SuggestionsView
 
 
 class PromptTab(QWidget):
@@ -69,6 +70,7 @@ class MemoryPanel(QTabWidget):
 
     operation = Signal(str, object)
     back_to_next_turn = Signal()
+    show_message = Signal(int)
 
     def __init__(
         self,
@@ -88,11 +90,13 @@ class MemoryPanel(QTabWidget):
         self.retrieved = RetrievedTab(get_memory, impacts)
         self.memories = MemoriesTab(fetch_memories, impacts)
         self.prompt_tab = PromptTab()
+        self.suggested = SuggestionsView()
         # Short names: all four fit the panel's narrowest width; the tooltips say more.
         for tab, name, tip in (
             (self.context, "Context", "The context window: everything the model reads, with exact token counts"),
             (self.retrieved, "Retrieved", "The memories retrieval chose for this turn, scored, and why"),
             (self.memories, "Memories", "All long-term memories: search, pin, exclude, edit, forget"),
+            (self.suggested, "Suggested", "Notes the model proposes from what you said: approve, edit or reject"),
             (self.prompt_tab, "Prompt", "The exact text sent to the model"),
         ):
             self.setTabToolTip(self.addTab(tab, name), tip)
@@ -110,6 +114,10 @@ class MemoryPanel(QTabWidget):
         for tab in (self.context, self.retrieved, self.memories):
             tab.operation.connect(self.operation)
         self.context.back_to_next_turn.connect(self.back_to_next_turn)
+        self.suggested.approve.connect(self._on_suggested_approve)
+        self.suggested.reject.connect(self._on_suggested_reject)
+        self.suggested.approve_all.connect(self._on_suggested_approve_all)
+        self.suggested.show_source.connect(self.show_message)
 
     def show_window(self, window: dict[str, Any], *, title: str, live: bool = True) -> None:
         """Show a window dict: the next turn's (live) or a past turn's record."""
@@ -120,6 +128,21 @@ class MemoryPanel(QTabWidget):
             return
         self.retrieved.show_window(window, title)
         self.prompt_tab.show_window(window, title)
+
+    def show_suggestions(self, rows: list[Any]) -> None:
+        """The pending suggestions; the tab says how many wait."""
+        self.suggested.set_suggestions(rows)
+        pending = sum(1 for r in rows if getattr(r, "status", "pending") == "pending")
+        self.setTabText(self.indexOf(self.suggested), f"Suggested ({pending})" if pending else "Suggested")
+
+    def _on_suggested_approve(self, suggestion_id: int, text: str) -> None:
+        self.operation.emit("approve_suggestion", (suggestion_id, text))
+
+    def _on_suggested_reject(self, suggestion_id: int) -> None:
+        self.operation.emit("reject_suggestion", suggestion_id)
+
+    def _on_suggested_approve_all(self) -> None:
+        self.operation.emit("approve_all_suggestions", None)
 
     def reload_memories(self, count: int | None = None) -> None:
         self.memories.reload(count)

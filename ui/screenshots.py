@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     panel.reload_memories(window._reader.count() if window._reader else None)
     panel.memory_view.selectRow(0)
     _shoot(window, out / "screenshot-memories.png")
-    panel.setCurrentIndex(3)
+    panel.setCurrentIndex(panel.indexOf(panel.prompt_tab))
     _shoot(window, out / "screenshot-prompt.png")
     apply_theme(qt, dark=True)
     panel.setCurrentIndex(0)

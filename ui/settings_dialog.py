@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -108,6 +109,9 @@ class SettingsDialog(QDialog):
         self.memory_budget.setSingleStep(128)
         self.memory_budget.setSpecialValueText("Off (no retrieval)")
         self.memory_budget.setValue(settings.memory_budget)
+        self.auto_approve = QCheckBox("Keep suggested notes without asking")
+        self.auto_approve.setToolTip("Off: suggested notes wait in the Suggested tab for you to approve or reject")
+        self.auto_approve.setChecked(bool(getattr(settings, "auto_approve", False)))
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setFixedHeight(96)
         form.addRow("Model", model_row)
@@ -122,6 +126,7 @@ class SettingsDialog(QDialog):
         form.addRow("Temperature", self.temperature)
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Memory budget (tokens)", self.memory_budget)
+        form.addRow("Suggested notes", self.auto_approve)
         form.addRow("System prompt", self.system_prompt)
         note = QLabel(
             "Context size, GPU layers, temperature and chat format are kept per model. GPU layers: 0 runs on "
@@ -233,6 +238,7 @@ class SettingsDialog(QDialog):
             retrieval=self.memory_budget.value() > 0,
             system_prompt=self.system_prompt.toPlainText().strip() or self._settings.system_prompt,
             threads=self.threads.value(),
+            auto_approve=self.auto_approve.isChecked(),
             flash_attn=self.flash_attn.currentData(),
         )
 

@@ -340,3 +340,41 @@ def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot, gla
     assert "pinned note does not fit" in warning.text()
     assert "Reply&nbsp;reserve" in w.panel.context.legend.text()  # the legend never splits a name
     w.close()
+
+
+def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind_home: Path, embedder) -> None:
+    from assistant.app import Assistant
+    from assistant.suggestions import Candidate, SuggestionBook
+
+    conv = _seed("Balcony", [("user", "My balcony faces north and my cat Pixel chews plants."), ("assistant", "Noted.")])
+    core = Assistant(embedder=embedder)
+    core.open_memory()
+    source = core.store.messages(conv)[0].id
+    book = SuggestionBook(core.store, core.memories)
+    book.record(source, [(Candidate("The user's balcony faces north.", "fact", None, source), None),
+                         (Candidate("The user's cat Pixel chews plants.", "fact", None, source), None)])
+    core.close()
+
+    w = _open(qtbot, embedder, (1280, 800))
+    panel = w.panel
+    tab = panel.indexOf(panel.suggested)
+    qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested (2)", timeout=TIMEOUT)
+    bar = panel.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tab).center())
+    rows = panel.suggested.rows()
+    assert [r.suggestion.text for r in rows] == ["The user's balcony faces north.", "The user's cat Pixel chews plants."]
+
+    # Show source: the conversation opens with the message marked.
+    qtbot.mouseClick(rows[0].source_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.conversation_id == conv, timeout=10_000)
+    qtbot.waitUntil(lambda: w.chat.message_cards()[0].bubble.property("selected") is True, timeout=10_000)
+
+    # Approve one: it becomes a note; reject the other: it is gone and never proposed again.
+    qtbot.mouseClick(panel.suggested.rows()[0].approve_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested (1)", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: any(m.text == "The user's balcony faces north." and m.kind == "note"
+                                for m in w._reader.browse()), timeout=TIMEOUT)
+    qtbot.mouseClick(panel.suggested.rows()[0].reject_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested", timeout=TIMEOUT)
+    assert not any("Pixel chews" in m.text and m.kind == "note" for m in w._reader.browse())
+    w.close()
