@@ -192,7 +192,7 @@ def test_forgetting_the_source_erases_suggestions_everywhere(assistant: Assistan
     assistant.memories.flush()
     assert _files_with(glassmind_home, SECRET)
     # The source message, and any reply that echoed the code (not a suggestion's business).
-    echoes = [m.message_id for m in assistant.memories.list() if SECRET in m.text and m.message_id]
+    echoes = [m.message_id for m in assistant.memories.browse() if SECRET in m.text and m.message_id]
     assert made[0].source_message_id in echoes
     assistant.memories.forget(message_ids=echoes)
     assert not _files_with(glassmind_home, SECRET)
@@ -209,7 +209,7 @@ def test_forgetting_an_approved_note_erases_its_suggestion(assistant: Assistant,
     made = _suggest(assistant, conv, FakeModel(f"The shed alarm is {SECRET}"))
     note = assistant.suggestions.approve(made[0].id)
     assistant.store.backups.make(assistant.store.db.conn, "test")
-    ids = [note.id] + [m.id for m in assistant.memories.list() if SECRET in m.text and m.id != note.id]
+    ids = [note.id] + [m.id for m in assistant.memories.browse() if SECRET in m.text and m.id != note.id]
     assistant.memories.forget(ids)
     assert assistant.suggestions.rows(None) == []
     assert not _files_with(glassmind_home, SECRET)
@@ -234,7 +234,7 @@ def test_cli_lists_approves_and_rejects(assistant: Assistant, capsys: pytest.Cap
     assert cli.main(["memory", "reject", str(made[1].id)]) == 0
     out = capsys.readouterr().out
     assert "approved" in out and "rejected" in out
-    assert [m.text for m in assistant.memories.list(kind="note")] == ["I keep two hives of bees"]
+    assert [m.text for m in assistant.memories.browse(kind="note")] == ["I keep two hives of bees"]
     for args in (["memory", "approve", "4242"], ["memory", "reject", "4242"], ["memory", "reject", "abc"]):
         assert cli.main(args) == 1
         err = capsys.readouterr().err.strip()
