@@ -91,3 +91,41 @@ def test_continue_extends_a_reply_cut_at_the_length_limit(assistant: Assistant) 
     # Nothing to continue when the last message is the user's.
     assistant.store.import_messages(conv, [{"role": "user", "content": "Thanks!", "created": STAMP}])
     assert isinstance(list(assistant.continue_reply(conv))[-1], Failed)
+
+
+def _files_with(home, text: str) -> list[str]:  # noqa: ANN001
+    needle = text.encode()
+    return [str(p) for p in home.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_regenerate_keeps_alternatives_and_they_go_with_their_question(assistant: Assistant, glassmind_home) -> None:
+    assistant.settings = dataclasses.replace(assistant.settings, temperature=0.9, max_tokens=24)
+    first = list(assistant.turn(None, "Invent a name for a pet dragon."))[-1]
+    assert isinstance(first, Finished)
+    conv = first.reply.conversation_id
+    question = assistant.store.messages(conv)[0]
+    replies = [first.reply.content]
+    for _ in range(2):
+        done = list(assistant.regenerate(conv))[-1]
+        assert isinstance(done, Finished)
+        replies.append(done.reply.content)
+    alts = assistant.store.alternatives(question.id)
+    assert [a.content for a in alts] == replies[:2]  # oldest first; the newest is the reply
+    msgs = assistant.store.messages(conv)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].content == replies[2]
+
+    # Switch to the first answer: it is the reply again, the others are alternatives.
+    chosen = assistant.choose_alternative(alts[0].id)
+    msgs = assistant.store.messages(conv)
+    assert [m.content for m in msgs] == [question.content, replies[0]] and chosen.id == msgs[1].id
+    assert sorted(a.content for a in assistant.store.alternatives(question.id)) == sorted(replies[1:])
+    memory = assistant.memories.for_message(chosen.id)
+    assert memory is not None and memory.text == replies[0]
+
+    # Forgetting the question takes every answer with it, from every file (backups included).
+    assistant.store.backups.make(assistant.store.db.conn, "test")
+    marker = max(replies, key=len)
+    assistant.memories.forget(message_ids=[question.id, chosen.id])
+    assert assistant.store.alternatives(question.id) == []
+    assistant.memories.flush()
+    assert not _files_with(glassmind_home, marker), marker
