@@ -276,72 +276,15 @@ class Assistant:
     def regenerate(
         self, conversation_id: int, *, cancel: threading.Event | None = None, reading: Reading | None = None
     ) -> Iterator[TurnEvent]:
-        """Answer the last user message again; the reply it replaces is kept as an alternative."""
+        """Answer the last user message again, replacing the reply after it."""
         history = self.store.messages(conversation_id)
-        replies: list[Message] = []
         while history and history[-1].role != "user":
-            replies.append(history.pop())
+            self._erase_message(history.pop().id)
         if not history:
-            for reply in replies:
-                self._erase_message(reply.id)
             yield Failed("There is no message to answer again.", None)
             return
         user = history.pop()
-        if replies:
-            self._keep_as_alternatives(user, replies)
         yield from self._respond(conversation_id, history, user, cancel, reading)
-
-    def _keep_as_alternatives(self, user: Message, replies: list[Message], *, then: Any = None) -> None:
-        """Replies leave the conversation (erased as messages, from records and backups too) and
-        are kept, in the same transaction, as alternatives of their question."""
-
-        def keep(db: Any) -> None:
-            for r in replies:
-                if r.content.strip():
-                    last = db.execute(
-                        "SELECT max(seq) FROM alternatives WHERE user_message_id = ?", [user.id]
-                    ).fetchone()[0]
-                    Store.insert(db, "alternatives", {
-                        "conversation_id": r.conversation_id, "user_message_id": user.id, "content": r.content,
-                        "created": r.created, "model": r.model, "status": r.status,
-                        "completion_tokens": r.completion_tokens, "decode_tps": r.decode_tps,
-                        # the newest answer goes after the others; one brought back keeps its place
-                        "seq": r.answer_seq if r.answer_seq is not None else (last or 0) + 1,
-                    })
-            if then is not None:
-                then(db)
-
-        self.memories.forget(message_ids=[r.id for r in replies], before=keep)
-
-    def choose_alternative(self, alternative_id: int) -> Message:
-        """Show another answer to the last question (‹ 1/3 ›): the alternative becomes the reply and
-        the reply becomes an alternative, in one transaction."""
-        alt = self.store.alternative(alternative_id)
-        msgs = self.store.messages(alt.conversation_id)
-        at = next((n for n, m in enumerate(msgs) if m.id == alt.user_message_id), None)
-        if at is None:
-            raise InvalidInputError("The question this reply answers is gone.")
-        after = msgs[at + 1 :]
-        if any(m.role != "assistant" for m in after):
-            raise InvalidInputError("Only the last reply of a conversation can be switched to another answer.")
-        created: list[int] = []
-
-        def swap(db: Any) -> None:
-            db.execute("DELETE FROM alternatives WHERE id = ?", [alt.id])
-            created.append(self._insert_message(
-                db, alt.conversation_id, "assistant", alt.content, alt.created,
-                model=alt.model, status=alt.status or "ok", completion_tokens=alt.completion_tokens,
-                decode_tps=alt.decode_tps, answer_seq=alt.seq,
-            ))
-
-        self.open_memory()
-        if after:
-            self._keep_as_alternatives(msgs[at], after, then=swap)
-        else:
-            with self.store.write() as db:
-                swap(db)
-        self._index()
-        return self.store.message(created[0])
 
     def edit_and_resend(
         self, message_id: int, text: str, *, cancel: threading.Event | None = None, reading: Reading | None = None

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +100,6 @@ def erase_rows(conn: sqlite3.Connection, erasure: Erasure, *, journal: bool = Tr
         if _has(conn, "suggestions"):  # suggestions read from a forgotten message go with it
             conn.execute(f"DELETE FROM suggestions WHERE source_message_id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM suggestion_runs WHERE message_id IN ({marks})", chunk)
-        if _has(conn, "alternatives"):  # the other answers to a forgotten question go with it
-            conn.execute(f"DELETE FROM alternatives WHERE user_message_id IN ({marks})", chunk)
     if _has(conn, "turns"):
         redact_turns(conn, erasure, FORGOTTEN)
     for cid in titles:  # a title made from a forgotten message goes with it
@@ -214,21 +212,10 @@ def edit_rows(conn: sqlite3.Connection, memory_id: int, message_id: int | None, 
 
 
 def forget(
-    store: Store,
-    *,
-    memory_ids: Iterable[int] = (),
-    message_ids: Iterable[int] = (),
-    backups: Backups | None,
-    before: Callable[[Any], None] | None = None,
+    store: Store, *, memory_ids: Iterable[int] = (), message_ids: Iterable[int] = (), backups: Backups | None
 ) -> Erasure:
-    """Erase memories and messages for good: one transaction, then the journalled slow steps.
-
-    ``before(db)`` runs first in the same transaction (Regenerate keeps the reply it replaces as
-    an alternative, atomically with erasing the message).
-    """
+    """Erase memories and messages for good: one transaction, then the journalled slow steps."""
     with store.write() as db:
-        if before is not None:
-            before(db)
         erasure = close_over(db.conn, memory_ids, message_ids)
         job = erase_rows(db.conn, erasure)
     _finish(store, job, erasure, backups)

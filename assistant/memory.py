@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -431,24 +431,16 @@ class MemoryStore:
                 "`glassmind memory list` shows the ids."
             )
 
-    def forget(
-        self,
-        ids: Iterable[int] = (),
-        *,
-        message_ids: Iterable[int] = (),
-        backups: bool = True,
-        before: Callable[[Any], None] | None = None,
-    ) -> int:
+    def forget(self, ids: Iterable[int] = (), *, message_ids: Iterable[int] = (), backups: bool = True) -> int:
         """Erase memories (and messages) for good; returns how many memories went.
 
-        ``backups=False`` leaves the backups as they are. ``before(db)`` runs first in the same
-        transaction (see erasure.forget).
+        ``backups=False`` leaves the backups as they are: for a reply replaced by Regenerate,
+        which the user did not ask to forget.
         """
         ids = [int(i) for i in ids]
         self._require(ids)
         done = erasure.forget(
-            self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups if backups else None,
-            before=before,
+            self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups if backups else None
         )
         if self._index_ready:
             self.sync_index()

@@ -194,28 +194,3 @@ def m007_suggestions(db: sqlite_utils.Database) -> None:
     # A note's type ("fact", "preference", "event") and an event's date; NULL for messages and older notes.
     db.table("memories").add_column("note_type", str)
     db.table("memories").add_column("event_date", str)
-
-
-@migration
-def m008_alternatives(db: sqlite_utils.Database) -> None:
-    """Replies that Regenerate replaced, kept as alternatives of their question (‹ 1/3 ›); they are
-    erased with the question (forget, delete, edit and resend)."""
-    db.table("alternatives").create(
-        {
-            "id": int,
-            "conversation_id": int,
-            "user_message_id": int,  # the question they answer
-            "content": str,
-            "created": str,  # when the reply was written (its place among the alternatives)
-            "model": str,
-            "status": str,
-            "completion_tokens": int,
-            "decode_tps": float,
-            "seq": int,  # its place among the answers to its question, in the order they were written
-        },
-        pk="id",
-        not_null={"conversation_id", "user_message_id", "content", "created", "seq"},
-    )
-    db.table("alternatives").create_index(["user_message_id"])
-    # The place of a reply brought back from the alternatives; NULL: the newest answer.
-    db.table("messages").add_column("answer_seq", int)

@@ -43,7 +43,6 @@ OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]]
     "approve_all_suggestions": (
         lambda app, _args: app.suggestions.approve_all(), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
     ),
-    "choose_alternative": (lambda app, aid: app.choose_alternative(aid), frozenset({MEMORIES, MESSAGES})),
     "rename_conversation": (_rename, frozenset({CONVERSATIONS})),
     "new_conversation": (_new, frozenset({CONVERSATIONS})),
 }

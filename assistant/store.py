@@ -62,23 +62,6 @@ class Message:
     ttft_s: float | None = None
     decode_tps: float | None = None
     excluded: int = 0
-    answer_seq: int | None = None  # a reply brought back from the alternatives: its place among them
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """A reply that Regenerate replaced, kept as another answer to its question."""
-
-    id: int
-    conversation_id: int
-    user_message_id: int
-    content: str
-    created: str
-    model: str | None = None
-    status: str | None = None
-    completion_tokens: int | None = None
-    decode_tps: float | None = None
-    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -377,19 +360,6 @@ class Store:
                     "items": json.dumps(items),
                 },
             )
-
-    def alternatives(self, user_message_id: int) -> list[Alternative]:
-        """The replaced replies to a question, oldest first."""
-        rows = self.query(
-            "SELECT * FROM alternatives WHERE user_message_id = ? ORDER BY seq, id", [user_message_id]
-        )
-        return [Alternative(**r) for r in rows]
-
-    def alternative(self, alternative_id: int) -> Alternative:
-        rows = self.query("SELECT * FROM alternatives WHERE id = ?", [alternative_id])
-        if not rows:
-            raise NotFoundError(f"There is no alternative reply {alternative_id} (its question was forgotten?).")
-        return Alternative(**rows[0])
 
     def turn_for_message(self, message_id: int) -> TurnRecord | None:
         rows = self.query(

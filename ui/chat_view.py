@@ -154,7 +154,6 @@ class MessageCard(QWidget):
         self.action_row.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self.action_row)
         self._buttons: dict[str, QToolButton] = {}
-        self._alt_ids: tuple[int | None, int | None] = (None, None)
         self._render_timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._render_timer.timeout.connect(self.refresh)
         # A click anywhere on the bubble selects it: the labels inside take mouse presses for
@@ -219,31 +218,6 @@ class MessageCard(QWidget):
             QGuiApplication.clipboard().setText(self._text)
         if self.message is not None:
             self.action.emit(key, self.message.id)
-
-    def set_alternatives(self, position: int, total: int, previous: int | None, following: int | None) -> None:
-        """‹ 2/3 ›: this reply is one of ``total`` answers to its question; the arrows emit
-        action("alternative", id) with the id of the alternative to show."""
-        if not hasattr(self, "alt_label"):
-            self.alt_previous, self.alt_label, self.alt_next = QToolButton(), QLabel(), QToolButton()
-            arrows = ((self.alt_previous, "‹", "The previous answer"), (self.alt_next, "›", "The next answer"))
-            for b, text, tip in arrows:
-                b.setText(text)
-                b.setAutoRaise(True)
-                b.setObjectName("cardAction")
-                b.setToolTip(tip)
-            self.alt_label.setObjectName("muted")
-            self.alt_previous.clicked.connect(lambda: self._on_alternative_clicked(self._alt_ids[0]))
-            self.alt_next.clicked.connect(lambda: self._on_alternative_clicked(self._alt_ids[1]))
-            for w in (self.alt_previous, self.alt_label, self.alt_next):
-                self.action_row.addWidget(w)
-        self._alt_ids = (previous, following)
-        self.alt_label.setText(f"{position}/{total}")
-        self.alt_previous.setEnabled(previous is not None)
-        self.alt_next.setEnabled(following is not None)
-
-    def _on_alternative_clicked(self, alternative_id: int | None) -> None:
-        if alternative_id is not None:
-            self.action.emit("alternative", alternative_id)
 
     def set_regenerate_visible(self, visible: bool) -> None:
         for key in ("regenerate", "continue"):

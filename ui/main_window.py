@@ -276,30 +276,6 @@ class MainWindow(QMainWindow):
             self.chat.show_error(str(exc))
             return
         self.chat.set_messages(msgs, has_older=more, loader=self._older)
-        self._show_alternatives(msgs)
-
-    def _show_alternatives(self, msgs: list[Any]) -> None:
-        """‹ n/m › on the last reply when Regenerate left other answers to its question."""
-        if self.store is None or not msgs or msgs[-1].role != "assistant":
-            return
-        question = next((m for m in reversed(msgs) if m.role == "user"), None)
-        if question is None:
-            return
-        try:
-            alts = self.store.alternatives(question.id)
-        except GlassmindError:
-            return
-        if not alts:
-            return
-        reply = msgs[-1]
-        # In the order the answers were written; the newest has no place yet (after all the others).
-        entries: list[tuple[int, int | None]] = [(a.seq, a.id) for a in alts]
-        entries.append((reply.answer_seq if reply.answer_seq is not None else max(a.seq for a in alts) + 1, None))
-        entries.sort(key=lambda e: e[0])
-        at = next(n for n, e in enumerate(entries) if e[1] is None)
-        previous = entries[at - 1][1] if at > 0 else None
-        following = entries[at + 1][1] if at + 1 < len(entries) else None
-        self.chat.message_cards()[-1].set_alternatives(at + 1, len(entries), previous, following)
 
     def _older(self, before_id: int):  # noqa: ANN202
         assert self.store is not None and self.conversation_id is not None
@@ -492,8 +468,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Saved as a memory.", 3000)
         elif action in ("exclude", "include"):
             self.engine.operation_requested.emit(f"{action}_message", message_id)
-        elif action == "alternative" and not self._busy:
-            self.engine.operation_requested.emit("choose_alternative", message_id)  # an alternative's id
         elif action == "copied_code":
             self.statusBar().showMessage("Code copied.", 2000)
         elif action in ("regenerate", "continue") and not self._busy and self.conversation_id is not None:

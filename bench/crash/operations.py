@@ -57,11 +57,11 @@ def op_regenerate(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Chi
         msgs = app.store.messages(conv) if conv is not None else []
     finally:
         app.close()
-    # What regenerate replaces: the replies after the last user message. Their messages go; their
-    # text stays, as alternatives of the question (erased with it), so it is not a removed text.
+    # What regenerate replaces: the replies after the last user message.
     while msgs and msgs[-1].role != "user":
         gone = msgs.pop()
         h.state.removed.add(gone.id)
+        h.state.removed_texts.add(gone.content)
     info.update(conversation=conv)
     child = h.run_child(h.worker("regenerate", str(conv)), info, "regenerate", kill, u)
     h.ack_worker(child, "regenerate")
