@@ -440,7 +440,11 @@ class ChatView(QWidget):
             item = self.cards.itemAt(n)
             w = item.widget() if item is not None else None
             if isinstance(w, MessageCard):
+                # Out of the layout and the widget tree first: a layout pass before the deferred
+                # delete must never meet a card that is half gone.
                 self.cards.takeAt(n)
+                w.hide()
+                w.setParent(None)
                 w.deleteLater()
 
     def _insert_card(self, message: Message, *, at_end: bool) -> MessageCard:
