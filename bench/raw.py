@@ -13,16 +13,15 @@ from typing import Any
 import llama_cpp
 
 
-class LlamaClock:
-    """Time spent inside llama.cpp (``eval`` and ``sample``) of one Llama, so the app's own time
-    is the rest. Wraps the instance's methods; ``Llama.generate`` calls them through ``self``."""
+class Clock:
+    """Total time spent in the callables it wraps (replaced on their owner, instance or class)."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self) -> None:
         self.total = 0.0
-        for name in ("eval", "sample"):
-            setattr(llm, name, self._timed(getattr(llm, name)))
 
-    def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, owner: Any, name: str) -> None:
+        fn: Callable[..., Any] = getattr(owner, name)
+
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
@@ -30,7 +29,17 @@ class LlamaClock:
             finally:
                 self.total += time.perf_counter() - start
 
-        return timed
+        setattr(owner, name, timed)
+
+
+class LlamaClock(Clock):
+    """Time spent inside llama.cpp (``eval`` and ``sample``) of one Llama, so the app's own time
+    is the rest. Wraps the instance's methods; ``Llama.generate`` calls them through ``self``."""
+
+    def __init__(self, llm: Any) -> None:
+        super().__init__()
+        for name in ("eval", "sample"):
+            self.wrap(llm, name)
 
 
 def raw_generation(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.app import Assistant, ContextReady, Finished, Token
-from bench.raw import LlamaClock, raw_generation
+from bench.raw import Clock, LlamaClock, raw_generation
 
 QUESTION = "Write a detailed, step by step guide to planting a vegetable garden in spring."
 SCRIPT = [
@@ -62,35 +62,16 @@ TYPED = [
 ]
 
 
-class _Timer:
-    """Total time spent in the wrapped callables (the app's tokenizer calls)."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-
-    def wrap(self, owner: Any, name: str) -> None:
-        fn = getattr(owner, name)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.total += time.perf_counter() - start
-
-        setattr(owner, name, timed)
-
-
 class _Probe:
     """The clocks of one app: llama.cpp's time, tokenizing, and storing the message."""
 
     def __init__(self, app: Assistant) -> None:
         model = app.model
         self.native = LlamaClock(model._llm)
-        self.tokenize = _Timer()
+        self.tokenize = Clock()
         for name in ("tokenize_parts", "count_tokens", "tokenize"):
             self.tokenize.wrap(model, name)
-        self.store = _Timer()
+        self.store = Clock()
         self.store.wrap(app, "_store_user_message")
 
 

@@ -67,17 +67,7 @@ def print_report(r: dict[str, Any], out: Any = sys.stdout) -> None:
         f"check {r['check_s_mean']}s)",
         file=out,
     )
-    for k in (
-        "lost_messages",
-        "unindexed",
-        "leaked_files",
-        "index_divergent",
-        "integrity_failures",
-        "duplicate_imports",
-        "partial_imports",
-        "unapplied",
-        "hangs",
-    ):
+    for k in FAILURE_KINDS:
         print(f"  {k:<20} {r[k]}", file=out)
     print(f"  kills: {r['kills']}", file=out)
     for op, c in r["ops"].items():
