@@ -16,10 +16,6 @@ def _rename(app: Assistant, args: tuple[int, str]) -> None:
     app.store.rename_conversation(*args)
 
 
-def _new(app: Assistant, _args: object) -> None:
-    app.new_conversation()
-
-
 OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]] = {
     "pin": (lambda app, ids: app.memories.set_pinned(ids, True), frozenset({MEMORIES})),
     "unpin": (lambda app, ids: app.memories.set_pinned(ids, False), frozenset({MEMORIES})),
@@ -44,7 +40,6 @@ OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]]
         lambda app, _args: app.suggestions.approve_all(), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
     ),
     "rename_conversation": (_rename, frozenset({CONVERSATIONS})),
-    "new_conversation": (_new, frozenset({CONVERSATIONS})),
 }
 
 

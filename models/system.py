@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
@@ -117,10 +116,8 @@ def default_threads() -> tuple[int, int]:
     The embedder's torch threads follow the same rule.
     """
     logical = os.cpu_count() or 1
-    physical: int | None = None
-    with contextlib.suppress(ImportError):  # looked up here, so a build without psutil still starts
-        physical = importlib.import_module("psutil").cpu_count(logical=False)
-    physical = physical or logical
+    # psutil answers None where it cannot tell the physical cores: then assume no SMT.
+    physical = psutil.cpu_count(logical=False) or logical
     if physical <= 2:
         return 1, 1
     return physical, max(physical, logical)

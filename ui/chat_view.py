@@ -455,25 +455,30 @@ class ChatView(QWidget):
         self.cards.insertWidget(position, card)
         return card
 
-    def _on_card_selected(self, message_id: int) -> None:
+    def _mark(self, message_id: int | None) -> MessageCard | None:
+        """Outline the card of ``message_id`` (None: none); returns it if it is loaded."""
+        marked = None
         for card in self.message_cards():
-            card.set_selected(card.message is not None and card.message.id == message_id)
+            on = message_id is not None and card.message is not None and card.message.id == message_id
+            card.set_selected(on)
+            marked = card if on else marked
+        return marked
+
+    def _on_card_selected(self, message_id: int) -> None:
+        self._mark(message_id)
         self.message_selected.emit(message_id)
 
     def show_message(self, message_id: int) -> bool:
         """Scroll to a loaded message and mark it; False when it is not among the loaded ones."""
-        card = next((c for c in self.message_cards() if c.message is not None and c.message.id == message_id), None)
+        card = self._mark(message_id)
         if card is None:
             return False
         self._stick_to_bottom = False
-        for c in self.message_cards():
-            c.set_selected(c is card)
         QTimer.singleShot(0, lambda: self.scroll_area.ensureWidgetVisible(card))
         return True
 
     def clear_selection(self) -> None:
-        for card in self.message_cards():
-            card.set_selected(False)
+        self._mark(None)
 
     def _on_scroll_range_changed(self, _low: int, high: int) -> None:
         # Word-wrapped cards settle their height after layout: keep the newest message in view.

@@ -132,7 +132,7 @@ class MemoryPanel(QTabWidget):
     def show_suggestions(self, rows: list[Any]) -> None:
         """The pending suggestions; the tab says how many wait."""
         self.suggested.set_suggestions(rows)
-        pending = sum(1 for r in rows if getattr(r, "status", "pending") == "pending")
+        pending = len(self.suggested.rows())  # the view shows the pending ones
         self.setTabText(self.indexOf(self.suggested), f"Suggested ({pending})" if pending else "Suggested")
 
     def _on_suggested_approve(self, suggestion_id: int, text: str) -> None:
@@ -149,6 +149,3 @@ class MemoryPanel(QTabWidget):
 
     def refresh_memories(self, fresh: dict[int, Memory], count: int) -> None:
         self.memories.refresh(fresh, count)
-
-    def set_memory_count(self, count: int) -> None:
-        self.memories.set_count(count)

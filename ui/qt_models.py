@@ -45,7 +45,7 @@ CATEGORY_LABELS = {
 
 SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 CUTOFF_TEXT = "— cut-off: older turns left out —"
-STATE_LABELS = {"in_conversation": "in the chat", "over_budget": "over budget"}
+STATE_LABELS = {"in_conversation": "in the chat"}  # other states read as their names
 
 
 def _ago(stamp: str) -> str:
