@@ -17,7 +17,7 @@ from typing import Any
 
 from assistant import erasure, paths
 from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
-from assistant.memory import Memory, MemoryStore, message_item
+from assistant.memory import ALTERNATIVE, CHAT, Memory, MemoryStore, message_item
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store, conversation_title, now_iso
@@ -276,15 +276,60 @@ class Assistant:
     def regenerate(
         self, conversation_id: int, *, cancel: threading.Event | None = None, reading: Reading | None = None
     ) -> Iterator[TurnEvent]:
-        """Answer the last user message again, replacing the reply after it."""
+        """Answer the last user message again. The reply it replaces is set aside as another
+        answer to that question (‹ 1/2 ›), one click away; an empty one is erased."""
         history = self.store.messages(conversation_id)
+        replies: list[Message] = []
         while history and history[-1].role != "user":
-            self._erase_message(history.pop().id)
+            replies.append(history.pop())
         if not history:
+            for reply in replies:
+                self._erase_message(reply.id)
             yield Failed("There is no message to answer again.", None)
             return
         user = history.pop()
-        yield from self._respond(conversation_id, history, user, cancel, reading)
+        for reply in replies:
+            if not reply.content.strip():
+                self._erase_message(reply.id)
+        kept = [r.id for r in replies if r.content.strip()]
+        with self.store.write() as db:
+            self._set_aside(db, user.id, kept)
+        for event in self._respond(conversation_id, history, user, cancel, reading):
+            if kept and isinstance(event, Finished | Failed):
+                answered = event.reply if isinstance(event, Finished) else event.partial
+                if answered is None or not answered.content.strip():
+                    # Stopped before a word, or failed: the earlier answer is the reply again.
+                    if answered is not None:
+                        self._erase_message(answered.id)
+                    self.choose_alternative(max(kept))
+            yield event
+
+    @staticmethod
+    def _set_aside(db: Any, question_id: int, message_ids: list[int]) -> None:
+        """Replies leave the conversation and retrieval but stay stored, searchable and forgettable
+        (their memory keeps its text and vector; only its source says it is set aside)."""
+        for mid in message_ids:
+            db.execute("UPDATE messages SET alternative_of = ? WHERE id = ?", [question_id, mid])
+            db.execute("UPDATE memories SET source = ? WHERE message_id = ? AND kind = 'message'", [ALTERNATIVE, mid])
+
+    def choose_alternative(self, message_id: int) -> Message:
+        """Show another answer to the last question (‹ 1/3 ›): it becomes the reply and the reply
+        shown until now is set aside, in one transaction."""
+        alt = self.store.message(message_id)
+        if alt.alternative_of is None:
+            raise InvalidInputError("That reply is already the one shown in its conversation.")
+        msgs = self.store.messages(alt.conversation_id)
+        at = next((n for n, m in enumerate(msgs) if m.id == alt.alternative_of), None)
+        if at is None:
+            raise InvalidInputError("The question this reply answers is gone.")
+        after = msgs[at + 1 :]
+        if any(m.role != "assistant" for m in after):
+            raise InvalidInputError("Only the last reply of a conversation can be switched to another answer.")
+        with self.store.write() as db:
+            self._set_aside(db, alt.alternative_of, [m.id for m in after])
+            db.execute("UPDATE messages SET alternative_of = NULL WHERE id = ?", [alt.id])
+            db.execute("UPDATE memories SET source = ? WHERE message_id = ? AND kind = 'message'", [CHAT, alt.id])
+        return self.store.message(alt.id)
 
     def edit_and_resend(
         self, message_id: int, text: str, *, cancel: threading.Event | None = None, reading: Reading | None = None
@@ -311,7 +356,7 @@ class Assistant:
         yield from self._respond(conversation_id, history, user, cancel, reading, resume=reply)
 
     def _erase_message(self, message_id: int) -> None:
-        """A message replaced by Regenerate or Edit & resend is erased like a forgotten one, backups
+        """A message replaced by Edit & resend is erased like a forgotten one, backups
         included: anything that leaves the database leaves every copy of it (the crash harness found
         a reply that echoed an edited-away secret surviving in backups otherwise)."""
         self.memories.forget(message_ids=[message_id])
@@ -478,7 +523,7 @@ class Assistant:
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation and its messages for good (their memories, records and backups included)."""
         self.store.conversation(conversation_id)
-        ids = [m.id for m in self.store.messages(conversation_id)]
+        ids = self.store.message_ids(conversation_id)
         if ids:
             self.memories.forget(message_ids=ids)
         with self.store.write() as db:

@@ -58,13 +58,19 @@ def _has(conn: sqlite3.Connection, table: str, column: str | None = None) -> boo
 
 
 def close_over(conn: sqlite3.Connection, memory_ids: Iterable[int], message_ids: Iterable[int]) -> Erasure:
-    """A message and its memory go together: forgetting either forgets both."""
+    """A message and its memory go together: forgetting either forgets both. The answers that
+    Regenerate set aside go with the question they answer."""
     mem = set(int(i) for i in memory_ids)
     msg = set(int(i) for i in message_ids)
     for chunk in _chunks(sorted(mem)):
         msg.update(_ids(conn.execute(
             f"SELECT message_id FROM memories WHERE id IN ({_marks(chunk)}) AND kind = 'message'", chunk
         )))
+    if _has(conn, "messages", "alternative_of"):
+        for chunk in _chunks(sorted(msg)):
+            msg.update(_ids(conn.execute(
+                f"SELECT id FROM messages WHERE alternative_of IN ({_marks(chunk)})", chunk
+            )))
     for chunk in _chunks(sorted(msg)):
         mem.update(_ids(conn.execute(f"SELECT id FROM memories WHERE message_id IN ({_marks(chunk)})", chunk)))
     return Erasure(tuple(sorted(mem)), tuple(sorted(msg)))

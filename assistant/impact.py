@@ -24,6 +24,8 @@ class Impact:
     conversation_id: int | None
     conversation_title: str | None
     names_conversation: bool  # the conversation's title was made from this message
+    set_aside: bool = False  # an earlier answer that Regenerate set aside (not shown in the chat)
+    answers_set_aside: int = 0  # for a question: its earlier answers, which go with it
 
 
 def impacts(store: Store, memory_ids: Iterable[int]) -> list[Impact]:
@@ -33,7 +35,8 @@ def impacts(store: Store, memory_ids: Iterable[int]) -> list[Impact]:
     marks = ",".join("?" * len(ids))
     rows = store.query(
         "SELECT m.id AS memory_id, m.message_id, msg.role, msg.conversation_id, c.title, "
-        "c.title_message_id = m.message_id AS names "
+        "c.title_message_id = m.message_id AS names, msg.alternative_of IS NOT NULL AS set_aside, "
+        "(SELECT count(*) FROM messages a WHERE a.alternative_of = m.message_id) AS answers "
         "FROM memories m LEFT JOIN messages msg ON msg.id = m.message_id "
         f"LEFT JOIN conversations c ON c.id = msg.conversation_id WHERE m.id IN ({marks}) ORDER BY m.id",
         ids,
@@ -46,6 +49,8 @@ def impacts(store: Store, memory_ids: Iterable[int]) -> list[Impact]:
             conversation_id=r["conversation_id"],
             conversation_title=r["title"],
             names_conversation=bool(r["names"]),
+            set_aside=bool(r["set_aside"]),
+            answers_set_aside=int(r["answers"] or 0),
         )
         for r in rows
     ]
@@ -64,9 +69,20 @@ def forget_warning(found: list[Impact]) -> str:
         )
     if len(in_chat) == 1 and len(found) == 1:
         i = in_chat[0]
+        if i.set_aside:
+            return (
+                f"This is an earlier answer in “{i.conversation_title}” that Regenerate set aside: forgetting "
+                "it erases it for good; the conversation does not change."
+            )
+        n = i.answers_set_aside
+        also = ""
+        if n:
+            also = " Its earlier answer (Regenerate) goes with it." if n == 1 else (
+                f" Its {n} earlier answers (Regenerate) go with it."
+            )
         return (
             f"This is {_who(i.role)} in “{i.conversation_title}”: forgetting it removes it from "
-            "that conversation too."
+            f"that conversation too.{also}"
         )
     titles = sorted({f"“{i.conversation_title}”" for i in in_chat})
     return (

@@ -30,6 +30,9 @@ MAX_MEMORY_CHARS = 20_000
 # Bump when Memory.embed_text changes: stored vectors of another format are re-embedded.
 EMBED_FORMAT = "line-v1"
 LOG_KEEP = 50_000  # vector_changes rows kept behind the saved index
+# The source of a message's memory: shown in its conversation, or an answer Regenerate set aside
+# (searchable and forgettable, never retrieved into a prompt).
+CHAT, ALTERNATIVE = "chat", "alternative"
 
 
 @dataclass(frozen=True)
@@ -453,7 +456,7 @@ def message_item(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": row["content"],
         "kind": "message",
-        "source": "chat",
+        "source": ALTERNATIVE if row.get("alternative_of") is not None else CHAT,
         "speaker": row["role"],
         "conversation_id": row["conversation_id"],
         "message_id": row["id"],

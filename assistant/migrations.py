@@ -194,3 +194,12 @@ def m007_suggestions(db: sqlite_utils.Database) -> None:
     # A note's type ("fact", "preference", "event") and an event's date; NULL for messages and older notes.
     db.table("memories").add_column("note_type", str)
     db.table("memories").add_column("event_date", str)
+
+
+@migration
+def m008_alternatives(db: sqlite_utils.Database) -> None:
+    """Replies that Regenerate replaced stay messages, set aside as other answers to their question
+    (‹ 1/3 ›): searchable and forgettable like any message, left out of the conversation and of
+    retrieval (their memory's source is "alternative"), erased with their question."""
+    db.table("messages").add_column("alternative_of", int)  # the user message they answer; NULL: shown
+    db.table("messages").create_index(["alternative_of"])

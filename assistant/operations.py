@@ -39,6 +39,7 @@ OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]]
     "approve_all_suggestions": (
         lambda app, _args: app.suggestions.approve_all(), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
     ),
+    "choose_alternative": (lambda app, mid: app.choose_alternative(mid), frozenset({MEMORIES, MESSAGES})),
     "rename_conversation": (_rename, frozenset({CONVERSATIONS})),
 }
 

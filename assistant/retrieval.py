@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.memory import Memory, MemoryStore
+from assistant.memory import ALTERNATIVE, Memory, MemoryStore
 
 
 def note_line(memory: Memory) -> str:
@@ -45,6 +45,14 @@ _STOPWORDS = frozenset(
     did does dont do's what's whats tell know get got like also ever one""".split()
 )
 _WORD = re.compile(r"[\w']+", re.UNICODE)
+
+
+def _usable(memory: Memory, include_pinned: bool) -> bool:
+    """Excluded memories and answers set aside by Regenerate never reach a prompt; pinned ones are
+    placed by the context window, so retrieval skips them unless asked."""
+    if memory.excluded or memory.source == ALTERNATIVE:
+        return False
+    return include_pinned or not memory.pinned
 
 
 def keywords(query: str) -> list[str]:
@@ -219,7 +227,7 @@ class Retriever:
         in_window: list[Hit] = []
         for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
             memory = rows.get(mid)
-            if memory is None or memory.excluded or (memory.pinned and not include_pinned):
+            if memory is None or not _usable(memory, include_pinned):
                 continue
             if memory.speaker == "assistant" and memory.kind == "message":
                 score *= ASSISTANT_SHARE
@@ -279,7 +287,7 @@ class Retriever:
         found = self.memories.get_many(wanted)
         for mid, (score, _seed) in wanted.items():
             memory = found.get(mid)
-            if memory is None or memory.excluded or (memory.pinned and not include_pinned):
+            if memory is None or not _usable(memory, include_pinned):
                 continue
             if memory.message_id is not None and memory.message_id in skip:
                 continue

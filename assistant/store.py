@@ -62,6 +62,19 @@ class Message:
     ttft_s: float | None = None
     decode_tps: float | None = None
     excluded: int = 0
+    alternative_of: int | None = None  # set aside by Regenerate: the user message it answers
+
+
+@dataclass(frozen=True)
+class AnswerChoice:
+    """Where the shown reply stands among the answers to its question (‹ 2/3 ›), in the order
+    they were written, and the ids of the answers either side of it."""
+
+    reply_id: int
+    position: int  # 1-based
+    total: int
+    previous_id: int | None
+    next_id: int | None
 
 
 @dataclass(frozen=True)
@@ -272,7 +285,8 @@ class Store:
             like = f"%{search}%"
             rows = self.query(
                 "SELECT * FROM conversations WHERE title LIKE ? OR id IN "
-                "(SELECT conversation_id FROM messages WHERE content LIKE ?) ORDER BY updated DESC, id DESC",
+                "(SELECT conversation_id FROM messages WHERE content LIKE ? AND alternative_of IS NULL) "
+                "ORDER BY updated DESC, id DESC",
                 [like, like],
             )
         else:
@@ -310,8 +324,9 @@ class Store:
     def messages(
         self, conversation_id: int, *, before_id: int | None = None, limit: int | None = None
     ) -> list[Message]:
-        """Messages in order; with ``limit``, the newest ``limit`` before ``before_id``."""
-        sql = "SELECT * FROM messages WHERE conversation_id = ?"
+        """The conversation's messages in order; with ``limit``, the newest ``limit`` before
+        ``before_id``. Answers set aside by Regenerate are not among them (see ``alternatives``)."""
+        sql = "SELECT * FROM messages WHERE conversation_id = ? AND alternative_of IS NULL"
         params: list[Any] = [conversation_id]
         if before_id is not None:
             sql += " AND id < ?"
@@ -325,8 +340,43 @@ class Store:
 
     def message_count(self, conversation_id: int) -> int:
         return int(
-            self.query("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", [conversation_id])[0]["n"]
+            self.query(
+                "SELECT count(*) AS n FROM messages WHERE conversation_id = ? AND alternative_of IS NULL",
+                [conversation_id],
+            )[0]["n"]
         )
+
+    def alternatives(self, user_message_id: int) -> list[Message]:
+        """The other answers to a question that Regenerate set aside, in the order they were written."""
+        rows = self.query("SELECT * FROM messages WHERE alternative_of = ? ORDER BY id", [user_message_id])
+        return [Message(**r) for r in rows]
+
+    def answer_choice(self, messages: list[Message]) -> AnswerChoice | None:
+        """For the last reply of a conversation (``messages``, oldest first) whose question has
+        answers set aside; None otherwise."""
+        if len(messages) < 2 or messages[-1].role != "assistant":
+            return None
+        question = next((m for m in reversed(messages) if m.role == "user"), None)
+        if question is None:
+            return None
+        others = self.alternatives(question.id)
+        if not others:
+            return None
+        reply = messages[-1]
+        ids = sorted([m.id for m in others] + [reply.id])
+        at = ids.index(reply.id)
+        return AnswerChoice(
+            reply_id=reply.id,
+            position=at + 1,
+            total=len(ids),
+            previous_id=ids[at - 1] if at > 0 else None,
+            next_id=ids[at + 1] if at + 1 < len(ids) else None,
+        )
+
+    def message_ids(self, conversation_id: int) -> list[int]:
+        """Every message of a conversation, the answers set aside included."""
+        rows = self.query("SELECT id FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id])
+        return [int(r["id"]) for r in rows]
 
     # -- turn records ------------------------------------------------------------
 

@@ -310,7 +310,8 @@ def _stored_keys(db: Any) -> set[str]:
         cid: (created, []) for cid, created in db.execute("SELECT id, created FROM conversations")
     }
     for cid, role, content, created in db.execute(
-        "SELECT conversation_id, role, content, created FROM messages ORDER BY conversation_id, id"
+        "SELECT conversation_id, role, content, created FROM messages WHERE alternative_of IS NULL "
+        "ORDER BY conversation_id, id"
     ):
         if cid in by_conv:
             by_conv[cid][1].append((role, content, created))

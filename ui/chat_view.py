@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.store import Message
+from assistant.store import AnswerChoice, Message
 from ui.flow import FlowLayout
 
 BATCH = 40
@@ -154,6 +154,11 @@ class MessageCard(QWidget):
         self.action_row.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self.action_row)
         self._buttons: dict[str, QToolButton] = {}
+        # ‹ n/m › for a reply with other answers (made on first use)
+        self.alt_previous: QToolButton | None = None
+        self.alt_label: QLabel | None = None
+        self.alt_next: QToolButton | None = None
+        self._answer_ids: tuple[int | None, int | None] = (None, None)
         self._render_timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._render_timer.timeout.connect(self.refresh)
         # A click anywhere on the bubble selects it: the labels inside take mouse presses for
@@ -219,10 +224,41 @@ class MessageCard(QWidget):
         if self.message is not None:
             self.action.emit(key, self.message.id)
 
+    def set_answers(self, choice: AnswerChoice) -> None:
+        """‹ 2/3 ›: this reply is one of ``choice.total`` answers to its question; the arrows emit
+        action("alternative", id) with the id of the answer to show instead."""
+        if self.alt_label is None:
+            self.alt_previous, self.alt_label, self.alt_next = QToolButton(), QLabel(), QToolButton()
+            arrows = ((self.alt_previous, "‹", "The previous answer"), (self.alt_next, "›", "The next answer"))
+            for b, text, tip in arrows:
+                b.setText(text)
+                b.setAutoRaise(True)
+                b.setObjectName("cardAction")
+                b.setToolTip(tip)
+                b.setAccessibleName(tip)
+            self.alt_label.setObjectName("muted")
+            self.alt_previous.clicked.connect(lambda: self._on_answer_clicked(self._answer_ids[0]))
+            self.alt_next.clicked.connect(lambda: self._on_answer_clicked(self._answer_ids[1]))
+            for w in (self.alt_previous, self.alt_label, self.alt_next):
+                self.action_row.addWidget(w)
+        self._answer_ids = (choice.previous_id, choice.next_id)
+        self.alt_label.setText(f"{choice.position}/{choice.total}")
+        self.alt_label.setToolTip(f"Answer {choice.position} of {choice.total}: Regenerate keeps the earlier ones")
+        assert self.alt_previous is not None and self.alt_next is not None
+        self.alt_previous.setEnabled(choice.previous_id is not None)
+        self.alt_next.setEnabled(choice.next_id is not None)
+
+    def _on_answer_clicked(self, message_id: int | None) -> None:
+        if message_id is not None:
+            self.action.emit("alternative", message_id)
+
     def set_regenerate_visible(self, visible: bool) -> None:
         for key in ("regenerate", "continue"):
             if key in self._buttons:
                 self._buttons[key].setVisible(visible)
+        for w in (self.alt_previous, self.alt_label, self.alt_next):
+            if w is not None:
+                w.setVisible(visible)
 
     def append(self, text: str) -> None:
         """Streamed text: the markdown is drawn again at most every RENDER_INTERVAL_MS, not per token."""

@@ -272,10 +272,14 @@ class MainWindow(QMainWindow):
         try:
             msgs = self.store.messages(self.conversation_id, limit=BATCH)
             more = self.store.message_count(self.conversation_id) > len(msgs)
+            choice = self.store.answer_choice(msgs)
         except GlassmindError as exc:
             self.chat.show_error(str(exc))
             return
         self.chat.set_messages(msgs, has_older=more, loader=self._older)
+        cards = self.chat.message_cards()
+        if choice is not None and cards and cards[-1].message is not None and cards[-1].message.id == choice.reply_id:
+            cards[-1].set_answers(choice)
 
     def _older(self, before_id: int):  # noqa: ANN202
         assert self.store is not None and self.conversation_id is not None
@@ -468,6 +472,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Saved as a memory.", 3000)
         elif action in ("exclude", "include"):
             self.engine.operation_requested.emit(f"{action}_message", message_id)
+        elif action == "alternative" and not self._busy:
+            self.engine.operation_requested.emit("choose_alternative", message_id)  # the answer to show
         elif action == "copied_code":
             self.statusBar().showMessage("Code copied.", 2000)
         elif action in ("regenerate", "continue") and not self._busy and self.conversation_id is not None:

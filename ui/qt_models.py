@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 from assistant.context import parse_source
-from assistant.memory import Memory
+from assistant.memory import ALTERNATIVE, Memory
 from assistant.store import Conversation
 
 Index = QModelIndex | QPersistentModelIndex
@@ -64,6 +64,15 @@ def _ago(stamp: str) -> str:
 
 def _muted() -> QBrush:
     return QApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+
+
+def _flags(m: Memory) -> list[str]:
+    """What sets a memory apart in the list: pinned, excluded, or an answer Regenerate set aside
+    (kept and searchable, never put in a prompt)."""
+    flags = [f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on]
+    if m.source == ALTERNATIVE:
+        flags.append("earlier answer")
+    return flags
 
 
 def _one_line(text: str, limit: int = 160) -> str:
@@ -373,16 +382,16 @@ class MemoryTableModel(_TableModel):
             if col == 0:
                 return str(m.id)
             if col == 1:
-                return " · ".join(f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on)
+                return " · ".join(_flags(m))
             if col == 2:
                 return m.kind
             if col == 3:
                 return m.day
             return _one_line(m.line(), 200)
         if role == Qt.ItemDataRole.ToolTipRole:
-            flags = ", ".join(f for f, on in (("pinned", m.pinned), ("excluded", m.excluded)) if on) or "—"
+            flags = ", ".join(_flags(m)) or "—"
             return f"{_one_line(m.text, 600)}\n\nmemory {m.id} · {m.kind} · {m.day} · {flags}"
-        if role == Qt.ItemDataRole.ForegroundRole and m.excluded:
+        if role == Qt.ItemDataRole.ForegroundRole and (m.excluded or m.source == ALTERNATIVE):
             return _muted()
         if role == Qt.ItemDataRole.UserRole:
             return m.id

@@ -123,7 +123,8 @@ def check(h: Harness) -> None:
         convs = app.store.query("SELECT id, created, import_key FROM conversations")
         msgs_by_conv: dict[int, list[tuple[str, str, str]]] = {}
         for r in app.store.query(
-            "SELECT conversation_id, role, content, created FROM messages ORDER BY conversation_id, id"
+            "SELECT conversation_id, role, content, created FROM messages WHERE alternative_of IS NULL "
+            "ORDER BY conversation_id, id"
         ):
             msgs_by_conv.setdefault(r["conversation_id"], []).append((r["role"], r["content"], r["created"]))
         by_import = Counter(c["import_key"] for c in convs if c["import_key"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from assistant.store import Message
 from bench.crash.child import READY_TIMEOUT_S, Child
 from bench.crash.state import TOPICS, Secret, import_key
 
@@ -57,15 +58,27 @@ def op_regenerate(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Chi
         msgs = app.store.messages(conv) if conv is not None else []
     finally:
         app.close()
-    # What regenerate replaces: the replies after the last user message.
+    # What regenerate replaces: the replies after the last user message. They stay stored, set
+    # aside as other answers to it; only an empty one is erased (a failed regenerate may also erase
+    # its own empty reply and bring the earlier answer back).
     while msgs and msgs[-1].role != "user":
         gone = msgs.pop()
-        h.state.removed.add(gone.id)
-        h.state.removed_texts.add(gone.content)
+        if not gone.content.strip():
+            h.state.removed.add(gone.id)
+            h.state.removed_texts.add(gone.content)
     info.update(conversation=conv)
     child = h.run_child(h.worker("regenerate", str(conv)), info, "regenerate", kill, u)
     h.ack_worker(child, "regenerate")
     return child
+
+
+def _with_answers_set_aside(app: Any, msgs: list[Any]) -> list[Any]:
+    """Erasing a question erases the answers Regenerate set aside for it."""
+    out = list(msgs)
+    for m in msgs:
+        if m.role == "user":
+            out += app.store.alternatives(m.id)
+    return out
 
 
 # edit and resend (worker)
@@ -80,7 +93,9 @@ def op_edit_resend(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Ch
                 break
         if users:
             target = users[-1] if h.rng.random() < 0.7 else h.rng.choice(users)
-            later_msgs = [m for m in app.store.messages(target.conversation_id) if m.id >= target.id]
+            later_msgs = _with_answers_set_aside(
+                app, [m for m in app.store.messages(target.conversation_id) if m.id >= target.id]
+            )
             later = [m.id for m in later_msgs]
     finally:
         app.close()
@@ -167,9 +182,14 @@ def _prepare_secret(h: Harness, info: dict[str, Any]) -> Secret:
             ids.update(m.id for m in app.memories.browse(search=needle))
         mems = app.memories.get_many(ids)
         info["copies"] = sorted(ids)
+        wanted = [m.message_id for m in mems.values() if m.message_id is not None]
+        messages = [Message(**r) for r in app.store.query(
+            f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(wanted))})", wanted
+        )] if wanted else []
+        erased = _with_answers_set_aside(app, messages)
     finally:
         app.close()
-    h.copies = (sorted(ids), [(m.message_id, m.text) for m in mems.values() if m.message_id is not None])
+    h.copies = (sorted(ids), [(m.id, m.content) for m in erased])
     return secret
 
 

@@ -378,3 +378,30 @@ def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind
     qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested", timeout=TIMEOUT)
     assert not any("Pixel chews" in m.text and m.kind == "note" for m in w._reader.browse())
     w.close()
+
+
+def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home: Path, embedder) -> None:
+    w = _open(qtbot, embedder, (1280, 800))
+    qtbot.keyClicks(w.chat.composer, "Invent a name for a pet dragon.")
+    qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+
+    def last():  # noqa: ANN202 - the cards are made again each time the stored messages are shown
+        return w.chat.message_cards()[-1]
+
+    def counter() -> str:
+        return last().alt_label.text() if last().alt_label is not None else ""
+
+    first = last().text()
+    assert counter() == ""  # one answer: no arrows
+    qtbot.mouseClick(last()._buttons["regenerate"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w._busy and counter() == "2/2", timeout=TIMEOUT)
+    second = last().text()
+    assert not last().alt_next.isEnabled()
+    qtbot.mouseClick(last().alt_previous, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: counter() == "1/2", timeout=TIMEOUT)
+    assert last().text() == first and not last().alt_previous.isEnabled()
+    assert [c.role for c in w.chat.message_cards()] == ["user", "assistant"]
+    qtbot.mouseClick(last().alt_next, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: counter() == "2/2" and last().text() == second, timeout=TIMEOUT)
+    w.close()
