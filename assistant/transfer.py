@@ -20,7 +20,7 @@ from typing import Any
 from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
 from assistant.memory import MAX_MEMORY_CHARS, message_item
-from assistant.store import Store, conversation_title, now_iso
+from assistant.store import Message, Store, conversation_title, now_iso
 from assistant.text import clean_input
 from models.errors import InvalidInputError, StoreError
 
@@ -28,8 +28,17 @@ FORMAT = "glassmind-export"
 VERSION = 1
 MAX_IMPORT_BYTES = 256 * 2**20
 ROLES = ("user", "assistant")
-STATUSES = ("ok", "partial", "failed")
+STATUSES = ("ok", "partial", "failed", "length")  # length: cut at the length limit (Continue)
 NOTHING = "nothing was imported"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An earlier answer to a user message that Regenerate set aside."""
+
+    content: str
+    created: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class _Message:
     created: str
     status: str
     excluded: bool
+    earlier_answers: tuple[_Answer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,17 @@ def conversation_key(created: str, messages: Iterable[tuple[str, str, str]]) -> 
 # -- export ---------------------------------------------------------------------
 
 
+def _exported(app: Assistant, m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "role": m.role, "content": m.content, "created": m.created, "status": m.status, "excluded": bool(m.excluded)
+    }
+    if m.role == "user":  # the answers Regenerate set aside travel with their question
+        answers = app.store.alternatives(m.id)
+        if answers:
+            out["earlier_answers"] = [{"content": a.content, "created": a.created, "status": a.status} for a in answers]
+    return out
+
+
 def export_data(app: Assistant) -> dict[str, Any]:
     """Every conversation with its messages, and every note with its flags."""
     conversations = []
@@ -101,16 +122,7 @@ def export_data(app: Assistant) -> dict[str, Any]:
             {
                 "title": conv.title,
                 "created": conv.created,
-                "messages": [
-                    {
-                        "role": m.role,
-                        "content": m.content,
-                        "created": m.created,
-                        "status": m.status,
-                        "excluded": bool(m.excluded),
-                    }
-                    for m in app.store.messages(conv.id)
-                ],
+                "messages": [_exported(app, m) for m in app.store.messages(conv.id)],
             }
         )
     notes = [
@@ -221,6 +233,25 @@ def _date(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -
     return value
 
 
+def _text_date_status(m: Any, where: str) -> tuple[str, str, str]:
+    """A message's (or an earlier answer's) text, date and status, checked."""
+    if not isinstance(m, dict):
+        raise _problem(where, f"must be an object, not {_kind(m)}")
+    content = _string(m, "content", where)
+    assert content is not None
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise _problem(where, f"the text is {len(content):,} characters; at most {MAX_MESSAGE_CHARS:,} are allowed")
+    created = _date(m, "created", where)
+    assert created is not None
+    status = m.get("status", "ok")
+    if status is None:
+        status = "ok"
+    if status not in STATUSES:
+        shown = f"'{status}'" if isinstance(status, str) else _kind(status)
+        raise _problem(where, f"status {shown} is not one of {', '.join(STATUSES)}")
+    return content, created, status
+
+
 def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
     """Check all of an export before anything is written; the first problem is one sentence."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -260,21 +291,15 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
             if role not in ROLES:
                 shown = f"'{role}'" if isinstance(role, str) else _kind(role)
                 raise _problem(mwhere, f"role {shown} is not allowed (only user and assistant)")
-            content = _string(m, "content", mwhere)
-            assert content is not None
-            if len(content) > MAX_MESSAGE_CHARS:
-                raise _problem(
-                    mwhere, f"the text is {len(content):,} characters; at most {MAX_MESSAGE_CHARS:,} are allowed"
-                )
-            mcreated = _date(m, "created", mwhere)
-            assert mcreated is not None
-            status = m.get("status", "ok")
-            if status is None:
-                status = "ok"
-            if status not in STATUSES:
-                shown = f"'{status}'" if isinstance(status, str) else _kind(status)
-                raise _problem(mwhere, f"status {shown} is not one of {', '.join(STATUSES)}")
-            messages.append(_Message(role, content, mcreated, status, _flag(m, "excluded", mwhere)))
+            content, mcreated, status = _text_date_status(m, mwhere)
+            answers = m.get("earlier_answers")
+            if answers is not None and (role != "user" or not isinstance(answers, list)):
+                raise _problem(mwhere, "'earlier_answers' must be a list, and only on a user message")
+            earlier = tuple(
+                _Answer(*_text_date_status(a, f"{mwhere}, earlier answer {ai}"))
+                for ai, a in enumerate(answers or [], 1)
+            )
+            messages.append(_Message(role, content, mcreated, status, _flag(m, "excluded", mwhere), earlier))
         conversations.append(_Conversation(title[:200], created, messages))
 
     notes = []
@@ -357,6 +382,14 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                     title_message_id = mid
                 if m.content.strip():
                     memory_items.append(message_item({**row, "id": mid}))
+                for a in m.earlier_answers:
+                    answer = {
+                        "conversation_id": cid, "role": "assistant", "content": a.content, "created": a.created,
+                        "status": a.status, "alternative_of": mid,
+                    }
+                    aid = Store.insert(db, "messages", answer)
+                    if a.content.strip():
+                        memory_items.append(message_item({**answer, "id": aid}))
             if title_message_id:
                 db.execute("UPDATE conversations SET title_message_id = ? WHERE id = ?", [title_message_id, cid])
             result.conversations += 1

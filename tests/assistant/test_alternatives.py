@@ -138,3 +138,29 @@ def test_a_regenerate_stopped_before_a_word_brings_the_earlier_answer_back(assis
     assert assistant.store.alternatives(question) == []
     assert assistant.store.answer_choice(msgs) is None
     assert assistant.memories.for_message(old).source == CHAT  # type: ignore[union-attr]
+
+
+def test_earlier_answers_travel_in_an_export(assistant: Assistant, embedder, tmp_path: Path) -> None:
+    import json
+
+    from assistant.transfer import export_data, import_data
+
+    conv, question, old = _answered(assistant, f"It is {SECRET}-export.")
+    list(assistant.regenerate(conv))
+    data = json.loads(json.dumps(export_data(assistant)))
+    (exported,) = data["conversations"]
+    assert [a["content"] for a in exported["messages"][0]["earlier_answers"]] == [f"It is {SECRET}-export."]
+    other = Assistant(tmp_path / "other", embedder=embedder)
+    try:
+        assert import_data(other, data).conversations == 1
+        (imported,) = other.store.conversations()
+        msgs = other.store.messages(imported.id)
+        assert [m.content for m in msgs] == [m["content"] for m in exported["messages"]]
+        (answer,) = other.store.alternatives(msgs[0].id)
+        assert answer.content == f"It is {SECRET}-export." and answer.role == "assistant"
+        memory = other.memories.for_message(answer.id)
+        assert memory is not None and memory.source == ALTERNATIVE
+        assert import_data(other, data).conversations == 0  # the same export again adds nothing
+        assert len(other.store.alternatives(msgs[0].id)) == 1
+    finally:
+        other.close()

@@ -25,7 +25,8 @@ def sample() -> dict:
                 "created": "2024-05-01T10:00:00+00:00",
                 "messages": [
                     {"role": "user", "content": "I like green tea.", "created": "2024-05-01T10:00:00+00:00"},
-                    {"role": "assistant", "content": "Noted: green tea.", "created": "2024-05-01T10:00:05+00:00"},
+                    {"role": "assistant", "content": "Noted: green tea.", "created": "2024-05-01T10:00:05+00:00",
+                     "status": "length"},  # cut at the length limit (Continue)
                 ],
             },
             {
