@@ -130,10 +130,12 @@ class Assistant:
             self._retriever = Retriever(self.memories, self.model.count_tokens)
         return self._retriever
 
-    def open_memory(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Load the embedder and the vector index (rebuilt from SQLite if needed)."""
-        self.embedder.load()
-        return self.memories.open_index(progress)
+    def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str:
+        """Load the embedder and the vector index (rebuilt from SQLite if needed). ``embed=False``:
+        the index only, for erasing (the embedder takes seconds to load and is not needed)."""
+        if embed:
+            self.embedder.load()
+        return self.memories.open_index(progress, embed=embed)
 
     def close(self) -> None:
         try:

@@ -263,7 +263,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
         m = mem.edit(args.id, _words(args.text))
         print(f"Memory {m.id} changed and re-indexed.")
     elif op == "forget":
-        app.open_memory(_progress)
+        app.open_memory(_progress, embed=False)  # erasing embeds nothing: seconds faster
         n = mem.forget(args.ids)
         print(f"Forgot {n} memor{'y' if n == 1 else 'ies'}: erased from the database and the index.")
     elif op in ("suggestions", "approve", "reject"):

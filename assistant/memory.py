@@ -106,6 +106,7 @@ class MemoryStore:
         self.model_key = f"{embedder.name}/{EMBED_FORMAT}"
         self.index = VectorIndex(index_dir, model=self.model_key, dim=embedder.dim)
         self._index_ready = False
+        self._all_embedded = False  # every memory had a vector when the index was opened
         self._generation = 0
         self._dirty = False
 
@@ -134,16 +135,22 @@ class MemoryStore:
             return None
         return record
 
-    def open_index(self, progress: Progress | None = None) -> str:
+    def open_index(self, progress: Progress | None = None, *, embed: bool = True) -> str:
         """Load the FAISS cache, or rebuild it from SQLite; returns "loaded" or "rebuilt".
 
         First every stored message without a memory (a turn killed before it was indexed)
-        becomes one, and every memory without a vector is embedded.
+        becomes one, and every memory without a vector is embedded. ``embed=False`` leaves
+        that embedding to the next open: erasing needs the index but not the embedder.
         """
         if self._index_ready:
+            if embed and not self._all_embedded:  # opened for erasing first
+                self._embed_missing(progress)
+                self._all_embedded = True
             return "loaded"
         self.index_orphan_messages()
-        self._embed_missing(progress)
+        if embed:
+            self._embed_missing(progress)
+            self._all_embedded = True
         record = self._saved_record()
         if record and self.index.load(str(record.get("sha256"))):
             self._generation = int(record.get("generation", 0))

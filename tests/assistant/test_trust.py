@@ -243,3 +243,22 @@ def test_half_made_backup_copies_are_removed_on_start(glassmind_home: Path) -> N
         made.path.with_suffix(suffix).write_bytes(made.path.read_bytes())
     Store(paths.database_path(glassmind_home)).close()
     assert sorted(p.suffix for p in made.path.parent.iterdir()) == [".db"]
+
+
+def test_forget_from_the_cli_erases_the_vector_without_loading_the_embedder(
+    assistant: Assistant, glassmind_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.cli as cli
+    from models.embedder import Embedder
+
+    assistant.open_memory()
+    note = assistant.memories.add(f"Gate code {SECRET}")
+    vector = assistant.store.query("SELECT vector FROM memory_vectors WHERE memory_id = ?", [note.id])[0]["vector"]
+    assistant.memories.flush()
+    assert any(vector in p.read_bytes() for p in glassmind_home.rglob("*") if p.is_file())  # in the FAISS file
+    fresh = Embedder()
+    monkeypatch.setattr(cli, "Assistant", lambda: Assistant(embedder=fresh))
+    assert cli.main(["memory", "forget", str(note.id)]) == 0
+    assert not fresh.loaded  # seconds saved on every forget from the terminal
+    assert not _files_with(glassmind_home, SECRET)
+    assert not any(vector in p.read_bytes() for p in glassmind_home.rglob("*") if p.is_file())
