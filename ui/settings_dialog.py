@@ -8,6 +8,7 @@ shows the values it had last time (Settings.for_model), and OK remembers them (S
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QStandardItemModel
@@ -51,7 +52,10 @@ class SettingsDialog(QDialog):
         *,
         memory: MachineMemory | None = None,
         gpu_offload: bool | None = None,
+        models: Sequence[ModelEntry] | None = None,
     ) -> None:
+        """``models``: the registry's entries, already read (the main window reads them on its reader
+        thread: listing parses each GGUF file's header); None: listed here."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -139,7 +143,7 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         form.addRow(buttons)
 
-        self._fill_models(settings.model)
+        self._fill_models(settings.model, models)
         self._show_model_values(settings)
         self.model.activated.connect(self._on_model_activated)
         self.model.currentIndexChanged.connect(self._on_model_current_index_changed)
@@ -151,12 +155,12 @@ class SettingsDialog(QDialog):
 
     # -- the model picker ------------------------------------------------------------------
 
-    def _fill_models(self, current: str | None) -> None:
+    def _fill_models(self, current: str | None, models: Sequence[ModelEntry] | None = None) -> None:
         self._filling = True
         try:
             self.model.clear()
             self._entries.clear()
-            for e in self._registry.entries():
+            for e in self._registry.entries() if models is None else models:
                 label = f"{e.name}  ({e.parameters / 1e6:,.0f}M, {e.quantization}, {e.size_bytes / 2**20:,.0f} MiB)"
                 if e.error:
                     label += "  — unusable"
