@@ -43,11 +43,24 @@ class Token:
     text: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finished:
+    """The reply is stored: it, the figures of its generation, and its turn record."""
+
     reply: Message
     usage: Usage
     turn_id: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The loaded chat model as the status bar shows it."""
+
+    name: str
+    backend: str  # "CUDA", "Metal", "CPU", ...
+    n_ctx: int
+    gpu_layers: int
+    notice: str = ""  # a sentence when loading had to fall back (e.g. to the CPU)
 
 
 @dataclass
@@ -96,6 +109,17 @@ class Assistant:
 
     def model_entry(self) -> ModelEntry:
         return self.registry.resolve(self.settings.model)
+
+    def model_info(self) -> ModelInfo:
+        """Name, backend and size of the loaded model (loading it first if needed)."""
+        model = self.load_model()
+        return ModelInfo(
+            name=self.model_entry().name,
+            backend=model.backend,
+            n_ctx=model.n_ctx,
+            gpu_layers=model.gpu_layers,
+            notice=model.notice or "",
+        )
 
     def load_model(self) -> ChatModel:
         """Load the chat model named in the settings (the bundled default when none)."""

@@ -9,13 +9,13 @@ framed as quoted data, never as instructions.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from assistant.memory import Memory
 from assistant.retrieval import Hit, RetrievalResult, day_header, note_line
-from assistant.store import Message
+from assistant.store import Message, TurnRecord
 from models.errors import InputTooLargeError, InvalidInputError
 
 PINNED_HEADER = (
@@ -92,22 +92,12 @@ class ContextWindow:
 
     def by_category(self) -> dict[str, int]:
         """Included tokens per category, plus the reply reserve and what is free."""
-        out = {c: 0 for c in CATEGORIES}
-        for item in self.items:
-            if item.included:
-                out[item.kind] += item.tokens
-        out["reserve"] = self.reserve
-        out["free"] = max(0, self.n_ctx - self.reserve - self.prompt_tokens)
-        return out
+        return by_category(self.items, n_ctx=self.n_ctx, reserve=self.reserve, prompt_tokens=self.prompt_tokens)
 
     @property
     def cutoff_index(self) -> int | None:
         """Index in ``items`` of the newest history item left out for budget, if any."""
-        found = None
-        for i, item in enumerate(self.items):
-            if item.kind == "history" and item.state == "over_budget":
-                found = i
-        return found
+        return cutoff_index(self.items)
 
     def to_json(self, *, with_prompt: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -120,6 +110,112 @@ class ContextWindow:
         if with_prompt:
             data["prompt"] = self.prompt
         return data
+
+    def view(self) -> WindowView:
+        """A frozen copy for another thread (the window's panel): the builder's items stay its own."""
+        return WindowView(
+            n_ctx=self.n_ctx,
+            reserve=self.reserve,
+            prompt_tokens=self.prompt_tokens,
+            prompt=self.prompt,
+            items=tuple(WindowItem(**asdict(i)) for i in self.items),
+            by_category=self.by_category(),
+        )
+
+
+class _Counted(Protocol):
+    """A window item as counted for the budget bar (ContextItem, WindowItem)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def tokens(self) -> int: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def included(self) -> bool: ...
+
+
+def cutoff_index(items: Sequence[_Counted]) -> int | None:
+    """Index of the newest history item left out for budget, if any: the cut-off the panel marks."""
+    found = None
+    for i, item in enumerate(items):
+        if item.kind == "history" and item.state == "over_budget":
+            found = i
+    return found
+
+
+def by_category(items: Iterable[_Counted], *, n_ctx: int, reserve: int, prompt_tokens: int) -> dict[str, int]:
+    """Included tokens per category, plus the reply reserve and what is free (the panel's budget bar)."""
+    out = {c: 0 for c in CATEGORIES}
+    for item in items:
+        if item.included and item.kind in out:
+            out[item.kind] += item.tokens
+    out["reserve"] = reserve
+    out["free"] = max(0, n_ctx - reserve - prompt_tokens)
+    return out
+
+
+@dataclass(frozen=True)
+class WindowItem:
+    """One item of a window as the panel shows it (ContextItem's fields, frozen)."""
+
+    kind: str
+    text: str
+    tokens: int
+    state: str = "included"
+    reason: str = ""
+    source: str | None = None
+    role: str | None = None
+    scores: Mapping[str, Any] | None = None
+    label: str | None = None
+
+    @property
+    def included(self) -> bool:
+        return self.state == "included"
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """A context window as data for display: the next turn's (live) or a past turn's record.
+
+    ``error`` is set instead when no window could be made (the sentence says why).
+    """
+
+    n_ctx: int = 0
+    reserve: int = 0
+    prompt_tokens: int = 0
+    prompt: str = ""
+    items: tuple[WindowItem, ...] = ()
+    by_category: Mapping[str, int] = field(default_factory=dict)
+    error: str = ""
+
+    @classmethod
+    def failed(cls, error: str) -> WindowView:
+        return cls(error=error)
+
+    @classmethod
+    def of_record(cls, record: TurnRecord) -> WindowView:
+        """The window recorded for a past turn (items stored as JSON; unknown keys of other versions ignored)."""
+        known = set(WindowItem.__dataclass_fields__)
+        items = tuple(WindowItem(**{k: v for k, v in raw.items() if k in known}) for raw in record.items)
+        return cls(
+            n_ctx=record.n_ctx,
+            reserve=record.reserve,
+            prompt_tokens=record.prompt_tokens,
+            prompt=record.prompt,
+            items=items,
+            by_category=by_category(items, n_ctx=record.n_ctx, reserve=record.reserve,
+                                    prompt_tokens=record.prompt_tokens),
+        )
+
+    @property
+    def cutoff_index(self) -> int | None:
+        """Index in ``items`` of the newest history item left out for budget, if any."""
+        return cutoff_index(self.items)
 
 
 Part = tuple[str | None, str]  # (source, text) of a message's content

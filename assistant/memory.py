@@ -96,6 +96,62 @@ def clean_text(text: str) -> str:
     return text
 
 
+# Reading needs no embedder and no index: the window's reader thread uses these on a connection of its own.
+
+
+def get(store: Store, memory_id: int) -> Memory:
+    rows = store.query("SELECT * FROM memories WHERE id = ?", [memory_id])
+    if not rows:
+        raise NotFoundError(f"There is no memory {memory_id} (it may have been forgotten).")
+    return _memory(rows[0])
+
+
+def get_many(store: Store, ids: Iterable[int]) -> dict[int, Memory]:
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    out: dict[int, Memory] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in store.query(f"SELECT * FROM memories WHERE id IN ({marks})", chunk):
+            out[row["id"]] = _memory(row)
+    return out
+
+
+def browse(
+    store: Store,
+    *,
+    search: str | None = None,
+    kind: str | None = None,
+    sort: str = "newest",
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Memory]:
+    """Memories filtered by text and kind, sorted, a page at a time (the memory browser, the CLI)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if search:
+        where.append("text LIKE ?")
+        params.append(f"%{search}%")
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    order = {
+        "newest": "id DESC",
+        "oldest": "id ASC",
+        "pinned": "pinned DESC, id DESC",
+        "text": "text COLLATE NOCASE ASC",
+    }.get(sort, "id DESC")
+    sql = "SELECT * FROM memories" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+    return [_memory(r) for r in store.query(sql, params)]
+
+
+def count(store: Store) -> int:
+    return int(store.query("SELECT count(*) AS n FROM memories")[0]["n"])
+
+
 class MemoryStore:
     """Memories in SQLite with their vectors; the FAISS index is kept in step."""
 
@@ -278,20 +334,10 @@ class MemoryStore:
     # -- reading ----------------------------------------------------------------
 
     def get(self, memory_id: int) -> Memory:
-        rows = self.store.query("SELECT * FROM memories WHERE id = ?", [memory_id])
-        if not rows:
-            raise NotFoundError(f"There is no memory {memory_id} (it may have been forgotten).")
-        return _memory(rows[0])
+        return get(self.store, memory_id)
 
     def get_many(self, ids: Iterable[int]) -> dict[int, Memory]:
-        ids = list(dict.fromkeys(int(i) for i in ids))
-        out: dict[int, Memory] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.store.query(f"SELECT * FROM memories WHERE id IN ({marks})", chunk):
-                out[row["id"]] = _memory(row)
-        return out
+        return get_many(self.store, ids)
 
     def for_message(self, message_id: int) -> Memory | None:
         rows = self.store.query("SELECT * FROM memories WHERE message_id = ? AND kind = 'message'", [message_id])
@@ -306,29 +352,10 @@ class MemoryStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Memory]:
-        """Memories filtered by text and kind, sorted, a page at a time (the memory browser, the CLI)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if search:
-            where.append("text LIKE ?")
-            params.append(f"%{search}%")
-        if kind:
-            where.append("kind = ?")
-            params.append(kind)
-        order = {
-            "newest": "id DESC",
-            "oldest": "id ASC",
-            "pinned": "pinned DESC, id DESC",
-            "text": "text COLLATE NOCASE ASC",
-        }.get(sort, "id DESC")
-        sql = "SELECT * FROM memories" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}"
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [limit, offset]
-        return [_memory(r) for r in self.store.query(sql, params)]
+        return browse(self.store, search=search, kind=kind, sort=sort, limit=limit, offset=offset)
 
     def count(self) -> int:
-        return int(self.store.query("SELECT count(*) AS n FROM memories")[0]["n"])
+        return count(self.store)
 
     def pinned(self) -> list[Memory]:
         return [_memory(r) for r in self.store.query("SELECT * FROM memories WHERE pinned = 1 ORDER BY id")]

@@ -107,7 +107,7 @@ def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
         window.chat.send_button.click()
         wait_until(lambda: not window._busy)
         timer.stop()
-        figures = dict(window.last_figures)
+        usage = window.last_reply.usage if window.last_reply is not None else None
         window.close()
     app.processEvents()
     gaps.sort()
@@ -116,8 +116,8 @@ def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
         "max_stall_ms": gaps[-1] if gaps else 0,
         "p99_gap_ms": gaps[int(len(gaps) * 0.99)] if gaps else 0,
         "ticks": len(gaps),
-        "reply_tokens": figures.get("completion_tokens"),
-        "decode_tps": round(figures.get("decode_tps", 0.0), 1),
+        "reply_tokens": usage.completion_tokens if usage else None,
+        "decode_tps": round(usage.decode_tps if usage else 0.0, 1),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QTextDocument
@@ -224,9 +225,18 @@ class MessageCard(QWidget):
         if self.message is not None:
             self.action.emit(key, self.message.id)
 
-    def set_answers(self, choice: AnswerChoice) -> None:
+    def set_answers(self, choice: AnswerChoice | None) -> None:
         """‹ 2/3 ›: this reply is one of ``choice.total`` answers to its question; the arrows emit
-        action("alternative", id) with the id of the answer to show instead."""
+        action("alternative", id) with the id of the answer to show instead. None: no others (any
+        more), no arrows."""
+        if choice is None:
+            for w in (self.alt_previous, self.alt_label, self.alt_next):
+                if w is not None:
+                    self.action_row.removeWidget(w)
+                    w.deleteLater()
+            self.alt_previous = self.alt_label = self.alt_next = None
+            self._answer_ids = (None, None)
+            return
         if self.alt_label is None:
             self.alt_previous, self.alt_label, self.alt_next = QToolButton(), QLabel(), QToolButton()
             arrows = ((self.alt_previous, "‹", "The previous answer"), (self.alt_next, "›", "The next answer"))
@@ -370,6 +380,8 @@ class ChatView(QWidget):
         message_action(str, int): an action on a message card.
         draft_changed(str): the composer's text changed (the panel previews the next window).
         message_selected(int): a message was clicked (the panel shows its turn).
+        older_requested(int): the user scrolled to the top: the messages before this id are wanted
+            (``add_older`` shows them).
     """
 
     send = Signal(str)
@@ -377,6 +389,7 @@ class ChatView(QWidget):
     message_action = Signal(str, int)
     draft_changed = Signal(str)
     message_selected = Signal(int)
+    older_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -438,7 +451,7 @@ class ChatView(QWidget):
         self._messages: list[Message] = []
         self._stick_to_bottom = True  # follow new content until the user scrolls up
         self._streaming: MessageCard | None = None
-        self._loader = None
+        self._asked_older = False  # a batch of older messages is on its way
         self.composer.submitted.connect(self._on_composer_submitted)
         self.send_button.clicked.connect(self._on_composer_submitted)
         self.stop_button.clicked.connect(self.stop)
@@ -457,18 +470,25 @@ class ChatView(QWidget):
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
 
-    def set_messages(self, messages: list[Message], *, has_older: bool, loader=None) -> None:  # noqa: ANN001
-        """Show the newest batch of a conversation; ``loader(before_id)`` fetches older ones."""
+    def set_messages(self, messages: Sequence[Message], *, has_older: bool) -> None:
+        """Show the newest batch of a conversation; ``older_requested`` asks for the ones before it."""
+        cards = self.message_cards()
+        if (self._streaming is None and list(messages) == self._messages and len(cards) == len(messages)
+                and all(c.message is not None for c in cards)):
+            # The same messages read again (a reply's end and its change notice both reload): keep
+            # the cards, the selection and the scroll position as they are.
+            self.older.setVisible(has_older)
+            return
         self._clear()
         self._stick_to_bottom = True
         self._messages = list(messages)
-        self._loader = loader
+        self._asked_older = False
         for m in messages:
             self._insert_card(m, at_end=True)
         self.older.setVisible(has_older)
         self.empty.setVisible(not messages)
         self._mark_last_assistant()
-        QTimer.singleShot(0, self._scroll_to_bottom)
+        QTimer.singleShot(0, self, self._scroll_to_bottom)
 
     def _clear(self) -> None:
         self._streaming = None
@@ -510,7 +530,7 @@ class ChatView(QWidget):
         if card is None:
             return False
         self._stick_to_bottom = False
-        QTimer.singleShot(0, lambda: self.scroll_area.ensureWidgetVisible(card))
+        QTimer.singleShot(0, card, lambda: self.scroll_area.ensureWidgetVisible(card))
         return True
 
     def clear_selection(self) -> None:
@@ -526,19 +546,27 @@ class ChatView(QWidget):
         self._stick_to_bottom = value >= bar.maximum() - 40
         # Reaching the top loads the previous batch, as a long chat scrolls back.
         if value == 0 and self.older.isVisible() and self.scroll_area.verticalScrollBar().maximum() > 0:
-            QTimer.singleShot(0, self._on_older_clicked)
+            QTimer.singleShot(0, self, self._on_older_clicked)
 
     def _on_older_clicked(self) -> None:
-        if not self._messages or self._loader is None:
+        if not self._messages or self._asked_older:
             return
-        older, more = self._loader(self._messages[0].id)
+        self._asked_older = True
+        self.older_requested.emit(self._messages[0].id)
+
+    def add_older(self, before_id: int, older: Sequence[Message], more: bool) -> None:
+        """The messages before ``before_id`` arrived: put them on top, keeping the view where it was."""
+        if not self._messages or self._messages[0].id != before_id:
+            return  # another conversation (or a reload) since it was asked for
+        self._asked_older = False
+        older = list(older)
         bar = self.scroll_area.verticalScrollBar()
         before = bar.maximum() - bar.value()
         for m in reversed(older):
             self._insert_card(m, at_end=False)
         self._messages = older + self._messages
         self.older.setVisible(more)
-        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum() - before))
+        QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum() - before))
 
     def begin_reply(self, user_text: str) -> None:
         self.empty.setVisible(False)
@@ -561,7 +589,7 @@ class ChatView(QWidget):
         else:
             self._streaming = MessageCard(None, role="assistant")
             self.cards.insertWidget(self.cards.count() - 1, self._streaming)
-        QTimer.singleShot(0, self._scroll_to_bottom)
+        QTimer.singleShot(0, self, self._scroll_to_bottom)
 
     def append_tokens(self, text: str) -> None:
         if self._streaming is None:

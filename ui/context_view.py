@@ -1,13 +1,11 @@
 """The "Context window" tab: the budget bar by category, its legend, and the ordered items.
 
-A widget only: it shows a window dict (a live preview or a past turn's
+A widget only: it shows a WindowView (a live preview or a past turn's
 record) and turns the user's pin / exclude / include into ``operation``
 requests; the main window forwards those to the engine.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
@@ -24,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.context import parse_source
+from assistant.context import WindowItem, WindowView, parse_source
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
 
 FREE_DARK = "#34373f"
@@ -36,17 +34,6 @@ FALLBACK_REASON = {
     "message": "The message you are writing.",
 }
 BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "reserve", "free")
-
-
-def categories(window: dict[str, Any]) -> dict[str, int]:
-    """Included tokens per category of a window dict (a live window or a past turn's record)."""
-    out = {c: 0 for c in BAR_ORDER}
-    for it in window.get("items", []):
-        if it["state"] == "included" and it["kind"] in out:
-            out[it["kind"]] += it["tokens"]
-    out["reserve"] = window.get("reserve", 0)
-    out["free"] = max(0, window.get("n_ctx", 0) - out["reserve"] - window.get("prompt_tokens", 0))
-    return out
 
 
 def table(model) -> QTableView:  # noqa: ANN001
@@ -208,29 +195,29 @@ class ContextView(QWidget):
         self.include_button.clicked.connect(self._on_include_button_clicked)
         self.back_button.clicked.connect(self.back_to_next_turn)
 
-    def show_window(self, window: dict[str, Any], *, title: str, live: bool) -> None:
+    def show_window(self, window: WindowView, *, title: str, live: bool) -> None:
         self.title.setText(title)
         self.back_button.setVisible(not live)
-        if "error" in window:
+        if window.error:
             # Nothing of an earlier draft stays on screen as if it were this one's window.
-            self.summary.setText(window["error"])
+            self.summary.setText(window.error)
             self.warning.setVisible(False)
             self._parts = None
             self.bar.setVisible(False)
             self.legend.setVisible(False)
             self.view.clearSpans()
-            self.model.set_items([])
+            self.model.set_items((), None)
             self._on_view_selection_changed()
             return
-        parts = categories(window)
+        parts = {c: window.by_category.get(c, 0) for c in BAR_ORDER}
         self._parts = parts
-        n_ctx = window.get("n_ctx", 0)
-        left = sum(1 for it in window.get("items", []) if it["state"] not in ("included", "in_conversation"))
+        n_ctx = window.n_ctx
+        left = sum(1 for it in window.items if it.state not in ("included", "in_conversation"))
         self.summary.setText(
-            f"<b>{window.get('prompt_tokens', 0):,}</b> of {n_ctx:,} tokens used · "
-            f"{window.get('reserve', 0):,} reserved for the reply · {left} left out"
+            f"<b>{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
+            f"{window.reserve:,} reserved for the reply · {left} left out"
         )
-        dropped_pins = [it for it in window.get("items", []) if it["kind"] == "pinned" and it["state"] == "over_budget"]
+        dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == "over_budget"]
         self.warning.setText(
             f"⚠ {len(dropped_pins)} pinned note{'s do' if len(dropped_pins) > 1 else ' does'} not fit this turn: "
             "the pinned notes and the message take more room than the context has. Unpin a note, shorten the "
@@ -243,7 +230,7 @@ class ContextView(QWidget):
         self.bar.set_parts(parts, n_ctx)
         self.legend.set_parts(parts)
         self.view.clearSpans()
-        self.model.set_items(window.get("items", []))
+        self.model.set_items(window.items, window.cutoff_index)
         if self.model.cutoff_row >= 0:
             self.view.setSpan(self.model.cutoff_row, 0, 1, self.model.columnCount())
             self.view.scrollTo(self.model.index(self.model.cutoff_row, 0))
@@ -256,28 +243,28 @@ class ContextView(QWidget):
         if event.type() == QEvent.Type.PaletteChange and self._parts is not None:
             self.legend.set_parts(self._parts)  # the legend's "free" chip follows the theme
 
-    def current_item(self) -> dict[str, Any] | None:
+    def current_item(self) -> WindowItem | None:
         rows = self.view.selectionModel().selectedRows()
         return self.model.item(rows[0].row()) if rows else None
 
     def _on_view_selection_changed(self, *_: object) -> None:
         item = self.current_item()
-        source = (item or {}).get("source") or ""
+        source = (item.source if item else None) or ""
         is_memory = source.startswith("memory:")
         curable = is_memory or source.startswith("message:")
-        state = (item or {}).get("state")
-        self.pin_button.setText("Unpin" if item and item["kind"] == "pinned" else "Pin")
+        state = item.state if item else None
+        self.pin_button.setText("Unpin" if item and item.kind == "pinned" else "Pin")
         self.pin_button.setEnabled(is_memory and state not in ("excluded", "in_conversation"))
         self.exclude_button.setEnabled(curable and state != "excluded")
         self.include_button.setEnabled(curable and state == "excluded")
         if item is None:
             self.reason.setText("Select an item to see why it is in the window, or why not.")
         else:
-            self.reason.setText(item.get("reason") or FALLBACK_REASON.get(item["kind"], ""))
+            self.reason.setText(item.reason or FALLBACK_REASON.get(item.kind, ""))
 
     def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
         item = self.current_item()
-        if not item or not item.get("source"):
+        if not item or not item.source:
             return
         menu = QMenu(self)
         for button in (self.pin_button, self.exclude_button, self.include_button):
@@ -288,7 +275,7 @@ class ContextView(QWidget):
 
     def _on_pin_button_clicked(self) -> None:
         item = self.current_item()
-        self._emit("unpin" if item and item["kind"] == "pinned" else "pin")
+        self._emit("unpin" if item and item.kind == "pinned" else "pin")
 
     def _on_exclude_button_clicked(self) -> None:
         self._emit("exclude")
@@ -298,9 +285,9 @@ class ContextView(QWidget):
 
     def _emit(self, name: str) -> None:
         item = self.current_item()
-        if not item or not item.get("source"):
+        if not item or not item.source:
             return
-        found = parse_source(item["source"])
+        found = parse_source(item.source)
         if found is None:
             return
         kind, ident = found

@@ -1,12 +1,11 @@
 """The questions the memory panel asks before changing a memory: forget, edit, add.
 
-Each says what else changes (a memory made from a chat message *is* that message) and returns
-what the user chose; the tabs turn the answer into an operation for the engine.
+Each says what else changes (a memory made from a chat message *is* that message; the tabs read
+the impacts on the reader thread first) and returns what the user chose; the tabs turn the answer
+into an operation for the engine.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -14,12 +13,9 @@ from assistant.impact import Impact, edit_warning, forget_warning
 from assistant.memory import Memory
 from ui.dialogs import ask_text
 
-Impacts = Callable[[list[int]], list[Impact]]
 
-
-def ask_forget(parent: QWidget, ids: list[int], impacts: Impacts) -> str | None:
+def ask_forget(parent: QWidget, ids: list[int], found: list[Impact]) -> str | None:
     """"forget", "exclude" (keep it, leave it out of what the model reads) or None (cancelled)."""
-    found = impacts(ids)
     in_chat = any(i.message_id is not None for i in found)
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
@@ -42,9 +38,8 @@ def ask_forget(parent: QWidget, ids: list[int], impacts: Impacts) -> str | None:
     return None
 
 
-def ask_edit(parent: QWidget, memory: Memory, impacts: Impacts) -> str | None:
+def ask_edit(parent: QWidget, memory: Memory, found: list[Impact]) -> str | None:
     """The new text, or None when cancelled or unchanged."""
-    found = impacts([memory.id])
     warning = edit_warning(found[0]) if found else ""
     text, ok = ask_text(parent, "Edit memory", f"Memory {memory.id}. {warning}", memory.text)
     return text.strip() if ok and text.strip() and text.strip() != memory.text else None

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.context import WindowView
 from assistant.settings import Settings
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError
@@ -36,26 +37,26 @@ class Engine(QObject):
 
     Signals (out):
         status(str): a line for the status bar while something slow happens.
-        loaded(dict): the model is ready: name, backend, n_ctx, gpu_layers, notice.
+        loaded(ModelInfo): the model is ready: name, backend, n_ctx, gpu_layers, notice.
         failed(str): a user-facing sentence; the app keeps running.
-        context_ready(int, dict): a request id and the window the next turn would use.
-        turn_started(int, dict): the conversation id and the window of a turn that began.
+        context_ready(int, WindowView): a request id and the window the next turn would use (or why none).
+        turn_started(int, WindowView): the conversation id and the window of a turn that began.
         reading(int, int): prompt tokens read so far, of the prompt (before the first token).
         tokens(str): coalesced pieces of the streaming reply.
-        turn_finished(int, dict): the conversation id and figures of a finished reply.
+        turn_finished(int, Finished): the conversation id, the stored reply and its figures (Usage).
         turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
         too_large(str, str): a message that cannot fit, untouched and not stored, and why.
         changed(str): data changed ("memories", "conversations", "messages").
     """
 
     status = Signal(str)
-    loaded = Signal(dict)
+    loaded = Signal(object)
     failed = Signal(str)
-    context_ready = Signal(int, dict)
-    turn_started = Signal(int, dict)
+    context_ready = Signal(int, object)
+    turn_started = Signal(int, object)
     reading = Signal(int, int)
     tokens = Signal(str)
-    turn_finished = Signal(int, dict)
+    turn_finished = Signal(int, object)
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
     changed = Signal(str)
@@ -117,19 +118,10 @@ class Engine(QObject):
     def _load(self) -> None:
         assert self.app is not None
         self.status.emit("Loading the model…")
-        model = self.app.load_model()
-        entry = self.app.model_entry()
-        self.loaded.emit(
-            {
-                "name": entry.name,
-                "backend": model.backend,
-                "n_ctx": model.n_ctx,
-                "gpu_layers": model.gpu_layers,
-                "notice": model.notice or "",
-            }
-        )
-        if model.notice:
-            self.failed.emit(model.notice)
+        info = self.app.model_info()
+        self.loaded.emit(info)
+        if info.notice:
+            self.failed.emit(info.notice)
         self.status.emit("Loading the memory index…")
         self.app.open_memory(lambda done, total: self.status.emit(f"Indexing memories {done}/{total}…"))
         self.status.emit("Ready")
@@ -151,12 +143,12 @@ class Engine(QObject):
         try:
             # An empty draft shows the window without a search: nothing to search for yet.
             window = app.context(conversation_id, text if text.strip() else "…", search=bool(text.strip()))
-            self.context_ready.emit(request_id, window.to_json())
+            self.context_ready.emit(request_id, window.view())
             app.prefill(conversation_id, text, cancel=self.prefill_cancel, window=window)
         except GlassmindError as exc:
-            self.context_ready.emit(request_id, {"error": str(exc)})
+            self.context_ready.emit(request_id, WindowView.failed(str(exc)))
         except Exception as exc:  # noqa: BLE001
-            self.context_ready.emit(request_id, {"error": _unexpected(exc)})
+            self.context_ready.emit(request_id, WindowView.failed(_unexpected(exc)))
 
     @Slot(object, str)
     def _on_self_turn_requested(self, conversation_id: Any, text: str) -> None:
@@ -224,7 +216,7 @@ class Engine(QObject):
                 if isinstance(event, ContextReady):
                     conv = event.user_message.conversation_id
                     self.changed.emit("conversations")
-                    self.turn_started.emit(conv, event.window.to_json())
+                    self.turn_started.emit(conv, event.window.view())
                 elif isinstance(event, Token):
                     pending.append(event.text)
                     now = time.monotonic()
@@ -236,20 +228,8 @@ class Engine(QObject):
                     if pending:
                         self.tokens.emit("".join(pending))
                         pending.clear()
-                    u = event.usage
-                    self.turn_finished.emit(
-                        conv,
-                        {
-                            "reply_id": event.reply.id,
-                            "prompt_tokens": u.prompt_tokens,
-                            "reused_tokens": u.reused_tokens,
-                            "completion_tokens": u.completion_tokens,
-                            "ttft_s": u.ttft_s,
-                            "decode_tps": u.decode_tps,
-                            "stop_reason": u.stop_reason,
-                        },
-                    )
-                    finished = u.stop_reason != "cancelled"
+                    self.turn_finished.emit(conv, event)
+                    finished = event.usage.stop_reason != "cancelled"
                 elif isinstance(event, Failed):
                     if event.user_message is not None:
                         conv = event.user_message.conversation_id

@@ -1,8 +1,14 @@
-"""The main window: conversations | chat | memory panel, a status bar, and the engine behind them."""
+"""The main window: conversations | chat | memory panel, a status bar, and the threads behind them.
+
+The GUI thread never opens or queries the database: the engine thread (ui/engine.py) runs the model
+and every change; the reader thread (ui/reader.py) answers the reads for display. Both send back
+frozen values, and the window shows them when they arrive.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer
@@ -10,16 +16,18 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QToolButton
 
 from assistant import paths
-from assistant.impact import Impact, impacts
-from assistant.memory import MemoryStore
-from assistant.store import Store
+from assistant.app import Finished, ModelInfo
+from assistant.context import WindowView
+from assistant.reading import ConversationView, MessagePage, PastTurn, SettingsView
+from assistant.store import Conversation, Message
 from models.embedder import Embedder
-from models.errors import GlassmindError, NotFoundError
+from models.errors import GlassmindError
 from ui.chat_view import BATCH, ChatView
 from ui.conversations import ConversationsPane
 from ui.dialogs import ask_text
 from ui.engine import EngineThread
 from ui.memory_panel import MemoryPanel
+from ui.reader import Reads
 from ui.settings_dialog import SettingsDialog
 from ui.theme import apply_theme
 
@@ -31,7 +39,7 @@ THEMES = (("System", "system"), ("Light", "light"), ("Dark", "dark"))
 
 
 class MainWindow(QMainWindow):
-    """Wires the views to the engine; reads for display go through a store connection of its own."""
+    """Wires the views to the engine (model, changes) and the reader (reads for display)."""
 
     def __init__(self, *, embedder: Embedder | None = None) -> None:
         """``embedder``: an already loaded one to share (tests and benchmarks); by default the engine loads its own."""
@@ -44,25 +52,26 @@ class MainWindow(QMainWindow):
         self._reload_on_start = False  # regenerate / edit: the stored messages change under the view
         self._continuing = False  # Continue: the reply streams into the last card
         self._past_turn_shown = False  # a clicked message's turn is on the panel until the user leaves it
-        self.store: Store | None = None
-        self._reader: MemoryStore | None = None
-        self._model_info: dict[str, Any] = {}
+        self._model_info: ModelInfo | None = None
         self.shown_request = 0  # id of the preview the panel shows
-        self.last_figures: dict[str, Any] = {}
-        try:
-            self.store = Store(paths.database_path())
-            self._reader = MemoryStore(self.store, Embedder(), paths.index_dir())
-        except GlassmindError as exc:
-            self._startup_error = str(exc)
-        else:
-            self._startup_error = ""
+        self.last_reply: Finished | None = None  # the last finished reply and its figures
+        self._startup_error = ""
+        # Answers that come back from the reader: only the newest request of each kind is shown.
+        self._view_request = 0
+        self._list_request = 0
+        self._restore_id: int | None = None  # the conversation open when the app last closed
+        # Regenerate / edit / Continue: the stored messages change under the view, so the reply
+        # streams in once they are shown again; its first tokens wait here until then.
+        self._held_tokens: list[str] | None = None
+        self._settings_asked = False
+        self.reads = Reads(self)
 
         self.sidebar = ConversationsPane()
         self.conversations = self.sidebar.model
         self.conversation_view = self.sidebar.view
 
         self.chat = ChatView()
-        self.panel = MemoryPanel(self._fetch_memories, self._get_memory, self._impacts)
+        self.panel = MemoryPanel(self.reads)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.sidebar)
@@ -81,8 +90,10 @@ class MainWindow(QMainWindow):
         self.split = split
         self._sized = False
         self.setCentralWidget(split)
-        self.ui_state = QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat) \
-            if not self._startup_error else QSettings()
+        try:
+            self.ui_state = QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
+        except GlassmindError:
+            self.ui_state = QSettings()  # the reader says what is wrong with the data folder
 
         self.model_label = QLabel("Starting…")
         self.backend_label = QLabel("")
@@ -146,6 +157,9 @@ class MainWindow(QMainWindow):
         self.engine.turn_failed.connect(self._on_engine_turn_failed)
         self.engine.too_large.connect(self._on_engine_too_large)
         self.engine.changed.connect(self._on_engine_changed)
+        self.reads.opened.connect(self._on_reads_opened)
+        self.reads.failed.connect(self._on_reads_failed)
+        self.chat.older_requested.connect(self._on_chat_older_requested)
         self.chat.send.connect(self._on_chat_send)
         self.chat.stop.connect(self._on_chat_stop)
         self.chat.message_action.connect(self._on_chat_message_action)
@@ -170,15 +184,7 @@ class MainWindow(QMainWindow):
         self.theme_actions.triggered.connect(self._on_theme_triggered)
 
         self._restore_state()
-        if self._startup_error:
-            self.chat.show_error(self._startup_error)
-            self.chat.composer.setEnabled(False)
-            self.model_label.setText("Not ready")
-        else:
-            self._reload_conversations()
-            if self.conversation_id is not None:
-                self._load_messages()
-            self.engine.start_requested.emit()
+        self.reads.open()  # then the engine starts (_on_reads_opened): the database is opened once at a time
 
     # -- window state (size, columns, panel, conversation, theme) ----------------------------
 
@@ -205,12 +211,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if theme in ("light", "dark") and isinstance(app, QApplication):
             apply_theme(app, dark=theme == "dark")
-        cid = st.value("conversation")
-        if cid is not None and self.store is not None:
-            try:
-                self.conversation_id = self.store.conversation(int(cid)).id
-            except (GlassmindError, TypeError, ValueError):
-                self.conversation_id = None
+        with contextlib.suppress(TypeError, ValueError):
+            self._restore_id = int(st.value("conversation")) if st.value("conversation") is not None else None
 
     def _save_state(self) -> None:
         st = self.ui_state
@@ -241,51 +243,87 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, dark=None if key == "system" else key == "dark")
 
-    # -- reading ----------------------------------------------------------------------
+    # -- reading (answers from the reader thread) ------------------------------------------
 
-    def _fetch_memories(self, search: str | None, sort: str, offset: int, limit: int):  # noqa: ANN202
-        return self._reader.browse(search=search, sort=sort, limit=limit, offset=offset) if self._reader else []
+    def _on_reads_opened(self, error: str) -> None:
+        if error:
+            self._startup_error = error
+            self.chat.show_error(error)
+            self.chat.composer.setEnabled(False)
+            self.model_label.setText("Not ready")
+            return
+        self._reload_conversations()
+        if self._restore_id is not None:
+            self.reads.conversation_view(self._restore_id, BATCH, self._on_reads_restored)
+        self.engine.start_requested.emit()
 
-    def _impacts(self, memory_ids: list[int]) -> list[Impact]:
-        return impacts(self.store, memory_ids) if self.store is not None else []
+    def _on_reads_restored(self, view: ConversationView | None) -> None:
+        if view is None or self.conversation_id is not None or self._busy:
+            return  # gone since, or the user has moved on already
+        self.conversation_id = view.conversation.id
+        self.sidebar.select(self.conversation_id)
+        self._show_view(view)
+        if self._model_info is not None:
+            self._request_preview()
 
-    def _get_memory(self, memory_id: int):  # noqa: ANN202
-        try:
-            return self._reader.get(memory_id) if self._reader else None
-        except NotFoundError:
-            return None
+    def _on_reads_failed(self, error: str) -> None:
+        self.chat.show_error(error)
 
     def _reload_conversations(self) -> None:
-        if self.store is None:
-            return
-        try:
-            rows = self.store.conversations(search=self.sidebar.search_text() or None)
-        except GlassmindError as exc:
-            self.chat.show_error(str(exc))
-            return
-        self.sidebar.show_conversations(rows, self.conversation_id)
+        self._list_request += 1
+        wanted = self._list_request
+        self.reads.conversations(self.sidebar.search_text() or None,
+                                 lambda rows: self._on_reads_conversations(wanted, rows))
 
-    def _load_messages(self) -> None:
-        if self.store is None or self.conversation_id is None:
+    def _on_reads_conversations(self, wanted: int, rows: list[Conversation]) -> None:
+        if wanted == self._list_request:
+            self.sidebar.show_conversations(rows, self.conversation_id)
+
+    def _load_messages(self, then: Callable[[], None] | None = None) -> None:
+        """Show the current conversation's newest messages once they are read; ``then`` runs after."""
+        self._view_request += 1
+        wanted, cid = self._view_request, self.conversation_id
+        if cid is None:
             self.chat.set_messages([], has_older=False)
+            if then is not None:
+                then()
             return
-        try:
-            msgs = self.store.messages(self.conversation_id, limit=BATCH)
-            more = self.store.message_count(self.conversation_id) > len(msgs)
-            choice = self.store.answer_choice(msgs)
-        except GlassmindError as exc:
-            self.chat.show_error(str(exc))
-            return
-        self.chat.set_messages(msgs, has_older=more, loader=self._older)
-        cards = self.chat.message_cards()
-        if choice is not None and cards and cards[-1].message is not None and cards[-1].message.id == choice.reply_id:
-            cards[-1].set_answers(choice)
+        self.reads.conversation_view(cid, BATCH, lambda view: self._on_reads_view(wanted, cid, view, then))
 
-    def _older(self, before_id: int):  # noqa: ANN202
-        assert self.store is not None and self.conversation_id is not None
-        older = self.store.messages(self.conversation_id, before_id=before_id, limit=BATCH)
-        more = bool(older) and bool(self.store.messages(self.conversation_id, before_id=older[0].id, limit=1))
-        return older, more
+    def _drop_pending_views(self) -> None:
+        """The chat changes now (a send, a new conversation): a view read before must not replace it."""
+        self._view_request += 1
+
+    def _on_reads_view(
+        self, wanted: int, cid: int, view: ConversationView | None, then: Callable[[], None] | None
+    ) -> None:
+        if wanted != self._view_request or cid != self.conversation_id:
+            return
+        if view is None:  # deleted meanwhile (another window, the CLI)
+            self.conversation_id = None
+            self.chat.set_messages([], has_older=False)
+            self._reload_conversations()
+            return
+        self._show_view(view)
+        if then is not None:
+            then()
+
+    def _show_view(self, view: ConversationView) -> None:
+        self.chat.set_messages(view.messages, has_older=view.has_older)
+        cards = self.chat.message_cards()
+        last = cards[-1].message if cards else None
+        if last is not None and last.role == "assistant":
+            answers = view.answers
+            cards[-1].set_answers(answers if answers is not None and answers.reply_id == last.id else None)
+
+    def _on_chat_older_requested(self, before_id: int) -> None:
+        cid = self.conversation_id
+        if cid is not None:
+            self.reads.older(cid, before_id, BATCH, lambda page: self._on_reads_older(cid, before_id, page))
+
+    def _on_reads_older(self, cid: int, before_id: int, page: MessagePage) -> None:
+        if cid == self.conversation_id:
+            self.chat.add_older(before_id, page.messages, page.has_older)
 
     def _request_preview(self, *, leave_past_turn: bool = False) -> None:
         """Ask for the next turn's window; ``leave_past_turn``: the user did something (typed, went
@@ -300,12 +338,12 @@ class MainWindow(QMainWindow):
     def _on_engine_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 4000 if text == "Ready" else 0)
 
-    def _on_engine_loaded(self, info: dict) -> None:
+    def _on_engine_loaded(self, info: ModelInfo) -> None:
         self._model_info = info
-        self.model_label.setText(f"Model: {info['name']}")
-        layers = f", {info['gpu_layers']} layers on GPU" if info.get("gpu_layers") else ""
-        self.backend_label.setText(f"Backend: {info['backend']}{layers}")
-        self.context_label.setText(f"Context: – / {info['n_ctx']:,}")
+        self.model_label.setText(f"Model: {info.name}")
+        layers = f", {info.gpu_layers} layers on GPU" if info.gpu_layers else ""
+        self.backend_label.setText(f"Backend: {info.backend}{layers}")
+        self.context_label.setText(f"Context: – / {info.n_ctx:,}")
         self._request_preview()
 
     def _on_engine_failed(self, text: str) -> None:
@@ -313,7 +351,7 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
         self.chat.show_error(text)
 
-    def _on_engine_context_ready(self, request_id: int, window: dict) -> None:
+    def _on_engine_context_ready(self, request_id: int, window: WindowView) -> None:
         if request_id != self._request_id or self._busy:
             return
         self.shown_request = request_id
@@ -323,26 +361,38 @@ class MainWindow(QMainWindow):
         self.panel.show_window(window, title="Next turn")
         self._show_context_use(window)
 
-    def _show_context_use(self, window: dict) -> None:
-        if "n_ctx" in window:
-            self.context_label.setText(f"Context: {window['prompt_tokens']:,} / {window['n_ctx']:,}")
+    def _show_context_use(self, window: WindowView) -> None:
+        if not window.error:
+            self.context_label.setText(f"Context: {window.prompt_tokens:,} / {window.n_ctx:,}")
 
-    def _on_engine_turn_started(self, conversation_id: int, window: dict) -> None:
+    def _on_engine_turn_started(self, conversation_id: int, window: WindowView) -> None:
         if self.conversation_id is None:
             self.conversation_id = conversation_id
             self._reload_conversations()
         if self._reload_on_start and conversation_id == self.conversation_id:
-            # Regenerate and edit-and-resend replaced stored messages: show the store, then stream.
+            # Regenerate and edit-and-resend replaced stored messages: show the store, then stream
+            # (the tokens that come first wait for it).
             self._reload_on_start = False
-            self._load_messages()
-            self.chat.start_streaming(into_last=self._continuing)
+            self._held_tokens = []
+            self._load_messages(then=self._start_held_stream)
         self.panel.show_window(window, title="This turn")
         self._show_context_use(window)
+
+    def _start_held_stream(self) -> None:
+        if self._held_tokens is None:
+            return
+        self.chat.start_streaming(into_last=self._continuing)
+        held, self._held_tokens = "".join(self._held_tokens), None
+        if held:
+            self.chat.append_tokens(held)
 
     def _on_engine_tokens(self, text: str) -> None:
         if self._reading:
             self._reading = False
             self.statusBar().clearMessage()
+        if self._held_tokens is not None:
+            self._held_tokens.append(text)
+            return
         self.chat.append_tokens(text)
 
     def _on_engine_reading(self, done: int, total: int) -> None:
@@ -354,14 +404,15 @@ class MainWindow(QMainWindow):
             self._reading = False
             self.statusBar().clearMessage()
 
-    def _on_engine_turn_finished(self, conversation_id: int, figures: dict) -> None:
-        self.last_figures = figures
+    def _on_engine_turn_finished(self, conversation_id: int, finished: Finished) -> None:
+        self.last_reply = finished
+        usage = finished.usage
         self.chat.finish_streaming()
         self._set_busy(False)
-        self.speed_label.setText(f"{figures['decode_tps']:.0f} tokens/s · first token {figures['ttft_s']:.2f} s")
-        if figures.get("stop_reason") == "cancelled":
+        self.speed_label.setText(f"{usage.decode_tps:.0f} tokens/s · first token {usage.ttft_s:.2f} s")
+        if usage.stop_reason == "cancelled":
             self.statusBar().showMessage("Stopped; the partial reply is saved.", 5000)
-        elif figures.get("stop_reason") == "length":
+        elif usage.stop_reason == "length":
             self.statusBar().showMessage("The reply reached its length limit: Continue lets it go on.", 8000)
         if conversation_id == self.conversation_id:
             self._load_messages()
@@ -397,10 +448,7 @@ class MainWindow(QMainWindow):
         if what == "conversations":
             self._reload_conversations()
         elif what == "memories":
-            if self._reader is not None:
-                self.panel.refresh_memories(
-                    self._reader.get_many(self.panel.memory_model.loaded_ids()), self._reader.count()
-                )
+            self.panel.refresh_memories()
             if not self._busy:
                 self._request_preview()
         elif what == "messages" and not self._busy:
@@ -413,6 +461,7 @@ class MainWindow(QMainWindow):
         if not busy:
             self._reload_on_start = False
             self._continuing = False
+            self._held_tokens = None  # the reply is over: the stored messages show it
         self.chat.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self.sidebar.new_button.setEnabled(not busy)
@@ -432,6 +481,7 @@ class MainWindow(QMainWindow):
         self._preview_timer.stop()
         self.chat.show_error("")
         self.chat.composer.clear()
+        self._drop_pending_views()
         self.chat.begin_reply(text)
         self.engine.turn_requested.emit(self.conversation_id, text)
 
@@ -448,21 +498,14 @@ class MainWindow(QMainWindow):
             self._request_preview(leave_past_turn=True)
 
     def _on_chat_message_selected(self, message_id: int) -> None:
-        if self.store is None:
-            return
-        record = self.store.turn_for_message(message_id)
-        if record is None:
+        self.reads.past_turn(message_id, self._on_reads_past_turn)
+
+    def _on_reads_past_turn(self, turn: PastTurn | None) -> None:
+        if turn is None:
             self.statusBar().showMessage("No context window was recorded for that message.", 4000)
             return
-        window = {
-            "n_ctx": record.n_ctx,
-            "reserve": record.reserve,
-            "prompt_tokens": record.prompt_tokens,
-            "prompt": record.prompt,
-            "items": record.items,
-        }
         self._past_turn_shown = True
-        self.panel.show_window(window, title=f"Turn of {record.created[:16].replace('T', ' ')}", live=False)
+        self.panel.show_window(turn.window, title=f"Turn of {turn.created[:16].replace('T', ' ')}", live=False)
 
     def _on_chat_message_action(self, action: str, message_id: int) -> None:
         if action == "copy":
@@ -484,18 +527,25 @@ class MainWindow(QMainWindow):
                 self.engine.regenerate_requested.emit(self.conversation_id)
             else:
                 self.engine.continue_requested.emit(self.conversation_id)
-        elif action == "edit" and not self._busy and self.store is not None:
-            old = self.store.message(message_id).content
-            text, ok = ask_text(
-                self, "Edit and resend",
-                "Your message. This message and every message after it are replaced, and erased for good; "
-                "the model answers the new text.",
-                old,
-            )
-            if ok and text.strip():
-                self._set_busy(True)
-                self._reload_on_start = True
-                self.engine.edit_resend_requested.emit(message_id, text.strip())
+        elif action == "edit" and not self._busy:
+            self.reads.message(message_id, self._on_reads_message_to_edit)
+
+    def _on_reads_message_to_edit(self, message: Message | None) -> None:
+        if message is None:
+            self.statusBar().showMessage("That message is gone (forgotten or deleted).", 4000)
+            return
+        if self._busy:
+            return
+        text, ok = ask_text(
+            self, "Edit and resend",
+            "Your message. This message and every message after it are replaced, and erased for good; "
+            "the model answers the new text.",
+            message.content,
+        )
+        if ok and text.strip() and not self._busy:
+            self._set_busy(True)
+            self._reload_on_start = True
+            self.engine.edit_resend_requested.emit(message.id, text.strip())
 
     def _on_panel_operation(self, name: str, args: object) -> None:
         self.engine.operation_requested.emit(name, args)
@@ -505,18 +555,24 @@ class MainWindow(QMainWindow):
 
     def _on_panel_show_message(self, message_id: int) -> None:
         """A suggestion's source: open its conversation and mark the message."""
-        if self.store is None or self._busy:
-            return
-        try:
-            cid = self.store.message(message_id).conversation_id
-        except GlassmindError:
+        if not self._busy:
+            self.reads.message(message_id, self._on_reads_source_message)
+
+    def _on_reads_source_message(self, message: Message | None) -> None:
+        if message is None:
             self.statusBar().showMessage("That message is gone (forgotten or deleted).", 4000)
             return
-        if cid != self.conversation_id:
-            self.conversation_id = cid
-            self._reload_conversations()
-            self._load_messages()
-            self._request_preview(leave_past_turn=True)
+        if self._busy:
+            return
+        if message.conversation_id == self.conversation_id:
+            self._mark_message(message.id)
+            return
+        self.conversation_id = message.conversation_id
+        self._reload_conversations()
+        self._load_messages(then=lambda: self._mark_message(message.id))
+        self._request_preview(leave_past_turn=True)
+
+    def _mark_message(self, message_id: int) -> None:
         if not self.chat.show_message(message_id):
             self.statusBar().showMessage("The message is further up: scroll up to load it.", 4000)
 
@@ -528,6 +584,7 @@ class MainWindow(QMainWindow):
             return
         self.conversation_id = None
         self.sidebar.select(None)
+        self._drop_pending_views()
         self.chat.set_messages([], has_older=False)
         self.chat.composer.setFocus()
         self._request_preview(leave_past_turn=True)
@@ -543,37 +600,48 @@ class MainWindow(QMainWindow):
         self._request_preview(leave_past_turn=True)
 
     def _on_sidebar_rename_requested(self, cid: int) -> None:
-        if self.store is None:
+        self.reads.conversation(cid, self._on_reads_conversation_to_rename)
+
+    def _on_reads_conversation_to_rename(self, conversation: Conversation | None) -> None:
+        if conversation is None:
+            self._reload_conversations()  # deleted meanwhile: the list catches up
             return
-        old = self.store.conversation(cid).title
-        title, ok = ask_text(self, "Rename conversation", "Title:", old, single_line=True)
+        title, ok = ask_text(self, "Rename conversation", "Title:", conversation.title, single_line=True)
         if ok and title.strip():
-            self.engine.operation_requested.emit("rename_conversation", (cid, title.strip()))
+            self.engine.operation_requested.emit("rename_conversation", (conversation.id, title.strip()))
 
     def _on_sidebar_delete_requested(self, cid: int) -> None:
-        if self._busy or self.store is None:
+        if not self._busy:
+            self.reads.conversation(cid, self._on_reads_conversation_to_delete)
+
+    def _on_reads_conversation_to_delete(self, conversation: Conversation | None) -> None:
+        if conversation is None:
+            self._reload_conversations()
             return
-        title = self.store.conversation(cid).title
+        if self._busy:
+            return
         answer = QMessageBox.question(
             self,
             "Delete conversation?",
-            f"Delete “{title}” and erase its messages from memory for good? This cannot be undone.",
+            f"Delete “{conversation.title}” and erase its messages from memory for good? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
-        if answer == QMessageBox.StandardButton.Yes:
-            if cid == self.conversation_id:
+        if answer == QMessageBox.StandardButton.Yes and not self._busy:
+            if conversation.id == self.conversation_id:
                 self._on_new_clicked()
-            self.engine.operation_requested.emit("delete_conversation", cid)
+            self.engine.operation_requested.emit("delete_conversation", conversation.id)
 
     def _on_settings_triggered(self) -> None:
-        if self.store is None:
-            return
-        from assistant.settings import Settings
+        if not self._startup_error and not self._settings_asked:
+            self._settings_asked = True  # one dialog, however often the shortcut is pressed
+            self.reads.settings(self._on_reads_settings)
+
+    def _on_reads_settings(self, view: SettingsView) -> None:
         from models.registry import ModelRegistry
 
-        current = Settings.from_json(self.store.get_setting("settings"))
-        dialog = SettingsDialog(current, ModelRegistry(paths.data_dir()), self)
+        self._settings_asked = False
+        dialog = SettingsDialog(view.settings, ModelRegistry(paths.data_dir()), self, models=view.models)
         if dialog.exec():
             self.statusBar().showMessage("Applying settings…")
             self.engine.settings_requested.emit(dialog.result_settings())
@@ -601,10 +669,8 @@ class MainWindow(QMainWindow):
             # Still inside a slow step (loading the embedder): waiting is better than a thread torn
             # down mid-write, which would lose data or abort the process.
             self.engine_thread.thread.wait()
-        # Engine signals already queued for this window would read a closed store.
+        self.reads.stop()
+        # Engine and reader signals already queued for this window have nothing to go to.
         QCoreApplication.removePostedEvents(self)
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-            self._reader = None
+        QCoreApplication.removePostedEvents(self.reads)
         event.accept()

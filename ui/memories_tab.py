@@ -1,9 +1,14 @@
-"""The "All memories" tab: every memory, searchable and sortable, loaded in batches, curated."""
+"""The "All memories" tab: every memory, searchable and sortable, loaded in batches, curated.
+
+Pages, refreshes and impacts are read on the reader thread (ui/reader.py); the tab shows them when
+they arrive, and a dialog that needs them opens then.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -19,13 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.impact import Impact
 from assistant.memory import Memory
+from assistant.reading import MemoryRefresh
 from ui.context_view import table
-from ui.curation import Impacts, ask_edit, ask_forget, ask_new_note
+from ui.curation import ask_edit, ask_forget, ask_new_note
 from ui.qt_models import MemoryTableModel
 
+if TYPE_CHECKING:
+    from ui.reader import Reads
+
 SORTS = (("Newest first", "newest"), ("Oldest first", "oldest"), ("Pinned first", "pinned"), ("By text", "text"))
-Fetch = Callable[[str | None, str, int, int], list[Memory]]
 
 
 class MemoriesTab(QWidget):
@@ -38,10 +47,9 @@ class MemoriesTab(QWidget):
 
     operation = Signal(str, object)
 
-    def __init__(self, fetch_memories: Fetch, impacts: Impacts, parent: QWidget | None = None) -> None:
+    def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._fetch_memories = fetch_memories
-        self._impacts = impacts
+        self._reads = reads
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
         lay.setSpacing(8)
@@ -93,19 +101,31 @@ class MemoriesTab(QWidget):
         self.forget_button.clicked.connect(self._on_forget_button_clicked)
         self._on_view_selection_changed()
 
-    def _fetch(self, offset: int, limit: int) -> list[Memory]:
-        return self._fetch_memories(self.search.text().strip() or None, self.sort.currentData(), offset, limit)
+    def _search(self) -> str | None:
+        return self.search.text().strip() or None
 
-    def reload(self, count: int | None = None) -> None:
+    def _fetch(self, offset: int, limit: int, deliver: Callable[[list[Memory]], None]) -> None:
+        self._reads.memories(self._search(), self.sort.currentData(), offset, limit, deliver)
+
+    def reload(self) -> None:
+        """Start again from the first page, and count the memories."""
         self.model.reload()
-        if count is not None:
-            self.set_count(count)
+        self._reads.memory_count(self.set_count)
 
-    def refresh(self, fresh: dict[int, Memory], count: int) -> None:
+    def refresh(self) -> None:
         """After a change: loaded rows updated or removed, new ones inserted in place, the count."""
-        self.model.refresh_rows(fresh)
-        self.model.merge_new(self._fetch(0, self.model.BATCH))
-        self.set_count(count)
+        generation = self.model.generation
+        self._reads.memory_refresh(
+            self.model.loaded_ids(), self._search(), self.sort.currentData(), self.model.BATCH,
+            lambda fresh: self._on_reads_memory_refresh(generation, fresh),
+        )
+
+    def _on_reads_memory_refresh(self, generation: int, refresh: MemoryRefresh) -> None:
+        self.set_count(refresh.count)
+        if generation != self.model.generation:
+            return  # a new search or sort since: its own pages are coming
+        self.model.refresh_rows(refresh.fresh, refresh.asked)
+        self.model.merge_new(list(refresh.first_page))
         self._on_view_selection_changed()
 
     def set_count(self, count: int) -> None:
@@ -163,14 +183,21 @@ class MemoriesTab(QWidget):
     def _on_edit_button_clicked(self, *_: object) -> None:
         chosen = self.selected()
         if len(chosen) == 1:
-            text = ask_edit(self, chosen[0], self._impacts)
-            if text is not None:
-                self.operation.emit("edit", (chosen[0].id, text))
+            memory = chosen[0]
+            self._reads.impacts([memory.id], lambda found: self._on_reads_edit_impacts(memory, found))
+
+    def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
+        text = ask_edit(self, memory, found)
+        if text is not None:
+            self.operation.emit("edit", (memory.id, text))
 
     def _on_forget_button_clicked(self) -> None:
         chosen = self.selected()
         if chosen:
             ids = [m.id for m in chosen]
-            choice = ask_forget(self, ids, self._impacts)
-            if choice is not None:
-                self.operation.emit(choice, ids)
+            self._reads.impacts(ids, lambda found: self._on_reads_forget_impacts(ids, found))
+
+    def _on_reads_forget_impacts(self, ids: list[int], found: list[Impact]) -> None:
+        choice = ask_forget(self, ids, found)
+        if choice is not None:
+            self.operation.emit(choice, ids)

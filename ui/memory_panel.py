@@ -6,25 +6,26 @@
 - Prompt (here): the exact text sent to the model.
 
 Widgets only. Every change is an ``operation`` request that the main window hands to the engine
-thread; the memory list is read through the ``fetch_memories`` / ``get_memory`` / ``impacts``
-callables the window passes in.
+thread; memories and impacts are read on the reader thread, through the ``Reads`` the window
+passes in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from assistant.memory import Memory
+from assistant.context import WindowView
 from ui.context_view import ContextView
-from ui.curation import Impacts
-from ui.memories_tab import Fetch, MemoriesTab
+from ui.memories_tab import MemoriesTab
 from ui.retrieved_tab import RetrievedTab
 from ui.suggestions_view import SuggestionsView
+
+if TYPE_CHECKING:
+    from ui.reader import Reads
 
 
 class PromptTab(QWidget):
@@ -49,11 +50,11 @@ class PromptTab(QWidget):
         lay.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
 
-    def show_window(self, window: dict[str, Any], title: str) -> None:
-        self.text.setPlainText(window.get("prompt", ""))
+    def show_window(self, window: WindowView, title: str) -> None:
+        self.text.setPlainText(window.prompt)
         self.label.setText(
             f"The exact text sent to the model for {title[0].lower() + title[1:]}: "
-            f"{window.get('prompt_tokens', 0):,} tokens, chat template included."
+            f"{window.prompt_tokens:,} tokens, chat template included."
         )
 
     def _on_copy_button_clicked(self) -> None:
@@ -72,23 +73,17 @@ class MemoryPanel(QTabWidget):
     back_to_next_turn = Signal()
     show_message = Signal(int)
 
-    def __init__(
-        self,
-        fetch_memories: Fetch,
-        get_memory: Callable[[int], Memory | None],
-        impacts: Impacts = lambda ids: [],
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setDocumentMode(True)
         # The tabs stay put at the left and never slide or squeeze as the panel's width changes.
         self.tabBar().setExpanding(False)
         self.tabBar().setUsesScrollButtons(True)
         self.tabBar().setElideMode(Qt.TextElideMode.ElideNone)
-        self._window: dict[str, Any] = {}
+        self.window_shown = WindowView()
         self.context = ContextView()
-        self.retrieved = RetrievedTab(get_memory, impacts)
-        self.memories = MemoriesTab(fetch_memories, impacts)
+        self.retrieved = RetrievedTab(reads)
+        self.memories = MemoriesTab(reads)
         self.prompt_tab = PromptTab()
         self.suggested = SuggestionsView()
         # Short names: all four fit the panel's narrowest width; the tooltips say more.
@@ -119,12 +114,12 @@ class MemoryPanel(QTabWidget):
         self.suggested.approve_all.connect(self._on_suggested_approve_all)
         self.suggested.show_source.connect(self.show_message)
 
-    def show_window(self, window: dict[str, Any], *, title: str, live: bool = True) -> None:
-        """Show a window dict: the next turn's (live) or a past turn's record."""
-        self._window = window
+    def show_window(self, window: WindowView, *, title: str, live: bool = True) -> None:
+        """Show a window: the next turn's (live) or a past turn's record."""
+        self.window_shown = window
         self.context.show_window(window, title=title, live=live)
-        if "error" in window:
-            self.retrieved.show_window({}, title)
+        if window.error:
+            self.retrieved.show_window(WindowView(), title)
             return
         self.retrieved.show_window(window, title)
         self.prompt_tab.show_window(window, title)
@@ -144,8 +139,9 @@ class MemoryPanel(QTabWidget):
     def _on_suggested_approve_all(self) -> None:
         self.operation.emit("approve_all_suggestions", None)
 
-    def reload_memories(self, count: int | None = None) -> None:
-        self.memories.reload(count)
+    def reload_memories(self) -> None:
+        self.memories.reload()
 
-    def refresh_memories(self, fresh: dict[int, Memory], count: int) -> None:
-        self.memories.refresh(fresh, count)
+    def refresh_memories(self) -> None:
+        """Memories changed: the loaded rows and the count are read again."""
+        self.memories.refresh()

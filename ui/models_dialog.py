@@ -78,9 +78,12 @@ class ModelsDialog(QDialog):
     """The model catalogue and downloads.
 
     Signals:
-        downloaded(str): the path of a model that was downloaded, verified and registered.
+        installed(ModelEntry): a model was downloaded, verified and registered (its entry, read on
+            the download thread).
+        downloaded(str): its path, just after.
     """
 
+    installed = Signal(object)
     downloaded = Signal(str)
 
     def __init__(
@@ -278,6 +281,7 @@ class ModelsDialog(QDialog):
         self.progress.setValue(1000)
         how = "sha256 verified" if outcome.checksum_verified else "no checksum given; GGUF structure checked"
         self.status.setText(f"Installed {entry.name} ({how}). Choose it in Settings → Model.")
+        self.installed.emit(entry)
         self.downloaded.emit(entry.path)
 
     def _on_worker_failed(self, message: str, cancelled: bool) -> None:

@@ -8,14 +8,14 @@ dataChanged for one row); a reset only when the whole content is replaced
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
-from assistant.context import parse_source
+from assistant.context import WindowItem, parse_source
 from assistant.memory import ALTERNATIVE, Memory
 from assistant.store import Conversation
 
@@ -167,13 +167,13 @@ class ContextItemsModel(_TableModel):
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self._rows: list[dict[str, Any] | None] = []
+        self._rows: list[WindowItem | None] = []
         self._cutoff = -1
 
-    def item(self, row: int) -> dict[str, Any] | None:
+    def item(self, row: int) -> WindowItem | None:
         return self._rows[row]
 
-    def items(self) -> list[dict[str, Any]]:
+    def items(self) -> list[WindowItem]:
         """The window's items without the separator row."""
         return [it for it in self._rows if it is not None]
 
@@ -182,17 +182,15 @@ class ContextItemsModel(_TableModel):
         """Row of the cut-off separator, -1 when no history was left out for budget."""
         return self._cutoff
 
-    def set_items(self, items: list[dict[str, Any]]) -> None:
-        last_cut = -1
-        for n, it in enumerate(items):
-            if it["kind"] == "history" and it["state"] == "over_budget":
-                last_cut = n
-        rows: list[dict[str, Any] | None] = list(items)
-        if last_cut >= 0:
-            rows.insert(last_cut + 1, None)
+    def set_items(self, items: Sequence[WindowItem], cutoff: int | None) -> None:
+        """A window's items; ``cutoff``: the index of the newest history item left out for budget
+        (WindowView.cutoff_index), after which the separator row goes."""
+        rows: list[WindowItem | None] = list(items)
+        if cutoff is not None:
+            rows.insert(cutoff + 1, None)
         self.beginResetModel()  # a whole new window replaces the old one
         self._rows = rows
-        self._cutoff = last_cut + 1 if last_cut >= 0 else -1
+        self._cutoff = cutoff + 1 if cutoff is not None else -1
         self.endResetModel()
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -219,19 +217,19 @@ class ContextItemsModel(_TableModel):
                 font.setBold(True)
                 return font
             return None
-        included = it["state"] == "included"
+        included = it.included
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return CATEGORY_LABELS.get(it["kind"], it["kind"])
+                return CATEGORY_LABELS.get(it.kind, it.kind)
             if col == 1:
-                return f"{it['tokens']:,}"
+                return f"{it.tokens:,}"
             if col == 2:
-                return "in" if included else STATE_LABELS.get(it["state"], it["state"].replace("_", " "))
-            who = {"user": "You: ", "assistant": "Glassmind: "}.get(it.get("role") or "", "")
-            return (who if it["kind"] == "history" else "") + _one_line(it["text"])
+                return "in" if included else STATE_LABELS.get(it.state, it.state.replace("_", " "))
+            who = {"user": "You: ", "assistant": "Glassmind: "}.get(it.role or "", "")
+            return (who if it.kind == "history" else "") + _one_line(it.text)
         if role == Qt.ItemDataRole.ToolTipRole:
-            reason = f"\n\n{it['reason']}" if it.get("reason") else ""
-            return _one_line(it["text"], 600) + reason
+            reason = f"\n\n{it.reason}" if it.reason else ""
+            return _one_line(it.text, 600) + reason
         if role == Qt.ItemDataRole.ForegroundRole and not included:
             return _muted()
         if role == Qt.ItemDataRole.FontRole and not included:
@@ -239,11 +237,11 @@ class ContextItemsModel(_TableModel):
             font.setItalic(True)
             return font
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return QColor(CATEGORY_COLORS.get(it["kind"], "#888"))
+            return QColor(CATEGORY_COLORS.get(it.kind, "#888"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
-            return it.get("source")
+            return it.source
         return None
 
 
@@ -254,33 +252,33 @@ class RetrievedModel(_TableModel):
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[WindowItem] = []
 
-    def set_items(self, items: list[dict[str, Any]]) -> None:
+    def set_items(self, items: Sequence[WindowItem]) -> None:
         self.beginResetModel()  # a new window: its retrieval replaces the last one
-        self._rows = [it for it in items if it["kind"] == "memory"]
+        self._rows = [it for it in items if it.kind == "memory"]
         self.endResetModel()
 
-    def item(self, row: int) -> dict[str, Any]:
+    def item(self, row: int) -> WindowItem:
         return self._rows[row]
 
     def included_count(self) -> int:
-        return sum(1 for it in self._rows if it["state"] == "included")
+        return sum(1 for it in self._rows if it.included)
 
     def memory_id(self, row: int) -> int | None:
-        found = parse_source(self._rows[row].get("source"))
+        found = parse_source(self._rows[row].source)
         return found[1] if found and found[0] == "memory" else None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         it = self._rows[index.row()]
-        scores = it.get("scores") or {}
+        scores = it.scores or {}
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 # The date prefix is in the tooltip and the detail line; keep the row for the words.
-                text = it["text"]
+                text = it.text
                 return _one_line(text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text, 120)
             if col in (1, 2):
                 value = scores.get("dense" if col == 1 else "keyword")
@@ -290,58 +288,84 @@ class RetrievedModel(_TableModel):
                 return f"{value:.2f}" if abs(value) >= 0.005 or col == 1 else "<0.01"
             if col == 3:
                 return f"{scores.get('fused', 0):.3f}"
-            return str(it["tokens"])
+            return str(it.tokens)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _one_line(it["text"], 600) + (f"\n\nWhy: {it['reason']}" if it.get("reason") else "")
+            return _one_line(it.text, 600) + (f"\n\nWhy: {it.reason}" if it.reason else "")
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and it["state"] != "included":
+        if role == Qt.ItemDataRole.ForegroundRole and not it.included:
             return _muted()
         if role == Qt.ItemDataRole.UserRole:
-            return it.get("source")
+            return it.source
         return None
 
 
+PageFetch = Callable[[int, int, Callable[[list[Memory]], None]], None]
+
+
 class MemoryTableModel(_TableModel):
-    """All memories, fetched in batches as the view scrolls; one-row changes are dataChanged."""
+    """All memories, fetched in batches as the view scrolls; one-row changes are dataChanged.
+
+    ``fetch(offset, limit, deliver)`` asks for a page and calls ``deliver`` with it later (the
+    reader thread answers), or at once: the model waits for one page at a time.
+    """
 
     HEADERS = ("ID", "Flags", "Kind", "Date", "Text")
     BATCH = 200
 
-    def __init__(self, fetch: Callable[[int, int], list[Memory]], parent=None) -> None:  # noqa: ANN001
+    def __init__(self, fetch: PageFetch, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._fetch = fetch
         self._rows: list[Memory] = []
         self._exhausted = False
+        self._waiting = False
+        self._generation = 0  # a new search or sort: pages asked for before it are dropped
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def canFetchMore(self, parent: Index) -> bool:
-        return not parent.isValid() and not self._exhausted
+        return not parent.isValid() and not self._exhausted and not self._waiting
 
     def fetchMore(self, parent: Index) -> None:
-        if parent.isValid():
+        if parent.isValid() or self._waiting or self._exhausted:
             return
-        batch = self._fetch(len(self._rows), self.BATCH)
+        self._waiting = True
+        generation = self._generation
+        self._fetch(len(self._rows), self.BATCH, lambda batch: self._add_page(generation, batch))
+
+    def _add_page(self, generation: int, batch: list[Memory]) -> None:
+        if generation != self._generation:
+            return
+        self._waiting = False
         if len(batch) < self.BATCH:
             self._exhausted = True
-        if batch:
-            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows) + len(batch) - 1)
-            self._rows.extend(batch)
+        have = {m.id for m in self._rows}
+        new = [m for m in batch if m.id not in have]  # a row merged in since the page was asked for
+        if new:
+            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows) + len(new) - 1)
+            self._rows.extend(new)
             self.endInsertRows()
 
-    def reload(self, fetch: Callable[[int, int], list[Memory]] | None = None) -> None:
+    def reload(self) -> None:
         """A new search or sort: start again from the first batch."""
-        if fetch is not None:
-            self._fetch = fetch
+        self._generation += 1
         self.beginResetModel()
         self._rows = []
         self._exhausted = False
+        self._waiting = False
         self.endResetModel()
         self.fetchMore(QModelIndex())
 
-    def refresh_rows(self, fresh: dict[int, Memory]) -> None:
-        """Apply changes to loaded rows: dataChanged per changed row, removal for forgotten ones."""
+    def refresh_rows(self, fresh: Mapping[int, Memory], asked: Sequence[int] | None = None) -> None:
+        """Apply changes to loaded rows: dataChanged per changed row, removal for forgotten ones.
+        ``asked``: the ids ``fresh`` was read for (rows loaded since are left as they are)."""
+        asked_ids = None if asked is None else set(asked)
         for n in reversed(range(len(self._rows))):
             mid = self._rows[n].id
+            if asked_ids is not None and mid not in asked_ids:
+                continue
             if mid not in fresh:
                 self.beginRemoveRows(QModelIndex(), n, n)
                 del self._rows[n]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
+from assistant.context import WindowView
+from assistant.impact import Impact
 from assistant.memory import Memory
 from ui.context_view import table
-from ui.curation import Impacts, ask_edit, ask_forget
+from ui.curation import ask_edit, ask_forget
 from ui.qt_models import RetrievedModel
+
+if TYPE_CHECKING:
+    from ui.reader import Reads
 
 HINT = "Select a memory to see its full text and why it was retrieved."
 
@@ -25,11 +29,9 @@ class RetrievedTab(QWidget):
 
     operation = Signal(str, object)
 
-    def __init__(self, get_memory: Callable[[int], Memory | None], impacts: Impacts,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._get_memory = get_memory
-        self._impacts = impacts
+        self._reads = reads
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
         lay.setSpacing(8)
@@ -66,10 +68,10 @@ class RetrievedTab(QWidget):
         self.forget_button.clicked.connect(self._on_forget_button_clicked)
         self._on_view_selection_changed()
 
-    def show_window(self, window: dict[str, Any], title: str) -> None:
-        self.model.set_items(window.get("items", []))
+    def show_window(self, window: WindowView, title: str) -> None:
+        self.model.set_items(window.items)
         rows = [self.model.item(r) for r in range(self.model.rowCount())]
-        seen = sum(1 for it in rows if it["state"] == "in_conversation")
+        seen = sum(1 for it in rows if it.state == "in_conversation")
         n = len(rows) - seen
         fit = self.model.included_count()
         also = (
@@ -94,7 +96,7 @@ class RetrievedTab(QWidget):
             b.setEnabled(bool(rows))
         if rows:
             it = self.model.item(rows[0].row())
-            self.detail.setText(f"{it['text']}\n\nWhy: {it.get('reason') or '—'}")
+            self.detail.setText(f"{it.text}\n\nWhy: {it.reason or '—'}")
         else:
             self.detail.setText(HINT)
 
@@ -114,15 +116,24 @@ class RetrievedTab(QWidget):
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         mid = self._selected_id()
-        memory = self._get_memory(mid) if mid is not None else None
-        if memory is not None:
-            text = ask_edit(self, memory, self._impacts)
-            if text is not None:
-                self.operation.emit("edit", (memory.id, text))
+        if mid is not None:
+            self._reads.memory(mid, self._on_reads_memory)
+
+    def _on_reads_memory(self, memory: Memory | None) -> None:
+        if memory is not None:  # None: forgotten meanwhile
+            self._reads.impacts([memory.id], lambda found: self._on_reads_edit_impacts(memory, found))
+
+    def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
+        text = ask_edit(self, memory, found)
+        if text is not None:
+            self.operation.emit("edit", (memory.id, text))
 
     def _on_forget_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            choice = ask_forget(self, [mid], self._impacts)
-            if choice is not None:
-                self.operation.emit(choice, [mid])
+            self._reads.impacts([mid], lambda found: self._on_reads_forget_impacts(mid, found))
+
+    def _on_reads_forget_impacts(self, memory_id: int, found: list[Impact]) -> None:
+        choice = ask_forget(self, [memory_id], found)
+        if choice is not None:
+            self.operation.emit(choice, [memory_id])

@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     window.conversation_id = conv
     window._reload_conversations()
     window._load_messages()
+    _until(lambda: bool(window.chat.message_cards()))  # read on the reader thread
     window.speed_label.setText(window.chat.message_cards()[-1].meta.text().split("·")[-1].strip())
     window.chat.composer.setPlainText("Could Sam and I add basil from the balcony?")
     window._preview_timer.stop()
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = panel.context_model
     cut = ctx.cutoff_row
     pick = cut + 1 if cut >= 0 else next(
-        r for r in range(ctx.rowCount()) if (ctx.item(r) or {}).get("kind") == "memory"
+        r for r in range(ctx.rowCount()) if getattr(ctx.item(r), "kind", None) == "memory"
     )
     panel.context_view.selectRow(pick)
     panel.setCurrentIndex(0)
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     panel.retrieved_view.selectRow(0)
     _shoot(window, out / "screenshot-retrieved.png")
     panel.setCurrentIndex(2)
-    panel.reload_memories(window._reader.count() if window._reader else None)
+    panel.reload_memories()
+    _until(lambda: panel.memory_model.rowCount() > 0)
     panel.memory_view.selectRow(0)
     _shoot(window, out / "screenshot-memories.png")
     panel.setCurrentIndex(panel.indexOf(panel.prompt_tab))
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     window.conversation_id = layout_conv
     window._reload_conversations()
     window._load_messages()
+    _until(lambda: any(c.message is not None and c.message.conversation_id == layout_conv
+                       for c in window.chat.message_cards()))
     window.chat.composer.setPlainText(("forty thousand characters of pasted text " * 1000)[:40_000])
     for width, height in ((1024, 700), (1280, 800), (1920, 1080)):
         window.resize(width, height)

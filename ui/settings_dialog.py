@@ -8,6 +8,7 @@ shows the values it had last time (Settings.for_model), and OK remembers them (S
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QStandardItemModel
@@ -51,7 +52,10 @@ class SettingsDialog(QDialog):
         *,
         memory: MachineMemory | None = None,
         gpu_offload: bool | None = None,
+        models: Sequence[ModelEntry] | None = None,
     ) -> None:
+        """``models``: the registry's entries, already read (the main window reads them on its reader
+        thread: listing parses each GGUF file's header); None: listed here."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -139,6 +143,9 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         form.addRow(buttons)
 
+        # The models listed: read once (listing parses each GGUF file's header); a file added or
+        # downloaded here joins the list with the entry read for it.
+        self._models: list[ModelEntry] = list(registry.entries() if models is None else models)
         self._fill_models(settings.model)
         self._show_model_values(settings)
         self.model.activated.connect(self._on_model_activated)
@@ -156,7 +163,7 @@ class SettingsDialog(QDialog):
         try:
             self.model.clear()
             self._entries.clear()
-            for e in self._registry.entries():
+            for e in self._models:
                 label = f"{e.name}  ({e.parameters / 1e6:,.0f}M, {e.quantization}, {e.size_bytes / 2**20:,.0f} MiB)"
                 if e.error:
                     label += "  — unusable"
@@ -263,8 +270,22 @@ class SettingsDialog(QDialog):
             QMessageBox.warning(self, "Cannot use this file", str(exc))
             self._select(self._settings.model)
             return
+        self._add_entry(entry)
         self._fill_models(self._settings.model)
         self._select(entry.path)
+
+    def _add_entry(self, entry: ModelEntry) -> None:
+        """List a newly added or downloaded model (in place of an older entry for the same file)."""
+        known = [e.path for e in self._models]
+        if entry.path in known:
+            self._models[known.index(entry.path)] = entry
+        elif entry.source == "models_dir":
+            # Where a fresh listing puts it: among the models folder's files, by name.
+            at = next((n for n, e in enumerate(self._models) if e.source == "added"
+                       or (e.source == "models_dir" and e.path > entry.path)), len(self._models))
+            self._models.insert(at, entry)
+        else:
+            self._models.append(entry)
 
     def _select(self, model: str | None) -> None:
         index = self.model.findData(model)
@@ -278,14 +299,15 @@ class SettingsDialog(QDialog):
                 self._registry, memory=self._memory, gpu_offload=self._gpu, n_ctx=self.n_ctx.value() or None,
                 parent=self,
             )
-            self.models_dialog.downloaded.connect(self._on_models_dialog_downloaded)
+            self.models_dialog.installed.connect(self._on_models_dialog_installed)
         self.models_dialog.open()
 
-    def _on_models_dialog_downloaded(self, path: str) -> None:
+    def _on_models_dialog_installed(self, entry: ModelEntry) -> None:
         """A new model is in the registry: list it and choose it (OK applies it)."""
         current = self.model.currentData()
+        self._add_entry(entry)
         self._fill_models(current)
-        self._select(path)
+        self._select(entry.path)
 
     def _on_chat_format_current_index_changed(self, _index: int) -> None:
         self._show_details()

@@ -23,7 +23,7 @@ def answer_dialog(qtbot, *, click: str, text: str | None = None, seen: list[str]
     def act(tries: int = 0) -> None:
         dialog = QApplication.activeModalWidget()
         if dialog is None or not dialog.isVisible():
-            if tries < 500:
+            if tries < 6000:  # up to two minutes: some dialogs open once the reader thread has answered
                 QTimer.singleShot(20, lambda: act(tries + 1))
             return
         if seen is not None:

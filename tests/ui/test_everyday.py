@@ -16,7 +16,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from assistant import paths
+from assistant import memory, paths
 from assistant.store import Store
 from ui.main_window import CHAT_MIN, PANEL_MIN, MainWindow
 
@@ -51,15 +51,30 @@ def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:  
         w.resize(*size)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: bool(w._model_info), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
     return w
+
+
+@pytest.fixture
+def db(glassmind_home: Path):
+    """The test's own connection: the window has none (it reads on its reader thread)."""
+    store = Store(paths.database_path())
+    yield store
+    store.close()
+
+
+def _stored_shown(qtbot, w: MainWindow) -> None:  # noqa: ANN001
+    """Wait until the chat shows the stored messages again (read after a reply, on the reader thread)."""
+    qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
 def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:  # noqa: ANN001
     view = w.conversation_view
     rect = view.visualRect(w.conversations.index(w.conversations.row_of(conv)))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    qtbot.waitUntil(lambda: w.conversation_id == conv and bool(w.chat.message_cards()), timeout=10_000)
+    qtbot.waitUntil(lambda: w.conversation_id == conv and bool(w.chat.message_cards()) and all(
+        c.message is not None and c.message.conversation_id == conv for c in w.chat.message_cards()
+    ), timeout=TIMEOUT)
 
 
 def _assert_readable(w: MainWindow) -> None:
@@ -151,15 +166,16 @@ def test_panel_toggle_and_the_window_comes_back_as_it_was(qtbot, glassmind_home:
 
     again = _open(qtbot, embedder)
     assert (again.width(), again.height()) == (1280, 800)
-    assert again.conversation_id == second and not again.panel.isVisible()
-    assert [c.text() for c in again.chat.message_cards()] == ["What is a fern?", "A plant without flowers."]
+    assert not again.panel.isVisible()
+    qtbot.waitUntil(lambda: again.conversation_id == second and [c.text() for c in again.chat.message_cards()] == [
+        "What is a fern?", "A plant without flowers."], timeout=TIMEOUT)
     qtbot.mouseClick(again.panel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: abs(again.panel.width() - panel_width) <= 2, timeout=5000)
     assert first != second
     again.close()
 
 
-def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Path, embedder) -> None:
+def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Path, embedder, db) -> None:
     conv = _seed("Dinner ideas", [("user", "I want pasta with basil tonight."), ("assistant", "Try pesto.")])
     w = _open(qtbot, embedder, (1280, 800))
     bar = w.panel.tabBar()
@@ -173,13 +189,14 @@ def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Pat
         rect = view.visualRect(model.index(row, 4))
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
-    store = w.store
+    store = db
     user_msg = store.messages(conv)[0]
 
     seen: list[str] = []
     click_row(user_msg.content)
     answer_dialog(qtbot, click="Exclude instead", seen=seen)
     qtbot.mouseClick(w.panel.m_forget, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)  # the dialog opens once the impacts are read
     assert "your message in “Dinner ideas”" in seen[0] and "removes it from that conversation" in seen[0]
     qtbot.waitUntil(lambda: store.message(user_msg.id).excluded == 1, timeout=TIMEOUT)
     assert len(store.messages(conv)) == 2  # nothing was erased
@@ -188,13 +205,16 @@ def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Pat
     click_row(user_msg.content)
     answer_dialog(qtbot, click="OK", text="I want risotto tonight.", seen=seen)
     qtbot.mouseClick(w.panel.m_edit, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)
     assert "editing it changes the message in that conversation too" in seen[0]
     assert "title" in seen[0] or store.conversation(conv).title_message_id != user_msg.id
     qtbot.waitUntil(lambda: store.message(user_msg.id).content == "I want risotto tonight.", timeout=TIMEOUT)
     w.close()
 
 
-def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(qtbot, glassmind_home: Path, embedder) -> None:
+def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
+    qtbot, glassmind_home: Path, embedder, db
+) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -217,6 +237,7 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(qtbot, glassmi
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     assert w._busy
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    _stored_shown(qtbot, w)
     reply = w.chat.message_cards()[-1]
     assert reply.message is not None and reply.message.status == "length"
     qtbot.waitUntil(reply.cut_note.isVisible, timeout=5000)
@@ -227,10 +248,11 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(qtbot, glassmi
     qtbot.mouseClick(reply._buttons["continue"], Qt.MouseButton.LeftButton)
     assert w._busy
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
-    msgs = w.store.messages(conv)
+    msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]  # the same reply, longer
     assert msgs[1].content.startswith(before) and len(msgs[1].content) > len(before)
-    assert len(w.chat.message_cards()) == 2 and w.chat.message_cards()[-1].text() == msgs[1].content
+    qtbot.waitUntil(lambda: len(w.chat.message_cards()) == 2 and w.chat.message_cards()[-1].text() == msgs[1].content,
+                    timeout=TIMEOUT)
     w.close()
 
 
@@ -249,13 +271,15 @@ def test_the_newest_message_stays_in_view_and_clicking_text_selects_a_turn(
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # the sent message is in view
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    _stored_shown(qtbot, w)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # and so is the finished reply
 
     # Clicking the words of a message (not only the bubble's padding) shows the turn it belongs to.
     reply = w.chat.message_cards()[-1]
     qtbot.mouseClick(reply.body, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
     assert reply.bubble.property("selected") is True
-    assert w.panel.context.title.text().startswith("Turn of") and w.panel.context.back_button.isVisible()
+    qtbot.waitUntil(lambda: w.panel.context.title.text().startswith("Turn of"), timeout=TIMEOUT)
+    assert w.panel.context.back_button.isVisible()
     qtbot.mouseClick(w.panel.context.back_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn", timeout=TIMEOUT)
     assert reply.bubble.property("selected") is not True
@@ -266,7 +290,7 @@ def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_hom
     _seed("Balcony herbs", [("user", "My balcony faces north."), ("assistant", "Mint likes shade.")])
     w = _open(qtbot, embedder, (1280, 800))
     qtbot.keyClicks(w.sidebar.search, "zzzz")
-    assert w.sidebar.empty.isVisible() and w.sidebar.empty.text() == "No match."
+    qtbot.waitUntil(lambda: w.sidebar.empty.isVisible() and w.sidebar.empty.text() == "No match.", timeout=TIMEOUT)
     w.sidebar.search.clear()
 
     # An empty draft in a new conversation retrieves nothing.
@@ -308,7 +332,7 @@ def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) 
     w.close()
 
 
-def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedder) -> None:
+def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedder, db) -> None:
     w = _open(qtbot, embedder, (1280, 800))
 
     def fill(dialog) -> None:  # noqa: ANN001
@@ -319,7 +343,7 @@ def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedde
 
     answer_dialog(qtbot, click="OK", fill=fill)
     qtbot.keyClick(w, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: (w.store.get_setting("settings") or {}).get("max_tokens") == 40, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: (db.get_setting("settings") or {}).get("max_tokens") == 40, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not w.statusBar().currentMessage().startswith("Applying"), timeout=TIMEOUT)
     w.close()
 
@@ -342,7 +366,7 @@ def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot, gla
     w.close()
 
 
-def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind_home: Path, embedder) -> None:
+def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind_home: Path, embedder, db) -> None:
     from assistant.app import Assistant
     from assistant.suggestions import Candidate, SuggestionBook
 
@@ -366,17 +390,18 @@ def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind
 
     # Show source: the conversation opens with the message marked.
     qtbot.mouseClick(rows[0].source_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.conversation_id == conv, timeout=10_000)
-    qtbot.waitUntil(lambda: w.chat.message_cards()[0].bubble.property("selected") is True, timeout=10_000)
+    qtbot.waitUntil(lambda: w.conversation_id == conv, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(w.chat.message_cards())
+                    and w.chat.message_cards()[0].bubble.property("selected") is True, timeout=TIMEOUT)
 
     # Approve one: it becomes a note; reject the other: it is gone and never proposed again.
     qtbot.mouseClick(panel.suggested.rows()[0].approve_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested (1)", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: any(m.text == "The user's balcony faces north." and m.kind == "note"
-                                for m in w._reader.browse()), timeout=TIMEOUT)
+                                for m in memory.browse(db)), timeout=TIMEOUT)
     qtbot.mouseClick(panel.suggested.rows()[0].reject_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.tabText(tab) == "Suggested", timeout=TIMEOUT)
-    assert not any("Pixel chews" in m.text and m.kind == "note" for m in w._reader.browse())
+    assert not any("Pixel chews" in m.text and m.kind == "note" for m in memory.browse(db))
     w.close()
 
 

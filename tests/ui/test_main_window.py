@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from assistant import memory, paths
+from assistant.context import WindowItem, WindowView
 from assistant.store import Store
 
 pytest.importorskip("PySide6")
@@ -20,8 +22,16 @@ from ui.main_window import MainWindow  # noqa: E402
 TIMEOUT = 120_000
 
 
-# The engine's signals come from its own thread, so the tests wait on what the
-# window shows (GUI-thread state), never on engine signals directly.
+# The engine's and the reader's signals come from their own threads, so the tests wait on what
+# the window shows (GUI-thread state), never on those signals directly. The tests read the
+# database on a connection of their own (``_db``): the window has none.
+
+
+@pytest.fixture
+def db(glassmind_home: Path):
+    store = Store(paths.database_path())
+    yield store
+    store.close()
 
 
 def _open(qtbot, embedder=None) -> MainWindow:
@@ -29,7 +39,7 @@ def _open(qtbot, embedder=None) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bool(w._model_info), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
     return w
 
@@ -46,6 +56,12 @@ def _send(qtbot, w: MainWindow, text: str) -> None:
     w.chat.send_button.click()
     assert w._busy
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    _stored_shown(qtbot, w)
+
+
+def _stored_shown(qtbot, w: MainWindow) -> None:
+    """Wait until the chat shows the stored messages again (read after the reply, on the reader thread)."""
+    qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
 def _settle(qtbot, w: MainWindow) -> None:
@@ -57,13 +73,13 @@ def _settle(qtbot, w: MainWindow) -> None:
     qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
 
 
-def _preview(qtbot, w: MainWindow, text: str) -> dict:
+def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
     w.chat.composer.setPlainText(text)
     w._preview_timer.stop()
     w._request_preview()
     wanted = w._request_id
     qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
-    return w.panel._window
+    return w.panel.window_shown
 
 
 def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmind_home: Path) -> None:
@@ -71,14 +87,14 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmin
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
-    assert window.last_figures["completion_tokens"] >= 1
+    assert window.last_reply is not None and window.last_reply.usage.completion_tokens >= 1
     roles = [c.role for c in window.chat.message_cards()]
     assert roles == ["user", "assistant"]
     conv = window.conversation_id
     assert conv is not None and window.conversations.rowCount() == 1
 
     window_dict = _preview(qtbot, window, "What did you just say?")
-    shown = [(it["kind"], it["tokens"], it["state"]) for it in window.panel.context_model.items()]
+    shown = [(it.kind, it.tokens, it.state) for it in window.panel.context_model.items()]
     env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home)}
     out = subprocess.run(
         [sys.executable, "-m", "ui.launcher", "context", "--conversation", str(conv), "--message",
@@ -87,20 +103,20 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmin
     )
     cli = json.loads(out.stdout)
     assert shown == [(i["kind"], i["tokens"], i["state"]) for i in cli["items"]]
-    assert window_dict["prompt_tokens"] == cli["prompt_tokens"]
+    assert window_dict.prompt_tokens == cli["prompt_tokens"]
     assert window.panel.prompt.toPlainText() == cli["prompt"]
     assert f"{cli['prompt_tokens']:,}" in window.context_label.text()
 
 
-def _draft(qtbot, w: MainWindow, text: str) -> dict:
+def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
     """Type a draft as a user does and wait for the panel to show the window it would use."""
     w.chat.composer.clear()
     qtbot.keyClicks(w.chat.composer, text)
     qtbot.waitUntil(
-        lambda: any(i["kind"] == "message" and i["text"] == text for i in w.panel.context_model.items()),
+        lambda: any(i.kind == "message" and i.text == text for i in w.panel.context_model.items()),
         timeout=TIMEOUT,
     )
-    return w.panel._window
+    return w.panel.window_shown
 
 
 def _click_row(qtbot, view, row: int, column: int = 0) -> None:  # noqa: ANN001
@@ -136,18 +152,18 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     qtbot.mouseClick(window.panel.m_pin, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: memories.memory(note_row()).pinned, timeout=TIMEOUT)
     data = _draft(qtbot, window, "hello")
-    assert any(i["kind"] == "pinned" and i["source"] == f"memory:{note.id}" for i in data["items"])
+    assert any(i.kind == "pinned" and i.source == f"memory:{note.id}" for i in data.items)
 
     # Exclude a history message from the context tab.
     _click_tab(qtbot, window, 0)
     model = window.panel.context_model
-    row = next(r for r in range(model.rowCount()) if (model.item(r) or {}).get("kind") == "history")
+    row = next(r for r in range(model.rowCount()) if getattr(model.item(r), "kind", None) == "history")
     _click_row(qtbot, window.panel.context_view, row, 3)
-    source = model.item(row)["source"]
+    source = model.item(row).source
     assert window.panel.exclude_button.isEnabled()
     qtbot.mouseClick(window.panel.exclude_button, Qt.MouseButton.LeftButton)
     data = _draft(qtbot, window, "hello again")
-    assert next(i for i in data["items"] if i["source"] == source)["state"] == "excluded"
+    assert next(i for i in data.items if i.source == source).state == "excluded"
 
     # Forget the note: the confirmation says it is a note, and the row goes from the list.
     _click_tab(qtbot, window, 2)
@@ -155,10 +171,11 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     seen: list[str] = []
     answer_dialog(qtbot, click="Forget", seen=seen)
     qtbot.mouseClick(window.panel.m_forget, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)  # the dialog opens once the impacts are read
     assert "This is a note: no conversation changes." in seen[0]
     qtbot.waitUntil(lambda: note_row() < 0, timeout=TIMEOUT)
     data = _draft(qtbot, window, "hello once more")
-    assert all(i["source"] != f"memory:{note.id}" for i in data["items"])
+    assert all(i.source != f"memory:{note.id}" for i in data.items)
 
 
 def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
@@ -174,7 +191,7 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
-    assert window.last_figures["stop_reason"] == "cancelled"
+    assert window.last_reply is not None and window.last_reply.usage.stop_reason == "cancelled"
     store = Store(glassmind_home / "glassmind.db")
     msgs = store.messages(window.conversation_id)
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
@@ -189,7 +206,7 @@ def test_ctrl_comma_opens_settings(qtbot, window: MainWindow, monkeypatch) -> No
     monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
+    qtbot.waitUntil(lambda: bool(opened), timeout=TIMEOUT)  # once the settings are read
 
 
 def test_switching_conversations(qtbot, window: MainWindow) -> None:
@@ -202,8 +219,8 @@ def test_switching_conversations(qtbot, window: MainWindow) -> None:
     row = window.conversations.row_of(first)
     window.conversation_view.setCurrentIndex(window.conversations.index(row))
     qtbot.waitUntil(lambda: window.conversation_id == first, timeout=5000)
-    texts = [c.text() for c in window.chat.message_cards()]
-    assert texts[0] == "First conversation here."
+    qtbot.waitUntil(lambda: [c.text() for c in window.chat.message_cards()][:1] == ["First conversation here."],
+                    timeout=TIMEOUT)
 
 
 def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) -> None:
@@ -225,7 +242,8 @@ def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
-    assert "damaged" in w.chat.banner.text() and not w.chat.composer.isEnabled()
+    qtbot.waitUntil(lambda: "damaged" in w.chat.banner.text(), timeout=TIMEOUT)
+    assert not w.chat.composer.isEnabled()
     w.close()
 
 
@@ -254,17 +272,18 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     assert [conversations.conversation_id(r) for r in range(3)] == [c.id for c in rows]
     assert conversations.index(0).data() == "renamed"
     qtmodeltester.check(conversations)
-    items = [
-        {"kind": "system", "text": "sys", "tokens": 3, "state": "included", "reason": "", "source": None, "role": "system", "scores": None},
-        {"kind": "history", "text": "old", "tokens": 2, "state": "over_budget", "reason": "cut", "source": "message:1", "role": "user", "scores": None},
-        {"kind": "memory", "text": "[1 May 2024] note", "tokens": 4, "state": "included", "reason": "similar 0.5", "source": "memory:1", "role": "user", "scores": {"dense": 0.5, "keyword": None, "fused": 0.1, "via": "search"}},
-    ]
+    items = (
+        WindowItem("system", "sys", 3, role="system"),
+        WindowItem("history", "old", 2, state="over_budget", reason="cut", source="message:1", role="user"),
+        WindowItem("memory", "[1 May 2024] note", 4, reason="similar 0.5", source="memory:1", role="user",
+                   scores={"dense": 0.5, "keyword": None, "fused": 0.1, "via": "search"}),
+    )
     ctx = ContextItemsModel()
-    ctx.set_items(items)
+    ctx.set_items(items, WindowView(items=items).cutoff_index)
     qtmodeltester.check(ctx)
     assert ctx.cutoff_row == 2 and ctx.item(2) is None  # the separator row follows the last left-out turn
     assert ctx.index(2, 0).data() == "— cut-off: older turns left out —"
-    assert [i["kind"] for i in ctx.items()] == ["system", "history", "memory"]
+    assert [i.kind for i in ctx.items()] == ["system", "history", "memory"]
     retrieved = RetrievedModel()
     retrieved.set_items(items)
     qtmodeltester.check(retrieved)
@@ -272,15 +291,24 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     mem.open_index()
     for n in range(5):
         mem.add(f"note {n}")
-    table = MemoryTableModel(lambda offset, limit: mem.browse(limit=limit, offset=offset))
+    table = MemoryTableModel(lambda offset, limit, deliver: deliver(mem.browse(limit=limit, offset=offset)))
     table.reload()
     qtmodeltester.check(table)
     mem.set_pinned([mem.browse()[0].id], True)
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
+    # A page that was asked for before a new search arrives too late: it is dropped.
+    later: list = []
+    table = MemoryTableModel(lambda offset, limit, deliver: later.append(deliver))
+    table.reload()
+    table.reload()
+    later[0](mem.browse())
+    assert table.rowCount() == 0
+    later[1](mem.browse())
+    assert table.rowCount() == 5
 
 
-def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainWindow, monkeypatch) -> None:
+def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainWindow, monkeypatch, db) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     asked: list[str] = []
@@ -299,11 +327,13 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
-    sent = window.store.messages(window.conversation_id)[0].content
+    sent = db.messages(window.conversation_id)[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
 
 
-def test_settings_reload_the_model_and_bad_models_are_refused(qtbot, window: MainWindow, tmp_path: Path) -> None:
+def test_settings_reload_the_model_and_bad_models_are_refused(
+    qtbot, window: MainWindow, tmp_path: Path, db
+) -> None:
     import dataclasses
 
     from assistant.settings import Settings
@@ -311,15 +341,15 @@ def test_settings_reload_the_model_and_bad_models_are_refused(qtbot, window: Mai
     from tests.gguf_files import write_header_only_gguf
     from ui.settings_dialog import SettingsDialog
 
-    current = Settings.from_json(window.store.get_setting("settings"))
+    current = Settings.from_json(db.get_setting("settings"))
     dialog = SettingsDialog(current, ModelRegistry(tmp_path), window)
     dialog.n_ctx.setValue(4096)
     dialog.max_tokens.setValue(256)
-    window._model_info = {}
+    window._model_info = None
     window.engine.settings_requested.emit(dialog.result_settings())
-    qtbot.waitUntil(lambda: window._model_info.get("n_ctx") == 4096, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window._model_info is not None and window._model_info.n_ctx == 4096, timeout=TIMEOUT)
     data = _preview(qtbot, window, "hi")
-    assert data["n_ctx"] == 4096 and data["reserve"] == 256
+    assert data.n_ctx == 4096 and data.reserve == 256
 
     # A base model without a chat template: a clear banner, and the app keeps its old model.
     base = write_header_only_gguf(tmp_path / "base.gguf")
@@ -328,30 +358,33 @@ def test_settings_reload_the_model_and_bad_models_are_refused(qtbot, window: Mai
     assert "keeps the previous settings" in window.chat.banner.text()
     # The name is the old model's already: wait for the restored settings themselves.
     qtbot.waitUntil(
-        lambda: Settings.from_json(window.store.get_setting("settings")).model is None, timeout=TIMEOUT
+        lambda: Settings.from_json(db.get_setting("settings")).model is None, timeout=TIMEOUT
     )
-    qtbot.waitUntil(lambda: window._model_info.get("name") == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window._model_info is not None
+                    and window._model_info.name == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
 
 
-def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow) -> None:
+def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow, db) -> None:
     from ui.chat_view import BATCH
 
-    conv = window.store.create_conversation("long").id
-    window.store.import_messages(
+    conv = db.create_conversation("long").id
+    db.import_messages(
         conv,
         [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}", "created": "2026-01-01T00:00:00+00:00"}
          for n in range(BATCH * 2 + 5)],
     )
     window._reload_conversations()
+    qtbot.waitUntil(lambda: window.conversations.row_of(conv) >= 0, timeout=TIMEOUT)
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv)))
     qtbot.waitUntil(lambda: window.conversation_id == conv, timeout=5000)
-    assert len(window.chat.message_cards()) == BATCH and window.chat.older.isVisible()
+    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == BATCH, timeout=TIMEOUT)
+    assert window.chat.older.isVisible()
     bar = window.chat.scroll_area.verticalScrollBar()
-    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=5000)
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=TIMEOUT)
     bar.setValue(0)
-    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH, timeout=TIMEOUT)
     window.chat.older.click()
-    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH + 5, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.chat.message_cards()) == 2 * BATCH + 5, timeout=TIMEOUT)
     assert not window.chat.older.isVisible()
     assert window.chat.message_cards()[0].text() == "message 0"
 
@@ -361,58 +394,63 @@ def _card_button(w: MainWindow, role: str, key: str, last: bool = True):  # noqa
     return (cards[-1] if last else cards[0])._buttons[key]
 
 
-def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow) -> None:
+def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, db) -> None:
     from clicks import answer_dialog
 
     _send(qtbot, window, "Name one colour.")
     conv = window.conversation_id
-    before = window.last_figures
+    before = window.last_reply
 
     # Regenerate: the old reply is replaced by a new one, streamed into the view.
     _card_button(window, "assistant", "regenerate").click()
     assert window._busy
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
-    msgs = window.store.messages(conv)
+    _stored_shown(qtbot, window)
+    msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]
-    assert window.last_figures is not before and window.last_figures["reply_id"] == msgs[1].id
-    assert [c.role for c in window.chat.message_cards()] == ["user", "assistant"]
+    assert window.last_reply is not before and window.last_reply is not None and window.last_reply.reply.id == msgs[1].id
+    qtbot.waitUntil(lambda: [c.role for c in window.chat.message_cards()] == ["user", "assistant"], timeout=TIMEOUT)
 
     # Edit and resend: the user message is replaced, the reply answers the new text.
     seen: list[str] = []
     answer_dialog(qtbot, click="OK", text="Name one fruit.", seen=seen)
     qtbot.mouseClick(_card_button(window, "user", "edit"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)  # the dialog opens once the message is read
     assert "erased for good" in seen[0]
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
-    msgs = window.store.messages(conv)
-    assert [(m.role, m.content) for m in msgs][0] == ("user", "Name one fruit.") and len(msgs) == 2
-    assert window.chat.message_cards()[0].text() == "Name one fruit."
+    qtbot.waitUntil(lambda: not window._busy and len(db.messages(conv)) == 2
+                    and db.messages(conv)[0].content == "Name one fruit.", timeout=TIMEOUT)
+    msgs = db.messages(conv)
+    _stored_shown(qtbot, window)
+    qtbot.waitUntil(lambda: [c.text() for c in window.chat.message_cards()] == [m.content for m in msgs],
+                    timeout=TIMEOUT)
 
     # Remember this: the reply becomes a note in long-term memory.
     reply = msgs[1]
     _card_button(window, "assistant", "remember").click()
-    qtbot.waitUntil(lambda: any(m.text == reply.content for m in window._reader.browse(kind="note")), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: any(m.text == reply.content for m in memory.browse(db, kind="note")), timeout=TIMEOUT)
 
     # Exclude the user message from the card: the next window leaves it out, and says so.
     _card_button(window, "user", "exclude").click()
-    qtbot.waitUntil(lambda: window.store.message(msgs[0].id).excluded, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: db.message(msgs[0].id).excluded, timeout=TIMEOUT)
     data = _preview(qtbot, window, "And a vegetable?")
-    item = next(i for i in data["items"] if i["source"] == f"message:{msgs[0].id}")
-    assert item["state"] == "excluded"
+    item = next(i for i in data.items if i.source == f"message:{msgs[0].id}")
+    assert item.state == "excluded"
     # The card now offers to include it again.
     qtbot.waitUntil(lambda: "include" in [c for c in window.chat.message_cards() if c.role == "user"][0]._buttons,
                     timeout=TIMEOUT)
 
 
-def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -> None:
+def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow, db) -> None:
     _send(qtbot, window, "Say one word.")
     reply_card = window.chat.message_cards()[-1]
-    record = window.store.turn_for_message(reply_card.message.id)
+    record = db.turn_for_message(reply_card.message.id)
     assert record is not None
     qtbot.mouseClick(reply_card.body, Qt.MouseButton.LeftButton, pos=QPoint(4, 4))  # on the reply's words
-    assert window.panel._window["prompt"] == record.prompt
-    assert window.panel.context.back_button.isVisible() and window.panel.context.title.text().startswith("Turn of")
+    qtbot.waitUntil(lambda: window.panel.context.title.text().startswith("Turn of"), timeout=TIMEOUT)
+    assert window.panel.window_shown.prompt == record.prompt
+    assert window.panel.context.back_button.isVisible()
     assert reply_card.bubble.property("selected") is True
-    assert [(i["kind"], i["tokens"]) for i in window.panel.context_model.items()] == [
+    assert [(i.kind, i.tokens) for i in window.panel.context_model.items()] == [
         (i["kind"], i["tokens"]) for i in record.items
     ]
     qtbot.mouseClick(window.panel.context.back_button, Qt.MouseButton.LeftButton)
@@ -421,19 +459,22 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow) -
     assert not window.panel.context.back_button.isVisible()
 
 
-def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch) -> None:
+def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch, db) -> None:
     from clicks import answer_dialog
     from PySide6.QtWidgets import QMessageBox
 
-    conv_a = window.store.create_conversation("Alpha plans").id
-    conv_b = window.store.create_conversation("Beta notes").id
+    conv_a = db.create_conversation("Alpha plans").id
+    conv_b = db.create_conversation("Beta notes").id
     window._reload_conversations()
-    assert window.conversations.rowCount() == 2
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
 
     window.sidebar.search.setText("alpha")
-    assert [window.conversations.conversation_id(r) for r in range(window.conversations.rowCount())] == [conv_a]
+    qtbot.waitUntil(
+        lambda: [window.conversations.conversation_id(r) for r in range(window.conversations.rowCount())] == [conv_a],
+        timeout=TIMEOUT,
+    )
     window.sidebar.search.clear()
-    assert window.conversations.rowCount() == 2
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
 
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv_b)))
     qtbot.waitUntil(lambda: window.conversation_id == conv_b, timeout=5000)
@@ -445,7 +486,8 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
     window.sidebar.delete_action.trigger()
+    qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)  # asked once the title is read
     assert "Gamma" in asked[0] and "cannot be undone" in asked[0]
     qtbot.waitUntil(lambda: window.conversations.row_of(conv_b) < 0, timeout=TIMEOUT)
     assert window.conversation_id is None and window.chat.message_cards() == []
-    assert [c.id for c in window.store.conversations()] == [conv_a]
+    assert [c.id for c in db.conversations()] == [conv_a]
