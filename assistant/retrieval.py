@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.memory import Memory, MemoryStore
+from assistant.periods import period_of, periods_in
 
 
 def note_line(memory: Memory) -> str:
@@ -33,6 +34,9 @@ KEYWORD_K = 120
 # before or after it in its conversation (LoCoMo dev +6 points at 512 tokens; bench/RESULTS.md).
 CONTEXT_SHARE = 0.5
 CONTEXT_WINDOW = 2
+# A memory from a period the query names ("in July 2022", "last week") ranks at this multiple
+# of its score (LoCoMo at 512 tokens: dev +2 points, held out +2.5; bench/RESULTS.md).
+PERIOD_BOOST = 4.0
 NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
 MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise
 # What the assistant said ranks at this share of its fused score: the user's own words are the
@@ -76,6 +80,7 @@ class Hit:
     keyword_rank: int | None = None
     fused: float = 0.0
     context: float = 0.0  # what matching turns around it added to ``fused``
+    period: str = ""  # the period named in the query that it falls in ("in July 2022")
     via: str = "search"  # "pinned", "search" or "neighbor"
     matched: list[str] = field(default_factory=list)
     reason: str = ""
@@ -138,6 +143,7 @@ class Retriever:
         min_similarity: float = MIN_SIMILARITY,
         context_share: float = CONTEXT_SHARE,
         context_window: int = CONTEXT_WINDOW,
+        period_boost: float = PERIOD_BOOST,
         dense_k: int = DENSE_K,
         keyword_k: int = KEYWORD_K,
     ) -> None:
@@ -150,6 +156,7 @@ class Retriever:
         self.min_similarity = min_similarity
         self.context_share = context_share
         self.context_window = context_window
+        self.period_boost = period_boost
         self.dense_k = dense_k
         self.keyword_k = keyword_k
         self._token_cache: dict[tuple[int, str], int] = {}
@@ -229,6 +236,7 @@ class Retriever:
         for mid, (rank, _) in keyword_by_id.items():
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
         rows = self.memories.get_many(fused)
+        periods = periods_in(query, now) if self.period_boost != 1.0 else []
         # Only real matches lend weight to the turns around them (see the filter below).
         matching = {
             mid: score
@@ -244,7 +252,11 @@ class Retriever:
                 continue
             if memory.speaker == "assistant" and memory.kind == "message":
                 score *= ASSISTANT_SHARE
+            period = period_of(memory.created, periods)
+            if period is not None:
+                score *= self.period_boost
             hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score, context=context.get(mid, 0.0))
+            hit.period = period.text if period is not None else ""
             if mid in dense_by_id:
                 hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
             if mid in keyword_by_id:
@@ -349,6 +361,8 @@ class Retriever:
             parts.append(f"similar {hit.dense:.2f}")
         if hit.context and hit.via != "neighbor":
             parts.append("among other matching turns")
+        if hit.period:
+            parts.append(f"from the time asked about ('{hit.period}')")
         age = _age(hit.memory.created, now)
         if age:
             parts.append(age)
