@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.memory import ALTERNATIVE, Memory, MemoryStore
+from assistant.periods import period_of, periods_in
 
 
 def note_line(memory: Memory) -> str:
@@ -26,8 +27,16 @@ def day_header(memory: Memory) -> str:
     return f"From {memory.day_label}:"
 
 RRF_K = 10  # measured on LoCoMo dev (60 -> 10: +6 points at 512 tokens); see bench/RESULTS.md
-DENSE_K = 60
-KEYWORD_K = 60
+DENSE_K = 120  # candidates per search (60 -> 120: +0.5 points at 512 with the passage score below)
+KEYWORD_K = 120
+# A turn in a passage of matching turns is more likely what was asked about than one alone:
+# a candidate gains this share of the best fused score among the turns up to CONTEXT_WINDOW
+# before or after it in its conversation (LoCoMo dev +6 points at 512 tokens; bench/RESULTS.md).
+CONTEXT_SHARE = 0.5
+CONTEXT_WINDOW = 2
+# A memory from a period the query names ("in July 2022", "last week") ranks at this multiple
+# of its score (LoCoMo at 512 tokens: dev +2 points, held out +2.5; bench/RESULTS.md).
+PERIOD_BOOST = 4.0
 NEIGHBOR_SHARE = 0.5  # a neighbour of a hit ranks at this share of the hit's fused score
 MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noise
 # What the assistant said ranks at this share of its fused score: the user's own words are the
@@ -78,6 +87,8 @@ class Hit:
     keyword: float | None = None
     keyword_rank: int | None = None
     fused: float = 0.0
+    context: float = 0.0  # what matching turns around it added to ``fused``
+    period: str = ""  # the period named in the query that it falls in ("in July 2022")
     via: str = "search"  # "pinned", "search" or "neighbor"
     matched: list[str] = field(default_factory=list)
     reason: str = ""
@@ -138,6 +149,11 @@ class Retriever:
         keyword_weight: float = 1.0,
         rrf_k: int = RRF_K,
         min_similarity: float = MIN_SIMILARITY,
+        context_share: float = CONTEXT_SHARE,
+        context_window: int = CONTEXT_WINDOW,
+        period_boost: float = PERIOD_BOOST,
+        dense_k: int = DENSE_K,
+        keyword_k: int = KEYWORD_K,
     ) -> None:
         self.memories = memories
         self.count_tokens = count_tokens
@@ -146,6 +162,11 @@ class Retriever:
         self.keyword_weight = keyword_weight
         self.rrf_k = rrf_k
         self.min_similarity = min_similarity
+        self.context_share = context_share
+        self.context_window = context_window
+        self.period_boost = period_boost
+        self.dense_k = dense_k
+        self.keyword_k = keyword_k
         self._token_cache: dict[tuple[int, str], int] = {}
         self._last_query: tuple[str, np.ndarray] | None = None
 
@@ -213,8 +234,8 @@ class Retriever:
         qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
         t1 = time.perf_counter()
         words = keywords(query)
-        dense = self.dense_search(qvec) if qvec is not None else []
-        keyword = self.keyword_search(words)
+        dense = self.dense_search(qvec, self.dense_k) if qvec is not None else []
+        keyword = self.keyword_search(words, self.keyword_k)
         fused: dict[int, float] = {}
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
         keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
@@ -223,15 +244,27 @@ class Retriever:
         for mid, (rank, _) in keyword_by_id.items():
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
         rows = self.memories.get_many(fused)
+        periods = periods_in(query, now) if self.period_boost != 1.0 else []
+        # Only real matches lend weight to the turns around them (see the filter below).
+        matching = {
+            mid: score
+            for mid, score in fused.items()
+            if mid in keyword_by_id or (mid in dense_by_id and dense_by_id[mid][1] >= self.min_similarity)
+        }
+        context = self._passage_scores(matching, rows)
         hits: dict[int, Hit] = {}
         in_window: list[Hit] = []
-        for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
+        for mid, score in sorted(((m, s + context.get(m, 0.0)) for m, s in fused.items()), key=lambda kv: -kv[1]):
             memory = rows.get(mid)
             if memory is None or not _usable(memory, include_pinned):
                 continue
             if memory.speaker == "assistant" and memory.kind == "message":
                 score *= ASSISTANT_SHARE
-            hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score)
+            period = period_of(memory.created, periods)
+            if period is not None:
+                score *= self.period_boost
+            hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score, context=context.get(mid, 0.0))
+            hit.period = period.text if period is not None else ""
             if mid in dense_by_id:
                 hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
             if mid in keyword_by_id:
@@ -269,6 +302,36 @@ class Retriever:
             hits=chosen, budget=budget, used_tokens=used, embed_s=t1 - t0, search_s=t2 - t1, in_window=in_window
         )
 
+    def _passage_scores(self, fused: dict[int, float], rows: dict[int, Memory]) -> dict[int, float]:
+        """What each message candidate gains from matching turns around it.
+
+        A conversation's topic runs over several turns, and a question's answer sits among
+        them; a lone turn that happens to share words with the question is more often noise.
+        Each message gains ``context_share`` of the best fused score among the candidate
+        messages of its conversation at most ``context_window`` ids away (ids follow the order
+        in which messages were stored; a note between two turns only narrows the window).
+        """
+        if not self.context_share or not self.context_window:
+            return {}
+        gains: dict[int, float] = {}
+        for mid, memory in rows.items():
+            if memory.kind != "message":
+                continue
+            best = 0.0
+            for other in range(mid - self.context_window, mid + self.context_window + 1):
+                near = rows.get(other)
+                if (
+                    other != mid
+                    and near is not None
+                    and near.kind == "message"
+                    and _usable(near, include_pinned=True)
+                    and near.conversation_id == memory.conversation_id
+                ):
+                    best = max(best, fused.get(other, 0.0))
+            if best:
+                gains[mid] = self.context_share * best
+        return gains
+
     def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
         """The turns just before and after a message hit often hold the rest of the answer."""
         seeds = sorted((h for h in hits.values() if h.memory.kind == "message"), key=lambda h: -h.fused)[:12]
@@ -304,6 +367,10 @@ class Retriever:
             parts.append("matched " + ", ".join(f"'{w}'" for w in hit.matched))
         if hit.dense is not None:
             parts.append(f"similar {hit.dense:.2f}")
+        if hit.context and hit.via != "neighbor":
+            parts.append("among other matching turns")
+        if hit.period:
+            parts.append(f"from the time asked about ('{hit.period}')")
         age = _age(hit.memory.created, now)
         if age:
             parts.append(age)

@@ -96,7 +96,9 @@ def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[
     return memories, {m.id: t["dia_id"] for m, t in zip(added, turns, strict=True)}, len(turns) / elapsed
 
 
-def run(data: Path, *, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+def run(
+    data: Path, *, limit: int | None = None, conversations: Sequence[str] = (), progress: bool = True
+) -> dict[str, Any]:
     from models.llama import ChatModel
     from models.registry import bundled_model_path
 
@@ -104,8 +106,11 @@ def run(data: Path, *, limit: int | None = None, progress: bool = True) -> dict[
     embedder = Embedder()
     embedder.load()
     files = sorted(data.glob("*.json"))
+    if conversations:
+        files = [f for f in files if f.stem in set(conversations)]
     if not files:
-        raise SystemExit(f"No LoCoMo .json files in {data}.")
+        named = f" named {', '.join(conversations)}" if conversations else ""
+        raise SystemExit(f"No LoCoMo .json files{named} in {data}.")
     per_budget: dict[int, list[float]] = {b: [] for b in BUDGETS}
     per_cat: dict[str, dict[int, list[float]]] = defaultdict(lambda: {b: [] for b in BUDGETS})
     rates, latencies = [], []
@@ -148,12 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassmind bench locomo", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo-dev"))
     parser.add_argument("--limit", type=int, help="questions per conversation (for a quick look)")
+    parser.add_argument(
+        "--conv", default="", help="only these conversations, by file name without .json (e.g. 26,30,41)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"glassmind: no LoCoMo data at {args.data}: pass --data DIR.", file=sys.stderr)
         return 2
-    result = run(args.data, limit=args.limit, progress=not args.json)
+    chosen = [c.strip() for c in args.conv.split(",") if c.strip()]
+    result = run(args.data, limit=args.limit, conversations=chosen, progress=not args.json)
     if args.json:
         print(json.dumps(result))
     else:
