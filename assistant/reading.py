@@ -120,8 +120,9 @@ class Reader:
 
     # -- memories -------------------------------------------------------------------
 
-    def memories(self, search: str | None, sort: str, offset: int, limit: int) -> list[Memory]:
-        return memory_rows.browse(self.store, search=search, sort=sort, limit=limit, offset=offset)
+    def memories(self, search: str | None, kind: str | None, sort: str, offset: int, limit: int) -> list[Memory]:
+        """A page of memories: ``kind`` "note" or "message" shows one kind, None both."""
+        return memory_rows.browse(self.store, search=search, kind=kind, sort=sort, limit=limit, offset=offset)
 
     def memory(self, memory_id: int) -> Memory | None:
         try:
@@ -129,11 +130,13 @@ class Reader:
         except NotFoundError:
             return None
 
-    def memory_refresh(self, ids: list[int], search: str | None, sort: str, limit: int) -> MemoryRefresh:
+    def memory_refresh(
+        self, ids: list[int], search: str | None, kind: str | None, sort: str, limit: int
+    ) -> MemoryRefresh:
         return MemoryRefresh(
             asked=tuple(ids),
             fresh=memory_rows.get_many(self.store, ids),
-            first_page=tuple(self.memories(search, sort, 0, limit)),
+            first_page=tuple(self.memories(search, kind, sort, 0, limit)),
             count=memory_rows.count(self.store),
         )
 

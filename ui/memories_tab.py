@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ui.reader import Reads
 
 SORTS = (("Newest first", "newest"), ("Oldest first", "oldest"), ("Pinned first", "pinned"), ("By text", "text"))
+KINDS: tuple[tuple[str, str | None], ...] = (("Notes and chat", None), ("Notes", "note"), ("Chat messages", "message"))
 
 
 class MemoriesTab(QWidget):
@@ -60,7 +61,12 @@ class MemoriesTab(QWidget):
         self.sort = QComboBox()
         for label, key in SORTS:
             self.sort.addItem(label, key)
+        self.kind = QComboBox()  # notes apart from the chat log
+        for label, kind in KINDS:
+            self.kind.addItem(label, kind)
+        self.kind.setToolTip("Notes (written, remembered or approved) or chat messages, or both")
         top.addWidget(self.search, 1)
+        top.addWidget(self.kind)
         top.addWidget(self.sort)
         self.model = MemoryTableModel(self._fetch, self)
         self.view = table(self.model)
@@ -90,6 +96,7 @@ class MemoriesTab(QWidget):
         self._search_timer.timeout.connect(self._on_search_timer_timeout)
         self.search.textChanged.connect(self._on_search_text_changed)
         self.sort.currentIndexChanged.connect(self._on_search_timer_timeout)
+        self.kind.currentIndexChanged.connect(self._on_search_timer_timeout)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
         self.view.customContextMenuRequested.connect(self._on_view_context_menu)
         self.view.doubleClicked.connect(self._on_edit_button_clicked)
@@ -105,7 +112,7 @@ class MemoriesTab(QWidget):
         return self.search.text().strip() or None
 
     def _fetch(self, offset: int, limit: int, deliver: Callable[[list[Memory]], None]) -> None:
-        self._reads.memories(self._search(), self.sort.currentData(), offset, limit, deliver)
+        self._reads.memories(self._search(), self.kind.currentData(), self.sort.currentData(), offset, limit, deliver)
 
     def reload(self) -> None:
         """Start again from the first page, and count the memories."""
@@ -116,7 +123,7 @@ class MemoriesTab(QWidget):
         """After a change: loaded rows updated or removed, new ones inserted in place, the count."""
         generation = self.model.generation
         self._reads.memory_refresh(
-            self.model.loaded_ids(), self._search(), self.sort.currentData(), self.model.BATCH,
+            self.model.loaded_ids(), self._search(), self.kind.currentData(), self.sort.currentData(), self.model.BATCH,
             lambda fresh: self._on_reads_memory_refresh(generation, fresh),
         )
 

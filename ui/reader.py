@@ -151,16 +151,18 @@ class Reads(QObject):
     def past_turn(self, message_id: int, then: Then[PastTurn | None]) -> None:
         self._ask("past_turn", (message_id,), then)
 
-    def memories(self, search: str | None, sort: str, offset: int, limit: int, then: Then[list[Memory]]) -> None:
-        self._ask("memories", (search, sort, offset, limit), then)
+    def memories(
+        self, search: str | None, kind: str | None, sort: str, offset: int, limit: int, then: Then[list[Memory]]
+    ) -> None:
+        self._ask("memories", (search, kind, sort, offset, limit), then)
 
     def memory(self, memory_id: int, then: Then[Memory | None]) -> None:
         self._ask("memory", (memory_id,), then)
 
     def memory_refresh(
-        self, ids: list[int], search: str | None, sort: str, limit: int, then: Then[MemoryRefresh]
+        self, ids: list[int], search: str | None, kind: str | None, sort: str, limit: int, then: Then[MemoryRefresh]
     ) -> None:
-        self._ask("memory_refresh", (list(ids), search, sort, limit), then)
+        self._ask("memory_refresh", (list(ids), search, kind, sort, limit), then)
 
     def memory_count(self, then: Then[int]) -> None:
         self._ask("memory_count", (), then)

@@ -52,7 +52,7 @@ def test_pages_refresh_and_impacts(assistant: Assistant) -> None:
         last = reader.older(conv, before_id=ids[1], limit=3)
         assert [m.id for m in last.messages] == ids[:1] and not last.has_older
 
-        first = reader.memories("rocket", "newest", 0, 10)
+        first = reader.memories("rocket", None, "newest", 0, 10)
         assert [m.id for m in first] == [note.id]
         message_memory = assistant.memories.for_message(ids[0])
         assert message_memory is not None
@@ -60,7 +60,7 @@ def test_pages_refresh_and_impacts(assistant: Assistant) -> None:
         assert {(i.memory_id, i.message_id) for i in found} == {(note.id, None), (message_memory.id, ids[0])}
 
         assistant.memories.forget([note.id])  # the engine writes; the reader sees it on its next read
-        refresh = reader.memory_refresh([note.id, message_memory.id], None, "newest", 5)
+        refresh = reader.memory_refresh([note.id, message_memory.id], None, None, "newest", 5)
         assert set(refresh.fresh) == {message_memory.id} and refresh.asked == (note.id, message_memory.id)
         assert refresh.count == reader.memory_count() == 7 and len(refresh.first_page) == 5
     finally:

@@ -430,3 +430,29 @@ def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home
     qtbot.mouseClick(last().alt_next, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: counter() == "2/2" and last().text() == second, timeout=TIMEOUT)
     w.close()
+
+
+def test_all_memories_shows_notes_apart_from_the_chat(qtbot, glassmind_home: Path, embedder, db) -> None:
+    from assistant.memory import MemoryStore
+
+    _seed("Figs", [("user", "Do figs grow in pots?"), ("assistant", "Yes, in a big pot.")])
+    MemoryStore(db, embedder, paths.index_dir()).add("Sam grows figs on a north balcony.")
+    w = _open(qtbot, embedder, (1280, 800))
+    bar = w.panel.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
+    model, kind = w.panel.memory_model, w.panel.memories.kind
+
+    def kinds() -> list[str]:
+        return sorted({model.memory(r).kind for r in range(model.rowCount())})
+
+    qtbot.waitUntil(lambda: kinds() == ["message", "note"], timeout=TIMEOUT)
+    kind.setFocus()
+    qtbot.keyClick(kind, Qt.Key.Key_Down)  # "Notes"
+    qtbot.waitUntil(lambda: kinds() == ["note"], timeout=TIMEOUT)
+    qtbot.keyClick(kind, Qt.Key.Key_Down)  # "Chat messages"
+    qtbot.waitUntil(lambda: kinds() == ["message"] and model.rowCount() == 2, timeout=TIMEOUT)
+    qtbot.keyClicks(w.panel.memories.search, "pot")  # search within the kind
+    qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=TIMEOUT)
+    qtbot.keyClick(kind, Qt.Key.Key_Up)  # back to notes: the note has no "pot"
+    qtbot.waitUntil(lambda: model.rowCount() == 0, timeout=TIMEOUT)
+    w.close()
