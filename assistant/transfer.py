@@ -21,6 +21,7 @@ from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
 from assistant.memory import MAX_MEMORY_CHARS, message_item
 from assistant.store import Message, Store, conversation_title, now_iso
+from assistant.suggestions import KINDS as NOTE_TYPES
 from assistant.text import clean_input
 from models.errors import InvalidInputError, StoreError
 
@@ -69,6 +70,8 @@ class _Note:
     pinned: bool
     excluded: bool
     source: str
+    note_type: str | None = None  # "fact", "preference" or "event" (an approved suggestion)
+    event_date: str | None = None
 
 
 @dataclass
@@ -126,7 +129,11 @@ def export_data(app: Assistant) -> dict[str, Any]:
             }
         )
     notes = [
-        {"text": m.text, "created": m.created, "pinned": m.pinned, "excluded": m.excluded, "source": m.source}
+        {
+            "text": m.text, "created": m.created, "pinned": m.pinned, "excluded": m.excluded, "source": m.source,
+            **({"type": m.note_type} if m.note_type else {}),
+            **({"event_date": m.event_date} if m.event_date else {}),
+        }
         for m in app.memories.browse(kind="note", sort="oldest")
     ]
     return {"format": FORMAT, "version": VERSION, "conversations": conversations, "notes": notes}
@@ -313,6 +320,9 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
         if len(text) > MAX_MEMORY_CHARS:
             raise _problem(where, f"the text is {len(text):,} characters; a note holds at most {MAX_MEMORY_CHARS:,}")
         source = (_string(n, "source", where, required=False) or "").strip()[:40]
+        note_type = _string(n, "type", where, required=False)
+        if note_type is not None and note_type not in NOTE_TYPES:
+            raise _problem(where, f"type '{note_type}' is not one of {', '.join(NOTE_TYPES)}")
         notes.append(
             _Note(
                 text=text,
@@ -320,6 +330,8 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
                 pinned=_flag(n, "pinned", where),
                 excluded=_flag(n, "excluded", where),
                 source=source or "import",
+                note_type=note_type,
+                event_date=_date(n, "event_date", where, required=False),
             )
         )
     return conversations, notes
@@ -409,6 +421,8 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                     "created": note.created,
                     "pinned": note.pinned,
                     "excluded": note.excluded,
+                    "note_type": note.note_type,
+                    "event_date": note.event_date,
                 }
             )
             result.notes += 1

@@ -39,7 +39,8 @@ def sample() -> dict:
             },
         ],
         "notes": [
-            {"text": "Allergic to peanuts", "created": "2024-05-03T09:00:00+00:00", "pinned": True, "excluded": False, "source": "user"},
+            {"text": "Allergic to peanuts", "created": "2024-05-03T09:00:00+00:00", "pinned": True, "excluded": False, "source": "user",
+             "type": "event", "event_date": "2024-05-03"},  # an approved suggestion keeps its type
         ],
     }
 
@@ -110,6 +111,8 @@ def test_import_into_another_data_dir_then_again(assistant: Assistant, embedder,
         first = import_data(other, data)
         assert (first.conversations, first.messages, first.notes) == (2, 4, 1)
         assert counts(other) == counts(assistant)
+        (note,) = other.memories.browse(kind="note")
+        assert (note.note_type, note.event_date) == ("event", "2024-05-03")
         second = import_data(other, data)
         assert (second.conversations, second.notes) == (0, 0)
         assert counts(other) == counts(assistant)
@@ -132,6 +135,7 @@ def test_import_into_another_data_dir_then_again(assistant: Assistant, embedder,
         (lambda d: d["notes"][0].update(text="   "), "note 1: the text is empty"),
         (lambda d: d["notes"][0].update(text="x" * 20_001), "note 1: the text is 20,001 characters"),
         (lambda d: d["notes"][0].update(pinned=1), "note 1: 'pinned' must be true or false, not a number"),
+        (lambda d: d["notes"][0].update(type="rumour"), "note 1: type 'rumour' is not one of fact, preference, event"),
         (lambda d: d["notes"].append("a note"), "note 2: must be an object"),
         (lambda d: d.update(version=True), "version True"),
         (lambda d: d.update(format="other"), "not a Glassmind export"),
