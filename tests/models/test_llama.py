@@ -184,3 +184,18 @@ def test_model_larger_than_free_memory(bundled_model_path: Path, monkeypatch: py
     monkeypatch.setattr(llama, "available_memory_bytes", lambda: 10 * 2**20)
     with pytest.raises(ModelLoadError, match="only 0.0 GiB is free"):
         ChatModel(bundled_model_path, n_ctx=512)
+
+
+def test_a_side_question_leaves_the_chats_cached_prompt(chat_model: ChatModel) -> None:
+    prompt = _long_prompt(chat_model)
+    total = len(chat_model.prompt_tokens(prompt))
+    chat_model.reset_cache()
+    first = chat_model.generate(prompt, max_tokens=6, temperature=0)
+    text = "".join(first)
+    schema = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 12}}, "required": ["colour"]}
+    answer = chat_model.complete_json([{"role": "user", "content": "Name a colour, as JSON."}], schema, max_tokens=24)
+    assert isinstance(answer, dict) and "colour" in answer
+    # The chat's next turn reads only its last token again, and says the same.
+    again = chat_model.generate(prompt, max_tokens=6, temperature=0)
+    assert "".join(again) == text
+    assert again.usage is not None and again.usage.reused_tokens == total - 1
