@@ -74,7 +74,8 @@ CODE_REPLY = (
 
 
 def seed_layout() -> int:
-    """A conversation for the size screenshots: a long code block and an excluded reply."""
+    """A conversation for the size screenshots: a long code block, and an excluded reply with an
+    earlier answer set aside."""
     from assistant import paths
     from assistant.store import Store
 
@@ -88,6 +89,9 @@ def seed_layout() -> int:
         {"role": "assistant", "content": "Ines is a person, not a place.", "created": "2026-11-23T09:01:03+00:00"},
     ])
     store.update_message(ids[3], excluded=1, status="partial")
+    # An earlier answer that Regenerate set aside: the last reply shows ‹ 2/2 ›.
+    store.import_messages(conv, [{"role": "assistant", "content": "Ines is a town in Portugal.",
+                                  "created": "2026-11-23T09:01:02+00:00", "alternative_of": ids[2]}])
     store.close()
     return conv
 
