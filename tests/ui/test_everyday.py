@@ -410,6 +410,7 @@ def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home
     qtbot.keyClicks(w.chat.composer, "Invent a name for a pet dragon.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    _stored_shown(qtbot, w)
 
     def last():  # noqa: ANN202 - the cards are made again each time the stored messages are shown
         return w.chat.message_cards()[-1]
