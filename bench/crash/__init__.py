@@ -37,7 +37,12 @@ operation's measured duration after `ready`; CLI commands 0..1.2x their typical 
 after start (half of those kills in its last part, where the database work is).
 A worker killed after printing `closed` counts as killed after the operation.
 
-    python -m bench.crash [--trials N] [--seed S] [--json] [--data-dir DIR] [--keep] [--ops forget,edit]
+    python -m bench.crash [--trials N] [--seed S] [--json] [--data-dir DIR] [--keep] [--ops forget,edit] [--exec]
+
+Children are forked from a server process that has imported torch, sentence-transformers and
+llama.cpp (child.Forked): each is a new process, killed with SIGKILL, that runs the same
+``main`` as ``python -m assistant.cli`` (or the worker), without ~6 s of imports per start.
+``--exec`` starts each as a new interpreter instead, exactly as a user's command starts.
 
 Exit status 0 when every failure count is zero. The JSON's "failures" lists each
 problem once (trial, operation, kill delay and phase, what was found); "log" has

@@ -2,34 +2,116 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 240.0
 FINISH_TIMEOUT_S = 300.0
 
 
-class Child:
-    """A child process whose stdout lines are time-stamped as they arrive."""
+# What a forked child finds imported already (see Forked): the slow imports of every child.
+PRELOAD = ["torch", "sentence_transformers", "llama_cpp", "assistant.cli", "bench.crash.cli"]
+
+
+def _forked_main(module: str, args: list[str], out: Any, err: Any, env: dict[str, str]) -> None:
+    """The start of a forked child: its stdout and stderr are the harness's pipes, its
+    environment and directory those a started process would have, then the program's main."""
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    out.close()
+    err.close()
+    os.chdir(REPO)
+    os.environ.clear()
+    os.environ.update(env)
+    if module == "assistant.cli":
+        from assistant.cli import main
+    else:
+        from bench.crash.cli import main
+    code = main(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+class Forked:
+    """A child forked from a server process that has imported torch, sentence-transformers and
+    llama.cpp (``multiprocessing``'s forkserver), with ``subprocess.Popen``'s face: a new process
+    that is killed with SIGKILL like any other, without the ~6 s of imports each start pays.
+
+    Only ``python -m <module> args`` of assistant.cli and bench.crash run this way.
+    """
+
+    _context: Any = None
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        import multiprocessing
+
+        if Forked._context is None:
+            Forked._context = multiprocessing.get_context("forkserver")
+            Forked._context.set_forkserver_preload(PRELOAD)
+        ctx = Forked._context
+        assert argv[1] == "-m" and argv[2] in ("assistant.cli", "bench.crash"), argv
+        self.args = argv
+        out_r, out_w = ctx.Pipe(duplex=False)
+        err_r, err_w = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_forked_main, args=(argv[2], argv[3:], out_w, err_w, env))
+        self.process.start()
+        out_w.close()  # the child holds the only write ends: its exit ends the output
+        err_w.close()
+        self.stdout = open(os.dup(out_r.fileno()), encoding="utf-8", errors="replace")  # noqa: SIM115
+        self.stderr = open(os.dup(err_r.fileno()), encoding="utf-8", errors="replace")  # noqa: SIM115
+        out_r.close()
+        err_r.close()
+        self.pid = self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        if self.process.exitcode is not None:
+            raise ProcessLookupError(self.pid)
+        os.kill(self.pid, sig)
+
+
+class Child:
+    """A child process whose stdout lines are time-stamped as they arrive: started as a new
+    interpreter, or (``forked``) forked from a server that has the slow imports done."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], *, forked: bool = False) -> None:
         self.argv = argv
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
+        self.proc: subprocess.Popen[str] | Forked
+        if forked:
+            self.proc = Forked(argv, env)
+        else:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
         self.lines: list[tuple[float, str]] = []
         self.err: list[str] = []
         self._cond = threading.Condition()

@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-dir", help="use (and keep) this data dir instead of a temporary one")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir even when all is well")
     p.add_argument("--ops", help=f"only these operations, comma-separated ({','.join(OPS)})")
+    p.add_argument(
+        "--exec", action="store_true",
+        help="start each child as a new interpreter (default: fork it from a server with the imports done)",
+    )
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error("--trials must be at least 1")
@@ -40,7 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress: Progress = (
         (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
     )
-    result = run(args.trials, args.seed, args.data_dir, progress, keep=True if args.keep else None, ops=ops)
+    result = run(
+        args.trials, args.seed, args.data_dir, progress, keep=True if args.keep else None, ops=ops,
+        forked=not args.exec,
+    )
     if args.json:
         print(json.dumps(result, default=str))
     else:

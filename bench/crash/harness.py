@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 class Harness:
     """One run's data dir, its child processes and what it has learnt; a trial at a time."""
 
-    def __init__(self, data_dir: Path, work_dir: Path, seed: int, embedder: Any, progress: Progress) -> None:
+    def __init__(
+        self, data_dir: Path, work_dir: Path, seed: int, embedder: Any, progress: Progress, *, forked: bool = True
+    ) -> None:
         self.data_dir = data_dir
+        self.forked = forked  # children forked from a server with the imports done (child.Forked)
         self.work_dir = work_dir
         self.seed = seed
         self.rng = random.Random(f"{seed}-setup")
@@ -76,10 +79,10 @@ class Harness:
         return f"m{self.trial}x{self.token(6)} {self.rng.choice(QUESTIONS)}"
 
     def worker(self, op: str, *args: str) -> Child:
-        return Child([sys.executable, "-m", "bench.crash", "worker", op, *args], self.env)
+        return Child([sys.executable, "-m", "bench.crash", "worker", op, *args], self.env, forked=self.forked)
 
     def cli(self, *args: str) -> Child:
-        return Child([sys.executable, "-m", "assistant.cli", *args], self.env)
+        return Child([sys.executable, "-m", "assistant.cli", *args], self.env, forked=self.forked)
 
     def fail(self, kind: str, key: Any, **detail: Any) -> None:
         full = (kind, key)
@@ -301,11 +304,13 @@ def run(
     embedder: Any = None,
     keep: bool | None = None,
     ops: Sequence[str] | None = None,
+    forked: bool = True,
 ) -> dict[str, Any]:
     """Run the harness; returns the figures (see the module's docstring).
 
     With ``data_dir`` None a temporary one is made, and removed at the end unless a failure
-    was found (or ``keep``); a given ``data_dir`` is always kept.
+    was found (or ``keep``); a given ``data_dir`` is always kept. ``forked=False`` starts every
+    child as a new interpreter, as a user's command starts (~6 s of imports each).
     """
     start = time.monotonic()
     own_dir = data_dir is None
@@ -317,7 +322,7 @@ def run(
 
         embedder = Embedder()
     embedder.load()
-    h = Harness(home, work, seed, embedder, progress)
+    h = Harness(home, work, seed, embedder, progress, forked=forked)
     schedule = plan(trials, seed, ops)
     log: list[dict[str, Any]] = []
     aborted = None
