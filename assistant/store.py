@@ -121,6 +121,9 @@ def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> 
 class Store:
     """One connection to the Glassmind database; methods are safe to call from several threads."""
 
+    # How long a write waits for another process's transaction before it says the database is busy.
+    lock_timeout_s = 5.0
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
@@ -134,7 +137,7 @@ class Store:
             raise StoreError(f"Cannot create the data folder {self.path.parent}: {exc.strerror}.") from exc
         self._refuse_emptied_file()
         try:
-            conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, check_same_thread=False)
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA quick_check").fetchall()

@@ -65,7 +65,8 @@ def test_read_only_database(tmp_path: Path) -> None:
     assert Store(path).conversation(conv.id).title == "keep me"
 
 
-def test_locked_database_says_so(tmp_path: Path) -> None:
+def test_locked_database_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Store, "lock_timeout_s", 0.3)  # the app waits 5 s for the other writer
     path = tmp_path / "g.db"
     store = Store(path)
     conv = store.create_conversation("c")

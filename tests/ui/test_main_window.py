@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -82,7 +79,9 @@ def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
     return w.panel.window_shown
 
 
-def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmind_home: Path) -> None:
+def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: pytest.CaptureFixture[str]) -> None:
+    from ui.launcher import main as glassmind
+
     window.chat.composer.setPlainText("Say hello to me in one short sentence.")
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
@@ -95,13 +94,11 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, glassmin
 
     window_dict = _preview(qtbot, window, "What did you just say?")
     shown = [(it.kind, it.tokens, it.state) for it in window.panel.context_model.items()]
-    env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home)}
-    out = subprocess.run(
-        [sys.executable, "-m", "ui.launcher", "context", "--conversation", str(conv), "--message",
-         "What did you just say?", "--json"],
-        capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).resolve().parents[2],
-    )
-    cli = json.loads(out.stdout)
+    capsys.readouterr()
+    # The CLI as `glassmind context ...` runs it (in this process: tests/assistant/test_cli.py has
+    # the one subprocess run), on the same data folder.
+    assert glassmind(["context", "--conversation", str(conv), "--message", "What did you just say?", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
     assert shown == [(i["kind"], i["tokens"], i["state"]) for i in cli["items"]]
     assert window_dict.prompt_tokens == cli["prompt_tokens"]
     assert window.panel.prompt.toPlainText() == cli["prompt"]
