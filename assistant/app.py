@@ -7,6 +7,7 @@ embed and index both -> record the window for that turn.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -328,10 +329,13 @@ class Assistant:
         partial: Message | None = None
         pieces: list[str] = []
         stored = False
+        # The message's own token count and model: written with whatever the turn writes next (the
+        # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
+        counted: dict[str, Any] = {}
         try:
             window = self._window(history, user.content, own_id=user.id)
             model = self.model
-            self.store.update_message(user.id, token_count=model.count_tokens(user.content), model=model.path.name)
+            counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)
             max_tokens = window.reserve
             if resume is not None:
@@ -339,6 +343,7 @@ class Assistant:
                 tokens += model.tokenize(resume.content)
                 max_tokens = min(window.reserve, window.n_ctx - len(tokens))
                 if max_tokens < min(MIN_CONTINUE_TOKENS, window.reserve):
+                    self._count_message(user, counted)
                     yield Failed(
                         "The reply already fills the context window, so it cannot go on. Ask a follow-up "
                         "question instead (\"go on\"), or raise the context size in Settings.",
@@ -363,10 +368,12 @@ class Assistant:
             if resume is not None:
                 reply_text = (resume.content + "".join(pieces)).rstrip()
                 if not pieces:
+                    self._count_message(user, counted)
                     yield Failed("The model had nothing to add to this reply.", user)
                     return
             if not reply_text and usage.stop_reason != "cancelled":
                 # Say so rather than store an empty reply: the message stays, ready for Regenerate.
+                self._count_message(user, counted)
                 self._index()
                 yield Failed(
                     "The model ended its reply without writing anything (this happens with a very long or "
@@ -389,6 +396,7 @@ class Assistant:
                 fields["token_count"] = fields["completion_tokens"]
             with self.store.write() as db:
                 # Reply, its memory row and the record of the window: all or nothing.
+                self._count_message(user, counted, db)
                 if resume is None:
                     reply_id = self._insert_message(
                         db, conversation_id, "assistant", reply_text, now_iso(), **fields
@@ -410,16 +418,19 @@ class Assistant:
                     "items": json.dumps([i.to_json() for i in window.items]),
                 })
             stored = True
+            counted.clear()
             reply = self.store.message(reply_id)
             self._index()
             yield Finished(reply, usage, turn_id)
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
             if pieces and not stored:
                 with self.store.write() as db:
+                    self._count_message(user, counted, db)
                     pid = self._insert_message(
                         db, conversation_id, "assistant", "".join(pieces).strip(), now_iso(),
                         status="partial", model=self.settings.model,
                     )
+                counted.clear()
                 partial = self.store.message(pid)
             try:
                 self._index()
@@ -429,6 +440,26 @@ class Assistant:
                 str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
             )
             yield Failed(message, user, partial, exception=exc)
+        finally:
+            if counted:  # a failure before anything else was written, or the turn was abandoned
+                with contextlib.suppress(GlassmindError):
+                    self._count_message(user, counted)
+
+    def _count_message(self, message: Message, counted: dict[str, Any], db: Any = None) -> None:
+        """Record a sent message's token count and model (``counted``; nothing when it is empty),
+        in ``db``'s open transaction (the caller clears ``counted`` once it is committed) or in one
+        of its own."""
+        if not counted:
+            return
+        if db is None:
+            with self.store.write() as own:
+                self._count_message(message, counted, own)
+            counted.clear()
+            return
+        db.execute(
+            "UPDATE messages SET token_count = ?, model = ? WHERE id = ?",
+            [counted["token_count"], counted["model"], message.id],
+        )
 
     def _extend_message(self, db: Any, message: Message, text: str, fields: dict[str, Any]) -> None:
         """A continued reply: the same message with more text; its memory follows (re-embedded)."""
