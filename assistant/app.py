@@ -169,9 +169,11 @@ class Assistant:
         query = retrieval_query(history, text)
 
         def retrieve(budget: int, skip: list[int]) -> RetrievalResult:
-            # A regenerated message is already memory: do not quote it back to itself.
-            skip = skip + ([own_id] if own_id is not None else [])
-            return self.retriever.retrieve(query, budget=min(budget, s.memory_budget), skip_message_ids=skip)
+            # The message being answered is already stored (memory too): not a candidate for itself.
+            return self.retriever.retrieve(
+                query, budget=min(budget, s.memory_budget), skip_message_ids=skip,
+                exclude_message_ids=[own_id] if own_id is not None else (),
+            )
 
         return self._builder.build(
             system_prompt=s.system_prompt,

@@ -189,6 +189,7 @@ class Retriever:
         *,
         budget: int,
         skip_message_ids: Iterable[int] = (),
+        exclude_message_ids: Iterable[int] = (),
         include_pinned: bool = False,
         now: dt.datetime | None = None,
         query_vec: np.ndarray | None = None,
@@ -197,16 +198,27 @@ class Retriever:
 
         Excluded memories never come back; pinned ones are placed by the
         context window, so they are skipped here unless ``include_pinned``.
+        ``skip_message_ids``: messages already in the window (listed as such, not returned);
+        ``exclude_message_ids``: messages that are no candidates at all (the one being answered,
+        stored before its window is built: it would match itself and push the rest down a rank,
+        so the window would differ from the one previewed before it was sent).
         """
         now = now or dt.datetime.now(dt.UTC)
-        skip = set(skip_message_ids)
+        exclude = set(exclude_message_ids)
+        skip = set(skip_message_ids) | exclude
         t0 = time.perf_counter()
         self.memories.sync_index()  # another process may have added or forgotten memories
         qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
         t1 = time.perf_counter()
         words = keywords(query)
-        dense = self.dense_search(qvec) if qvec is not None else []
-        keyword = self.keyword_search(words)
+        extra = len(exclude)  # room for the excluded, so as many others come back as without them
+        dense = self.dense_search(qvec, DENSE_K + extra) if qvec is not None else []
+        keyword = self.keyword_search(words, KEYWORD_K + extra)
+        rows = self.memories.get_many([mid for mid, _ in dense] + [mid for mid, _ in keyword])
+        if exclude:
+            mine = {mid for mid, m in rows.items() if m.message_id in exclude and m.kind == "message"}
+            dense = [d for d in dense if d[0] not in mine][:DENSE_K]
+            keyword = [k for k in keyword if k[0] not in mine][:KEYWORD_K]
         fused: dict[int, float] = {}
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
         keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
@@ -214,7 +226,6 @@ class Retriever:
             fused[mid] = fused.get(mid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         for mid, (rank, _) in keyword_by_id.items():
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
-        rows = self.memories.get_many(fused)
         hits: dict[int, Hit] = {}
         in_window: list[Hit] = []
         for mid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
