@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,20 @@ class Failed:
 
 TurnEvent = ContextReady | Token | Finished | Failed
 Reading = Callable[[int, int], None]  # (prompt tokens read, prompt tokens)
+# A previewed window older than this is built again when its draft is sent (its reasons say
+# "today" or "3 days ago", and the user may have stepped away).
+PREVIEW_REUSE_S = 300.0
+
+
+@dataclass
+class _Preview:
+    """The window last previewed for a draft, with what it was built from: a turn that sends the same
+    draft, with the same settings and model, on a database nobody has written since, reuses it."""
+
+    key: tuple[Any, ...]
+    version: tuple[int, int]
+    made: float
+    window: ContextWindow
 
 
 class Assistant:
@@ -82,6 +97,7 @@ class Assistant:
         self._model = model
         self._builder: WindowBuilder | None = WindowBuilder(model) if model else None
         self._retriever: Retriever | None = None
+        self._preview: _Preview | None = None
         self.suggestions = SuggestionBook(self.store, self.memories)
 
     # -- set-up ----------------------------------------------------------------
@@ -120,6 +136,7 @@ class Assistant:
         self._model = None
         self._builder = None
         self._retriever = None
+        self._preview = None
 
     @property
     def model(self) -> ChatModel:
@@ -152,9 +169,34 @@ class Assistant:
         """The window the next turn would use for ``text`` (nothing is stored).
 
         ``search=False``: no retrieval (an empty draft would pull in memories unrelated to anything).
+        The window is kept: sending this draft next reuses it, unless anything it depends on changed.
         """
+        self._preview = None
         history = self.store.messages(conversation_id) if conversation_id is not None else []
-        return self._window(history, text, search=search)
+        window = self._window(history, text, search=search)
+        if search:
+            key = self._preview_key(conversation_id, text)
+            self._preview = _Preview(key, self.store.version(), time.monotonic(), window)
+        return window
+
+    def _preview_key(self, conversation_id: int | None, text: str) -> tuple[Any, ...]:
+        """What a window depends on besides the database: the draft, its conversation, the model
+        (its builder) and the settings that shape the window."""
+        s = self.settings
+        return (conversation_id, text, self._builder, s.system_prompt, s.retrieval, s.memory_budget, s.max_tokens)
+
+    def _take_preview(self, conversation_id: int | None, text: str, version: tuple[int, int]) -> ContextWindow | None:
+        """The previewed window for sending ``text``, if it still holds: same key, and the database at
+        ``version`` (as it was just before the message was stored) is as the preview left it."""
+        preview, self._preview = self._preview, None
+        if (
+            preview is None
+            or preview.version != version
+            or time.monotonic() - preview.made > PREVIEW_REUSE_S
+            or preview.key != self._preview_key(conversation_id, text)
+        ):
+            return None
+        return preview.window
 
     def _window(
         self, history: list[Message], text: str, *, own_id: int | None = None, search: bool = True
@@ -239,9 +281,13 @@ class Assistant:
         if not text.strip():
             yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
             return
+        version = self.store.version()
         user = self._store_user_message(conversation_id, text)
         history = self.store.messages(user.conversation_id, before_id=user.id)
-        yield from self._respond(user.conversation_id, history, user, cancel, reading)
+        # The window previewed while the draft was typed, when nothing changed since: the send then
+        # redoes neither the query's embedding, nor the search, nor the window.
+        preview = self._take_preview(conversation_id, text, version)
+        yield from self._respond(user.conversation_id, history, user, cancel, reading, preview=preview)
 
     def _store_user_message(self, conversation_id: int | None, text: str) -> Message:
         """The message, its memory row (searchable by keyword at once) and the conversation's
@@ -327,6 +373,7 @@ class Assistant:
         cancel: threading.Event | None,
         reading: Reading | None = None,
         resume: Message | None = None,
+        preview: ContextWindow | None = None,
     ) -> Iterator[TurnEvent]:
         partial: Message | None = None
         pieces: list[str] = []
@@ -335,7 +382,10 @@ class Assistant:
         # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
         counted: dict[str, Any] = {}
         try:
-            window = self._window(history, user.content, own_id=user.id)
+            if preview is not None:
+                window = preview.sent_as(f"message:{user.id}")
+            else:
+                window = self._window(history, user.content, own_id=user.id)
             model = self.model
             counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from assistant.memory import Memory
@@ -89,6 +89,24 @@ class ContextWindow:
     # How many of ``tokens`` come before the new message (and this turn's notes): the stable
     # prefix that can be read into llama.cpp's KV cache while the user is still typing.
     stable_tokens: int = 0
+
+    def sent_as(self, source: str) -> ContextWindow:
+        """This window, previewed for a draft, as the turn that sends the draft stored as ``source``
+        ("message:12"): the same prompt and tokens; the new message's item and its prompt part
+        now name where they come from (forgetting the message finds its copy in the turn's record
+        by that name), and the retrieval's times are zero, as none was spent on this turn."""
+        items = [replace(i, source=source) if i.kind == "message" else i for i in self.items]
+        parts = list(self.parts)
+        # The new message is the prompt's last plain text (a template that rewrites messages makes
+        # the whole prompt one template part: nothing names a source there, as in a fresh window).
+        for n in range(len(parts) - 1, -1, -1):
+            if not parts[n][2]:
+                parts[n] = (source, parts[n][1], False)
+                break
+        retrieval = self.retrieval
+        if retrieval is not None:
+            retrieval = replace(retrieval, embed_s=0.0, search_s=0.0)
+        return replace(self, items=items, parts=parts, retrieval=retrieval)
 
     def by_category(self) -> dict[str, int]:
         """Included tokens per category, plus the reply reserve and what is free."""

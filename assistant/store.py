@@ -211,6 +211,17 @@ class Store:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def version(self) -> tuple[int, int]:
+        """Where the database stands: rows this connection has changed so far, and SQLite's
+        data_version, which moves when another connection commits. The same version twice: nothing
+        was written in between, by this process or any other."""
+        with self._lock:
+            try:
+                other = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise _explain(exc, self.path, self.backups) from exc
+            return self.db.conn.total_changes, int(other)
+
     def checkpoint(self) -> None:
         """Move the WAL into the database file and truncate it (after a forget: no copy left behind)."""
         with self._lock:
