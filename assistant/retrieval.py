@@ -214,11 +214,16 @@ class Retriever:
         extra = len(exclude)  # room for the excluded, so as many others come back as without them
         dense = self.dense_search(qvec, DENSE_K + extra) if qvec is not None else []
         keyword = self.keyword_search(words, KEYWORD_K + extra)
-        rows = self.memories.get_many([mid for mid, _ in dense] + [mid for mid, _ in keyword])
         if exclude:
-            mine = {mid for mid, m in rows.items() if m.message_id in exclude and m.kind == "message"}
+            mine = self.memories.message_memory_ids(exclude)
             dense = [d for d in dense if d[0] not in mine][:DENSE_K]
             keyword = [k for k in keyword if k[0] not in mine][:KEYWORD_K]
+        # Rows only for candidates that can be kept: a dense match below min_similarity without a
+        # keyword match is dropped below whatever it is (it still holds its rank).
+        in_keyword = {mid for mid, _ in keyword}
+        rows = self.memories.get_many(
+            [mid for mid, s in dense if mid in in_keyword or round(s, 4) >= self.min_similarity] + list(in_keyword)
+        )
         fused: dict[int, float] = {}
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
         keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
@@ -234,7 +239,7 @@ class Retriever:
                 continue
             if memory.speaker == "assistant" and memory.kind == "message":
                 score *= ASSISTANT_SHARE
-            hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score)
+            hit = Hit(memory=memory, tokens=0, fused=score)
             if mid in dense_by_id:
                 hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
             if mid in keyword_by_id:
@@ -249,6 +254,8 @@ class Retriever:
                     hit.reason = self._reason(hit, now)
                     in_window.append(hit)
                 continue
+            # Counted only now: a match already in the window is not quoted, so it costs nothing.
+            hit.tokens = self.tokens_of(memory)
             hits[mid] = hit
         if self.neighbors:
             self._add_neighbors(hits, skip, include_pinned)

@@ -264,6 +264,14 @@ class Store:
         db.table(table).insert({"id": rid, **row})
         return rid
 
+    def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """Like ``query``, as plain tuples: for the reads on every turn's path."""
+        with self._lock:
+            try:
+                return self.db.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise _explain(exc, self.path, self.backups) from exc
+
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self._lock:
             try:
