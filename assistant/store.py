@@ -261,7 +261,15 @@ class Store:
     def insert(cls, db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
         """Insert ``row`` under a never-used id inside an open write; returns the id."""
         rid = cls.new_id(db, table)
-        db.table(table).insert({"id": rid, **row})
+        values = {"id": rid, **row}
+        if all(v is None or isinstance(v, (str, int, float, bytes)) for v in values.values()):
+            # Plain values: one INSERT, without sqlite-utils' per-call look-ups (part of every turn).
+            columns = ", ".join(f'"{c}"' for c in values)
+            db.execute(
+                f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(values))})', list(values.values())
+            )
+        else:
+            db.table(table).insert(values)
         return rid
 
     def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
