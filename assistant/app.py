@@ -378,6 +378,7 @@ class Assistant:
         partial: Message | None = None
         pieces: list[str] = []
         stored = False
+        warm: list[Message] = []
         # The message's own token count and model: written with whatever the turn writes next (the
         # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
         counted: dict[str, Any] = {}
@@ -474,6 +475,7 @@ class Assistant:
             reply = self.store.message(reply_id)
             self._index()
             yield Finished(reply, usage, turn_id)
+            warm = [user, reply]
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
             if pieces and not stored:
                 with self.store.write() as db:
@@ -496,6 +498,23 @@ class Assistant:
             if counted:  # a failure before anything else was written, or the turn was abandoned
                 with contextlib.suppress(GlassmindError):
                     self._count_message(user, counted)
+        self._warm(warm)
+
+    def _warm(self, messages: list[Message]) -> None:
+        """After the reply, while the user reads it, what the next send would otherwise do before its
+        prompt is read: count the tokens of the turn's messages as the next window uses them (a turn
+        of the history; a quoted note once out of the window), and checkpoint the WAL."""
+        if not messages or self._model is None:
+            return
+        try:
+            self.store.checkpoint(passive=True)
+            for message in messages:
+                self._model.count_tokens(message.content)
+                memory = self.memories.for_message(message.id)
+                if memory is not None:
+                    self.retriever.tokens_of(memory)
+        except (GlassmindError, RuntimeError, ValueError):  # only a head start
+            log.debug("could not count the turn's tokens ahead", exc_info=True)
 
     def _count_message(self, message: Message, counted: dict[str, Any], db: Any = None) -> None:
         """Record a sent message's token count and model (``counted``; nothing when it is empty),

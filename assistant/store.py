@@ -222,11 +222,15 @@ class Store:
                 raise _explain(exc, self.path, self.backups) from exc
             return self.db.conn.total_changes, int(other)
 
-    def checkpoint(self) -> None:
-        """Move the WAL into the database file and truncate it (after a forget: no copy left behind)."""
+    def checkpoint(self, *, passive: bool = False) -> None:
+        """Move the WAL into the database file and truncate it (after a forget: no copy left behind).
+
+        ``passive``: copy what it can without waiting for other connections, and leave the file as
+        it is; done after a turn, so that SQLite's own checkpoint (when the WAL passes 1,000 pages)
+        does not fall on the commit of the next message, before its prompt is read."""
         with self._lock:
             try:
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.db.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")
             except sqlite3.Error as exc:
                 raise _explain(exc, self.path, self.backups) from exc
 
