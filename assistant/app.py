@@ -379,6 +379,7 @@ class Assistant:
         pieces: list[str] = []
         stored = False
         warm: list[Message] = []
+        warmed_window: ContextWindow | None = None
         # The message's own token count and model: written with whatever the turn writes next (the
         # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
         counted: dict[str, Any] = {}
@@ -476,6 +477,7 @@ class Assistant:
             self._index()
             yield Finished(reply, usage, turn_id)
             warm = [user, reply]
+            warmed_window = window
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
             if pieces and not stored:
                 with self.store.write() as db:
@@ -498,9 +500,9 @@ class Assistant:
             if counted:  # a failure before anything else was written, or the turn was abandoned
                 with contextlib.suppress(GlassmindError):
                     self._count_message(user, counted)
-        self._warm(warm)
+        self._warm(warm, warmed_window)
 
-    def _warm(self, messages: list[Message]) -> None:
+    def _warm(self, messages: list[Message], window: ContextWindow | None = None) -> None:
         """After the reply, while the user reads it, what the next send would otherwise do before its
         prompt is read: count the tokens of the turn's messages as the next window uses them (a turn
         of the history; a quoted note once out of the window), and checkpoint the WAL."""
@@ -513,8 +515,12 @@ class Assistant:
                 memory = self.memories.for_message(message.id)
                 if memory is not None:
                     self.retriever.tokens_of(memory)
-        except (GlassmindError, RuntimeError, ValueError):  # only a head start
-            log.debug("could not count the turn's tokens ahead", exc_info=True)
+            if window is not None and self._builder is not None:
+                # The template's text for the next window's roles: this one's, plus the reply and
+                # the next message (unless the cut-off moves or a message is excluded).
+                self._builder.skeleton((*(m["role"] for m in window.messages), "assistant", "user"))
+        except Exception:  # noqa: BLE001 - only a head start (a strict template may refuse the roles)
+            log.debug("could not prepare the next turn", exc_info=True)
 
     def _count_message(self, message: Message, counted: dict[str, Any], db: Any = None) -> None:
         """Record a sent message's token count and model (``counted``; nothing when it is empty),
