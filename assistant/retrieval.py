@@ -282,22 +282,26 @@ class Retriever:
     def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
         """The turns just before and after a message hit often hold the rest of the answer."""
         seeds = sorted((h for h in hits.values() if h.memory.kind == "message"), key=lambda h: -h.fused)[:12]
+        n = self.neighbors
+        # One read for every seed's neighbourhood (it was one query per seed).
+        near = self.memories.get_many(
+            sorted({i for seed in seeds for i in range(seed.memory.id - n, seed.memory.id + n + 1)})
+        )
         wanted: dict[int, tuple[float, Hit]] = {}
         for seed in seeds:
             m = seed.memory
-            rows = self.memories.store.query(
-                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' "
-                "AND id BETWEEN ? AND ? AND id != ?",
-                [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
-            )
-            for r in rows:
+            for mid in range(m.id - n, m.id + n + 1):
+                other = near.get(mid)
+                if mid == m.id or other is None or other.kind != "message":
+                    continue
+                if other.conversation_id != m.conversation_id:
+                    continue
                 score = seed.fused * self.neighbor_share
-                if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
-                    wanted[r["id"]] = (score, seed)
-        found = self.memories.get_many(wanted)
+                if mid not in hits and score > wanted.get(mid, (0.0, seed))[0]:
+                    wanted[mid] = (score, seed)
         for mid, (score, _seed) in wanted.items():
-            memory = found.get(mid)
-            if memory is None or memory.excluded or (memory.pinned and not include_pinned):
+            memory = near[mid]
+            if memory.excluded or (memory.pinned and not include_pinned):
                 continue
             if memory.message_id is not None and memory.message_id in skip:
                 continue
