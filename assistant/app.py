@@ -378,8 +378,7 @@ class Assistant:
         partial: Message | None = None
         pieces: list[str] = []
         stored = False
-        warm: list[Message] = []
-        warmed_window: ContextWindow | None = None
+        answered: tuple[list[Message], ContextWindow] | None = None  # for _after_turn
         # The message's own token count and model: written with whatever the turn writes next (the
         # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
         counted: dict[str, Any] = {}
@@ -476,8 +475,7 @@ class Assistant:
             reply = self.store.message(reply_id)
             self._index()
             yield Finished(reply, usage, turn_id)
-            warm = [user, reply]
-            warmed_window = window
+            answered = ([user, reply], window)
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
             if pieces and not stored:
                 with self.store.write() as db:
@@ -500,13 +498,15 @@ class Assistant:
             if counted:  # a failure before anything else was written, or the turn was abandoned
                 with contextlib.suppress(GlassmindError):
                     self._count_message(user, counted)
-        self._warm(warm, warmed_window)
+        if answered is not None:
+            self._after_turn(*answered)
 
-    def _warm(self, messages: list[Message], window: ContextWindow | None = None) -> None:
+    def _after_turn(self, messages: list[Message], window: ContextWindow) -> None:
         """After the reply, while the user reads it, what the next send would otherwise do before its
-        prompt is read: count the tokens of the turn's messages as the next window uses them (a turn
-        of the history; a quoted note once out of the window), and checkpoint the WAL."""
-        if not messages or self._model is None:
+        prompt is read: checkpoint the WAL, count the tokens of the turn's messages as the next window
+        uses them (a turn of the history; a quoted note once out of the window), and render the chat
+        template's own text for the next window's roles."""
+        if self._model is None:
             return
         try:
             self.store.checkpoint(passive=True)
@@ -515,7 +515,7 @@ class Assistant:
                 memory = self.memories.for_message(message.id)
                 if memory is not None:
                     self.retriever.tokens_of(memory)
-            if window is not None and self._builder is not None:
+            if self._builder is not None:
                 # The template's text for the next window's roles: this one's, plus the reply and
                 # the next message (unless the cut-off moves or a message is excluded).
                 self._builder.skeleton((*(m["role"] for m in window.messages), "assistant", "user"))
