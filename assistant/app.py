@@ -7,9 +7,11 @@ embed and index both -> record the window for that turn.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,20 @@ class Failed:
 
 TurnEvent = ContextReady | Token | Finished | Failed
 Reading = Callable[[int, int], None]  # (prompt tokens read, prompt tokens)
+# A previewed window older than this is built again when its draft is sent (its reasons say
+# "today" or "3 days ago", and the user may have stepped away).
+PREVIEW_REUSE_S = 300.0
+
+
+@dataclass
+class _Preview:
+    """The window last previewed for a draft, with what it was built from: a turn that sends the same
+    draft, with the same settings and model, on a database nobody has written since, reuses it."""
+
+    key: tuple[Any, ...]
+    version: tuple[int, int]
+    made: float
+    window: ContextWindow
 
 
 class Assistant:
@@ -94,6 +110,7 @@ class Assistant:
         self._model = model
         self._builder: WindowBuilder | None = WindowBuilder(model) if model else None
         self._retriever: Retriever | None = None
+        self._preview: _Preview | None = None
         self.suggestions = SuggestionBook(self.store, self.memories)
 
     # -- set-up ----------------------------------------------------------------
@@ -143,6 +160,7 @@ class Assistant:
         self._model = None
         self._builder = None
         self._retriever = None
+        self._preview = None
 
     @property
     def model(self) -> ChatModel:
@@ -177,9 +195,34 @@ class Assistant:
         """The window the next turn would use for ``text`` (nothing is stored).
 
         ``search=False``: no retrieval (an empty draft would pull in memories unrelated to anything).
+        The window is kept: sending this draft next reuses it, unless anything it depends on changed.
         """
+        self._preview = None
         history = self.store.messages(conversation_id) if conversation_id is not None else []
-        return self._window(history, text, search=search)
+        window = self._window(history, text, search=search)
+        if search:
+            key = self._preview_key(conversation_id, text)
+            self._preview = _Preview(key, self.store.version(), time.monotonic(), window)
+        return window
+
+    def _preview_key(self, conversation_id: int | None, text: str) -> tuple[Any, ...]:
+        """What a window depends on besides the database: the draft, its conversation, the model
+        (its builder) and the settings that shape the window."""
+        s = self.settings
+        return (conversation_id, text, self._builder, s.system_prompt, s.retrieval, s.memory_budget, s.max_tokens)
+
+    def _take_preview(self, conversation_id: int | None, text: str, version: tuple[int, int]) -> ContextWindow | None:
+        """The previewed window for sending ``text``, if it still holds: same key, and the database at
+        ``version`` (as it was just before the message was stored) is as the preview left it."""
+        preview, self._preview = self._preview, None
+        if (
+            preview is None
+            or preview.version != version
+            or time.monotonic() - preview.made > PREVIEW_REUSE_S
+            or preview.key != self._preview_key(conversation_id, text)
+        ):
+            return None
+        return preview.window
 
     def _window(
         self, history: list[Message], text: str, *, own_id: int | None = None, search: bool = True
@@ -194,9 +237,11 @@ class Assistant:
         query = retrieval_query(history, text)
 
         def retrieve(budget: int, skip: list[int]) -> RetrievalResult:
-            # A regenerated message is already memory: do not quote it back to itself.
-            skip = skip + ([own_id] if own_id is not None else [])
-            return self.retriever.retrieve(query, budget=min(budget, s.memory_budget), skip_message_ids=skip)
+            # The message being answered is already stored (memory too): not a candidate for itself.
+            return self.retriever.retrieve(
+                query, budget=min(budget, s.memory_budget), skip_message_ids=skip,
+                exclude_message_ids=[own_id] if own_id is not None else (),
+            )
 
         return self._builder.build(
             system_prompt=s.system_prompt,
@@ -262,9 +307,13 @@ class Assistant:
         if not text.strip():
             yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
             return
+        version = self.store.version()
         user = self._store_user_message(conversation_id, text)
         history = self.store.messages(user.conversation_id, before_id=user.id)
-        yield from self._respond(user.conversation_id, history, user, cancel, reading)
+        # The window previewed while the draft was typed, when nothing changed since: the send then
+        # redoes neither the query's embedding, nor the search, nor the window.
+        preview = self._take_preview(conversation_id, text, version)
+        yield from self._respond(user.conversation_id, history, user, cancel, reading, preview=preview)
 
     def _store_user_message(self, conversation_id: int | None, text: str) -> Message:
         """The message, its memory row (searchable by keyword at once) and the conversation's
@@ -395,14 +444,22 @@ class Assistant:
         cancel: threading.Event | None,
         reading: Reading | None = None,
         resume: Message | None = None,
+        preview: ContextWindow | None = None,
     ) -> Iterator[TurnEvent]:
         partial: Message | None = None
         pieces: list[str] = []
         stored = False
+        answered: tuple[list[Message], ContextWindow] | None = None  # for _after_turn
+        # The message's own token count and model: written with whatever the turn writes next (the
+        # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
+        counted: dict[str, Any] = {}
         try:
-            window = self._window(history, user.content, own_id=user.id)
+            if preview is not None:
+                window = preview.sent_as(f"message:{user.id}")
+            else:
+                window = self._window(history, user.content, own_id=user.id)
             model = self.model
-            self.store.update_message(user.id, token_count=model.count_tokens(user.content), model=model.path.name)
+            counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)
             max_tokens = window.reserve
             if resume is not None:
@@ -410,6 +467,7 @@ class Assistant:
                 tokens += model.tokenize(resume.content)
                 max_tokens = min(window.reserve, window.n_ctx - len(tokens))
                 if max_tokens < min(MIN_CONTINUE_TOKENS, window.reserve):
+                    self._count_message(user, counted)
                     yield Failed(
                         "The reply already fills the context window, so it cannot go on. Ask a follow-up "
                         "question instead (\"go on\"), or raise the context size in Settings.",
@@ -434,10 +492,12 @@ class Assistant:
             if resume is not None:
                 reply_text = (resume.content + "".join(pieces)).rstrip()
                 if not pieces:
+                    self._count_message(user, counted)
                     yield Failed("The model had nothing to add to this reply.", user)
                     return
             if not reply_text and usage.stop_reason != "cancelled":
                 # Say so rather than store an empty reply: the message stays, ready for Regenerate.
+                self._count_message(user, counted)
                 self._index()
                 yield Failed(
                     "The model ended its reply without writing anything (this happens with a very long or "
@@ -460,6 +520,7 @@ class Assistant:
                 fields["token_count"] = fields["completion_tokens"]
             with self.store.write() as db:
                 # Reply, its memory row and the record of the window: all or nothing.
+                self._count_message(user, counted, db)
                 if resume is None:
                     reply_id = self._insert_message(
                         db, conversation_id, "assistant", reply_text, now_iso(), **fields
@@ -481,16 +542,20 @@ class Assistant:
                     "items": json.dumps([i.to_json() for i in window.items]),
                 })
             stored = True
+            counted.clear()
             reply = self.store.message(reply_id)
             self._index()
             yield Finished(reply, usage, turn_id)
+            answered = ([user, reply], window)
         except (GlassmindError, OSError, RuntimeError, ValueError) as exc:
             if pieces and not stored:
                 with self.store.write() as db:
+                    self._count_message(user, counted, db)
                     pid = self._insert_message(
                         db, conversation_id, "assistant", "".join(pieces).strip(), now_iso(),
                         status="partial", model=self.settings.model,
                     )
+                counted.clear()
                 partial = self.store.message(pid)
             try:
                 self._index()
@@ -500,6 +565,49 @@ class Assistant:
                 str(exc) if isinstance(exc, GlassmindError) else f"The reply failed: {exc}. Your message is saved."
             )
             yield Failed(message, user, partial, exception=exc)
+        finally:
+            if counted:  # a failure before anything else was written, or the turn was abandoned
+                with contextlib.suppress(GlassmindError):
+                    self._count_message(user, counted)
+        if answered is not None:
+            self._after_turn(*answered)
+
+    def _after_turn(self, messages: list[Message], window: ContextWindow) -> None:
+        """After the reply, while the user reads it, what the next send would otherwise do before its
+        prompt is read: checkpoint the WAL, count the tokens of the turn's messages as the next window
+        uses them (a turn of the history; a quoted note once out of the window), and render the chat
+        template's own text for the next window's roles."""
+        if self._model is None:
+            return
+        try:
+            self.store.checkpoint(passive=True)
+            for message in messages:
+                self._model.count_tokens(message.content)
+                memory = self.memories.for_message(message.id)
+                if memory is not None:
+                    self.retriever.tokens_of(memory)
+            if self._builder is not None:
+                # The template's text for the next window's roles: this one's, plus the reply and
+                # the next message (unless the cut-off moves or a message is excluded).
+                self._builder.skeleton((*(m["role"] for m in window.messages), "assistant", "user"))
+        except Exception:  # noqa: BLE001 - only a head start (a strict template may refuse the roles)
+            log.debug("could not prepare the next turn", exc_info=True)
+
+    def _count_message(self, message: Message, counted: dict[str, Any], db: Any = None) -> None:
+        """Record a sent message's token count and model (``counted``; nothing when it is empty),
+        in ``db``'s open transaction (the caller clears ``counted`` once it is committed) or in one
+        of its own."""
+        if not counted:
+            return
+        if db is None:
+            with self.store.write() as own:
+                self._count_message(message, counted, own)
+            counted.clear()
+            return
+        db.execute(
+            "UPDATE messages SET token_count = ?, model = ? WHERE id = ?",
+            [counted["token_count"], counted["model"], message.id],
+        )
 
     def _extend_message(self, db: Any, message: Message, text: str, fields: dict[str, Any]) -> None:
         """A continued reply: the same message with more text; its memory follows (re-embedded)."""

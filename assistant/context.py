@@ -9,8 +9,9 @@ framed as quoted data, never as instructions.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from assistant.memory import Memory
@@ -27,6 +28,7 @@ MEMORY_HEADER = (
 )
 MAX_MESSAGE_CHARS = 200_000
 CUTOFF_STEP = 6  # history messages: the cut-off moves in steps of three exchanges
+SKELETONS_KEPT = 16  # role sequences whose rendered template text is kept (see WindowBuilder.skeleton)
 
 CATEGORIES = ("system", "pinned", "memory", "history", "message", "template")
 
@@ -89,6 +91,24 @@ class ContextWindow:
     # How many of ``tokens`` come before the new message (and this turn's notes): the stable
     # prefix that can be read into llama.cpp's KV cache while the user is still typing.
     stable_tokens: int = 0
+
+    def sent_as(self, source: str) -> ContextWindow:
+        """This window, previewed for a draft, as the turn that sends the draft stored as ``source``
+        ("message:12"): the same prompt and tokens; the new message's item and its prompt part
+        now name where they come from (forgetting the message finds its copy in the turn's record
+        by that name), and the retrieval's times are zero, as none was spent on this turn."""
+        items = [replace(i, source=source) if i.kind == "message" else i for i in self.items]
+        parts = list(self.parts)
+        # The new message is the prompt's last plain text (a template that rewrites messages makes
+        # the whole prompt one template part: nothing names a source there, as in a fresh window).
+        for n in range(len(parts) - 1, -1, -1):
+            if not parts[n][2]:
+                parts[n] = (source, parts[n][1], False)
+                break
+        retrieval = self.retrieval
+        if retrieval is not None:
+            retrieval = replace(retrieval, embed_s=0.0, search_s=0.0)
+        return replace(self, items=items, parts=parts, retrieval=retrieval)
 
     def by_category(self) -> dict[str, int]:
         """Included tokens per category, plus the reply reserve and what is free."""
@@ -287,6 +307,21 @@ class WindowBuilder:
     def __init__(self, model: TokenModel) -> None:
         self.model = model
         self._overhead: int | None = None
+        self._skeletons: OrderedDict[tuple[str, ...], list[str]] = OrderedDict()
+
+    def skeleton(self, roles: tuple[str, ...]) -> list[str]:
+        """The template's own text for messages of these roles, split at the messages: template text
+        at even indices, message numbers at odd ones. It depends only on the roles, so it is kept
+        (a window renders the template twice: with the real text, and with these numbers)."""
+        pieces = self._skeletons.get(roles)
+        if pieces is None:
+            marked = self.model.render([{"role": r, "content": f"\ue000{n}\ue001"} for n, r in enumerate(roles)])
+            pieces = self._skeletons[roles] = _SENTINEL.split(marked)
+            if len(self._skeletons) > SKELETONS_KEPT:
+                self._skeletons.popitem(last=False)
+        else:
+            self._skeletons.move_to_end(roles)
+        return pieces
 
     def message_overhead(self) -> int:
         """Tokens the chat template adds around one message (measured, not assumed)."""
@@ -337,16 +372,23 @@ class WindowBuilder:
     def _render_parts(self, messages: list[tuple[str, list[Part]]]) -> list[tuple[str | None, str, bool]]:
         contents = ["".join(t for _, t in parts) for _, parts in messages]
         real = self.model.render([{"role": r, "content": c} for (r, _), c in zip(messages, contents, strict=True)])
-        marked = self.model.render([{"role": r, "content": f"\ue000{n}\ue001"} for n, (r, _) in enumerate(messages)])
-        out: list[tuple[str | None, str, bool]] = []
-        for n, piece in enumerate(_SENTINEL.split(marked)):
-            if n % 2 == 0:
-                if piece:
-                    out.append((None, piece, True))
-            else:
-                out += [(src, text, False) for src, text in messages[int(piece)][1] if text]
-        if "".join(t for _, t, _ in out) == real:
-            return out
+        roles = tuple(r for r, _ in messages)
+        kept = roles in self._skeletons
+        for _ in range(2):
+            out: list[tuple[str | None, str, bool]] = []
+            for n, piece in enumerate(self.skeleton(roles)):
+                if n % 2 == 0:
+                    if piece:
+                        out.append((None, piece, True))
+                else:
+                    out += [(src, text, False) for src, text in messages[int(piece)][1] if text]
+            if "".join(t for _, t, _ in out) == real:
+                return out
+            if not kept:
+                break
+            # A template whose own text changes (today's date, say): render the skeleton again.
+            del self._skeletons[roles]
+            kept = False
         # The template rewrites message text (trims it, say): the parts cannot be kept apart,
         # so markers in the text are broken up instead and the whole prompt is one part.
         safe = [{"role": r, "content": _defuse(c)} for (r, _), c in zip(messages, contents, strict=True)]

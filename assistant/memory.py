@@ -8,10 +8,11 @@ checked against a checksum and a change log kept in SQLite.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,7 @@ class Memory:
     @property
     def day_label(self) -> str:
         """The day as notes are grouped under it in a prompt, e.g. "8 May 2023"."""
-        try:
-            d = dt.date.fromisoformat(self.day)
-        except ValueError:
-            return self.day
-        return f"{d.day} {d:%B %Y}"
+        return _day_label(self.day)
 
     def line(self) -> str:
         """Speaker and text: one quoted line under its day in a prompt."""
@@ -80,8 +77,32 @@ class Memory:
         return dict(self.__dict__)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_label(day: str) -> str:
+    # Every retrieval asks it of each candidate, several times: a few days, parsed once each.
+    try:
+        d = dt.date.fromisoformat(day)
+    except ValueError:
+        return day
+    return f"{d.day} {d:%B %Y}"
+
+
 def _memory(row: dict[str, Any]) -> Memory:
     return Memory(**{**row, "pinned": bool(row["pinned"]), "excluded": bool(row["excluded"])})
+
+
+# A memory row's columns in Memory's order: get_many (part of every retrieval) builds its
+# memories from plain tuples.
+_FIELDS = [f.name for f in fields(Memory)]
+_COLUMNS = ", ".join(_FIELDS)
+_FLAGS = (_FIELDS.index("pinned"), _FIELDS.index("excluded"))
+
+
+def _memory_of(values: Sequence[Any]) -> Memory:
+    row = list(values)
+    for i in _FLAGS:
+        row[i] = bool(row[i])
+    return Memory(*row)
 
 
 def clean_text(text: str) -> str:
@@ -112,8 +133,9 @@ def get_many(store: Store, ids: Iterable[int]) -> dict[int, Memory]:
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for row in store.query(f"SELECT * FROM memories WHERE id IN ({marks})", chunk):
-            out[row["id"]] = _memory(row)
+        for row in store.rows(f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
+            memory = _memory_of(row)  # plain tuples: this read is on every turn's path
+            out[memory.id] = memory
     return out
 
 
@@ -338,6 +360,14 @@ class MemoryStore:
 
     def get_many(self, ids: Iterable[int]) -> dict[int, Memory]:
         return get_many(self.store, ids)
+
+    def message_memory_ids(self, message_ids: Iterable[int]) -> set[int]:
+        """The ids of these messages' own memories."""
+        ids = list(message_ids)
+        rows = self.store.rows(
+            f"SELECT id FROM memories WHERE kind = 'message' AND message_id IN ({','.join('?' * len(ids))})", ids
+        )
+        return {int(r[0]) for r in rows}
 
     def for_message(self, message_id: int) -> Memory | None:
         rows = self.store.query("SELECT * FROM memories WHERE message_id = ? AND kind = 'message'", [message_id])

@@ -218,6 +218,7 @@ class Retriever:
         *,
         budget: int,
         skip_message_ids: Iterable[int] = (),
+        exclude_message_ids: Iterable[int] = (),
         include_pinned: bool = False,
         now: dt.datetime | None = None,
         query_vec: np.ndarray | None = None,
@@ -226,16 +227,33 @@ class Retriever:
 
         Excluded memories never come back; pinned ones are placed by the
         context window, so they are skipped here unless ``include_pinned``.
+        ``skip_message_ids``: messages already in the window (listed as such, not returned);
+        ``exclude_message_ids``: messages that are no candidates at all (the one being answered,
+        stored before its window is built: it would match itself and push the rest down a rank,
+        so the window would differ from the one previewed before it was sent).
         """
         now = now or dt.datetime.now(dt.UTC)
-        skip = set(skip_message_ids)
+        exclude = set(exclude_message_ids)
+        skip = set(skip_message_ids) | exclude
         t0 = time.perf_counter()
         self.memories.sync_index()  # another process may have added or forgotten memories
         qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
         t1 = time.perf_counter()
         words = keywords(query)
-        dense = self.dense_search(qvec, self.dense_k) if qvec is not None else []
-        keyword = self.keyword_search(words, self.keyword_k)
+        extra = len(exclude)  # room for the excluded, so as many others come back as without them
+        dense = self.dense_search(qvec, self.dense_k + extra) if qvec is not None else []
+        keyword = self.keyword_search(words, self.keyword_k + extra)
+        if exclude:
+            mine = self.memories.message_memory_ids(exclude)
+            dense = [d for d in dense if d[0] not in mine][: self.dense_k]
+            keyword = [k for k in keyword if k[0] not in mine][: self.keyword_k]
+        # Rows only for candidates that can be kept: a dense match below min_similarity without a
+        # keyword match is dropped below whatever it is (it still holds its rank, and lends no
+        # passage weight).
+        in_keyword = {mid for mid, _ in keyword}
+        rows = self.memories.get_many(
+            [mid for mid, s in dense if mid in in_keyword or round(s, 4) >= self.min_similarity] + list(in_keyword)
+        )
         fused: dict[int, float] = {}
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
         keyword_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(keyword)}
@@ -243,7 +261,6 @@ class Retriever:
             fused[mid] = fused.get(mid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         for mid, (rank, _) in keyword_by_id.items():
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
-        rows = self.memories.get_many(fused)
         periods = periods_in(query, now) if self.period_boost != 1.0 else []
         # Only real matches lend weight to the turns around them (see the filter below).
         matching = {
@@ -263,7 +280,7 @@ class Retriever:
             period = period_of(memory.created, periods)
             if period is not None:
                 score *= self.period_boost
-            hit = Hit(memory=memory, tokens=self.tokens_of(memory), fused=score, context=context.get(mid, 0.0))
+            hit = Hit(memory=memory, tokens=0, fused=score, context=context.get(mid, 0.0))
             hit.period = period.text if period is not None else ""
             if mid in dense_by_id:
                 hit.dense_rank, hit.dense = dense_by_id[mid][0], round(dense_by_id[mid][1], 4)
@@ -279,6 +296,8 @@ class Retriever:
                     hit.reason = self._reason(hit, now)
                     in_window.append(hit)
                 continue
+            # Counted only now: a match already in the window is not quoted, so it costs nothing.
+            hit.tokens = self.tokens_of(memory)
             hits[mid] = hit
         if self.neighbors:
             self._add_neighbors(hits, skip, include_pinned)
@@ -335,22 +354,26 @@ class Retriever:
     def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
         """The turns just before and after a message hit often hold the rest of the answer."""
         seeds = sorted((h for h in hits.values() if h.memory.kind == "message"), key=lambda h: -h.fused)[:12]
+        n = self.neighbors
+        # One read for every seed's neighbourhood (it was one query per seed).
+        near = self.memories.get_many(
+            sorted({i for seed in seeds for i in range(seed.memory.id - n, seed.memory.id + n + 1)})
+        )
         wanted: dict[int, tuple[float, Hit]] = {}
         for seed in seeds:
             m = seed.memory
-            rows = self.memories.store.query(
-                "SELECT id FROM memories WHERE conversation_id IS ? AND kind = 'message' "
-                "AND id BETWEEN ? AND ? AND id != ?",
-                [m.conversation_id, m.id - self.neighbors, m.id + self.neighbors, m.id],
-            )
-            for r in rows:
+            for mid in range(m.id - n, m.id + n + 1):
+                other = near.get(mid)
+                if mid == m.id or other is None or other.kind != "message":
+                    continue
+                if other.conversation_id != m.conversation_id:
+                    continue
                 score = seed.fused * self.neighbor_share
-                if r["id"] not in hits and score > wanted.get(r["id"], (0.0, seed))[0]:
-                    wanted[r["id"]] = (score, seed)
-        found = self.memories.get_many(wanted)
+                if mid not in hits and score > wanted.get(mid, (0.0, seed))[0]:
+                    wanted[mid] = (score, seed)
         for mid, (score, _seed) in wanted.items():
-            memory = found.get(mid)
-            if memory is None or not _usable(memory, include_pinned):
+            memory = near[mid]
+            if not _usable(memory, include_pinned):
                 continue
             if memory.message_id is not None and memory.message_id in skip:
                 continue

@@ -166,3 +166,41 @@ def test_short_follow_up_searches_with_the_previous_message(assistant: Assistant
     assert retrieval_query(history, "A long message that stands well enough on its own, surely.").startswith("A long")
     window = assistant.context(conv, "which date?")
     assert any("Lisbon" in i.text for i in window.items if i.kind == "memory")
+
+
+class _DatedTemplate:
+    """A chat template that writes today's date, like Llama 3's: its own text changes overnight."""
+
+    n_ctx = 4096
+
+    def __init__(self) -> None:
+        self.day = 1
+        self.renders = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def tokenize_parts(self, parts):  # noqa: ANN001, ANN201
+        return [0] * sum(len(t.split()) for t, _ in parts)
+
+    def render(self, messages) -> str:  # noqa: ANN001
+        self.renders += 1
+        turns = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
+        return f"<|date {self.day}|>{turns}<|assistant|>"
+
+
+def test_template_text_is_rendered_once_per_role_sequence_and_again_when_it_changes() -> None:
+    from assistant.context import WindowBuilder
+
+    model = _DatedTemplate()
+    builder = WindowBuilder(model)
+    chat = [("system", [(None, "Be kind.")]), ("user", [("message:1", "Hi <|end|> there")])]
+    first = builder.render_parts(chat)
+    assert ("message:1", "Hi <|end|> there", False) in first and model.renders == 2  # real, then skeleton
+    assert builder.render_parts([chat[0], ("user", [("message:2", "Other")])])[-2] == ("message:2", "Other", False)
+    assert model.renders == 3  # the same roles: only the real text is rendered
+    model.day = 2  # midnight: the template's own text is not what was kept
+    again = builder.render_parts(chat)
+    assert again[0] == (None, "<|date 2|><|system|>", True) and ("message:1", "Hi <|end|> there", False) in again
+    assert "".join(t for _, t, _ in again) == model.render([{"role": "system", "content": "Be kind."},
+                                                           {"role": "user", "content": "Hi <|end|> there"}])

@@ -88,3 +88,25 @@ def test_read_only_error_is_explained() -> None:
     assert "read-only" in str(err) and "permission" in str(err)
     full = _explain(sqlite3.OperationalError("database or disk is full"), Path("/x/g.db"))
     assert "disk is full" in str(full)
+
+
+def test_commit_counter_beside_the_database_follows_every_commit(tmp_path: Path) -> None:
+    """Kept open and overwritten in place (a fixed width, so a shorter number leaves no digits behind);
+    written anew when the file was removed under it (a restore)."""
+    store = Store(tmp_path / "g.db")
+    counter = tmp_path / "g.db.commits"
+
+    def in_db() -> int:
+        return int(store.db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()[0])
+
+    conv = store.create_conversation("Count")
+    for n in range(12):
+        add_message(store, conv.id, "user", f"message {n}")
+        assert int(counter.read_text().strip()) == in_db()
+    store._write_commits(7)  # fewer digits than before: nothing of the old number may remain
+    assert int(counter.read_text().strip()) == 7
+    counter.unlink()
+    add_message(store, conv.id, "user", "after the file was removed")
+    assert int(counter.read_text().strip()) == in_db()
+    store.close()
+    assert Store(tmp_path / "g.db").notices == []

@@ -91,3 +91,15 @@ def test_delete_conversation_erases_everything(assistant: Assistant, glassmind_h
     for path in glassmind_home.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_message_token_count_is_written_with_the_reply_or_when_the_turn_ends(assistant: Assistant) -> None:
+    """No commit of its own before the prompt is read: with the reply, or when the turn stops early."""
+    events = assistant.turn(None, "Count my tokens, please.")
+    ready = next(events)
+    assert isinstance(ready, ContextReady)
+    assert assistant.store.message(ready.user_message.id).token_count is None  # nothing written yet
+    events.close()  # the caller walked away before the reply
+    user = assistant.store.message(ready.user_message.id)
+    assert user.token_count == assistant.model.count_tokens("Count my tokens, please.")
+    assert user.model == assistant.model.path.name

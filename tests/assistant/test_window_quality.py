@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from assistant.app import Assistant, Failed, Finished
+from assistant.app import Assistant, ContextReady, Failed, Finished
 from assistant.context import MEMORY_HEADER
 
 STAMP = "2026-11-20T10:00:00+00:00"
@@ -49,6 +49,25 @@ def test_matches_already_in_the_chat_are_listed_not_repeated(assistant: Assistan
     assert "already in the conversation" in seen[0].reason
     assert window.prompt.count("My cat is called Pixel") == 1  # in the history, not quoted again
     assert sum(i.tokens for i in window.items if i.included) == window.prompt_tokens
+
+
+def test_the_message_being_answered_is_no_match_for_itself(assistant: Assistant) -> None:
+    """Stored before its window is built, it would match its own words, be listed as "already in the
+    conversation" and push every other match down a rank; on Regenerate it is in the index too."""
+    conv, _ = _conversation(
+        assistant, [("user", "My cat is called Pixel and chews plants."), ("assistant", "Pixel sounds lively.")]
+    )
+    text = "Which plants does my cat Pixel chew?"
+    preview = assistant.context(conv, text)
+    assistant.settings.max_tokens = 8
+    sent = [e.window for e in assistant.turn(conv, text) if isinstance(e, ContextReady)]
+    again = [e.window for e in assistant.regenerate(conv) if isinstance(e, ContextReady)]
+    for window in (*sent, *again):
+        assert window.prompt == preview.prompt
+        assert not [i for i in window.items if i.kind == "memory" and i.text.endswith(text)]
+        assert [i.source for i in window.items if i.state == "in_conversation"] == [
+            i.source for i in preview.items if i.state == "in_conversation"
+        ]
 
 
 def test_what_the_user_said_ranks_above_what_the_assistant_said(assistant: Assistant) -> None:
