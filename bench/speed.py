@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options: dict[str, Any] = {"repeats": args.repeats, "max_tokens": args.max_tokens, "n_ctx": args.n_ctx}
     if args.quick:
-        options = {"repeats": 1, "max_tokens": 4, "n_ctx": 1024, "turns": 2, "notes": 20}
+        options = {"repeats": 1, "max_tokens": 2, "n_ctx": 1024, "turns": 2, "notes": 3}
     with _busy(args.busy):
         result = run(args.model, gpu_layers=args.gpu_layers, threads=args.threads, **options)
     result["busy"] = args.busy

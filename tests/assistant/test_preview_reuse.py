@@ -20,6 +20,7 @@ QUESTION = "Which way does my balcony face, and what grows there?"
 
 def _setup(assistant: Assistant) -> tuple[int, int]:
     """A conversation, and a note the question retrieves."""
+    assistant.settings.max_tokens = 8  # short replies: the windows are what is compared
     assistant.open_memory()
     note = assistant.memories.add("The balcony faces north and gets little sun; mint grows there.")
     first = list(assistant.turn(None, "Hi, I'm Sam. I grow herbs."))[-1]
