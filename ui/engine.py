@@ -81,6 +81,7 @@ class Engine(QObject):
         # Set from the GUI thread the moment a send (or shutdown) is asked for, so a prefill running
         # here stops at its next chunk; cleared when that send starts.
         self.prefill_cancel = threading.Event()
+        self.closing = threading.Event()  # the window is closing: start no suggestion run
         # Set from the GUI thread when the user types or sends: a suggestion run gives way at once.
         self.suggest_cancel = threading.Event()
         self.app: Assistant | None = None
@@ -251,6 +252,8 @@ class Engine(QObject):
         if app is None:
             return
         self.suggest_cancel.clear()
+        if self.closing.is_set():  # checked after the clear: a close from now on cancels the run
+            return
         try:
             made = app.suggest(conversation_id, cancel=self.suggest_cancel)
         except GlassmindError as exc:
@@ -334,8 +337,12 @@ class EngineThread:
         self.thread.start()
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel a running reply, close the core in its own thread, and wait for it."""
+        """Cancel a running reply (or suggestion, or prefill), close the core in its own thread,
+        and wait for it."""
         self.engine.cancel.set()
+        self.engine.closing.set()
+        self.engine.suggest_cancel.set()  # closing must not wait for the model to propose notes
+        self.engine.prefill_cancel.set()
         self.engine.shutdown_requested.emit()
         # Nothing the engine says from here on has a window to go to.
         self.engine.blockSignals(True)
