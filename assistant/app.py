@@ -643,7 +643,10 @@ class Assistant:
     def suggest(self, conversation_id: int, *, cancel: threading.Event | None = None) -> list[Suggestion] | None:
         """Notes the model suggests from the conversation's last user message, stored as pending (as
         notes at once with auto-approve on). Call it after the reply is stored, when nothing waits for
-        the model; ``cancel`` abandons it (None then) and the message is read again next time."""
+        the model; ``cancel`` abandons it (None then) and the message is read again next time.
+        Nothing (an empty list) when the user switched suggestions off."""
+        if not self.settings.suggest_notes:
+            return []
         self.embedder.load()
         made = suggest(
             self.suggestions, self.model, self.embedder.encode, self.store.messages(conversation_id), cancel=cancel

@@ -40,6 +40,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "threads": (lambda v: _is_int(v) and 0 <= v <= 1024, "a whole number of threads (0: automatic)"),
     "flash_attn": (lambda v: v is None or isinstance(v, bool), "true, false or automatic"),
     "auto_approve": (lambda v: isinstance(v, bool), "true or false"),
+    "suggest_notes": (lambda v: isinstance(v, bool), "true or false"),
 }
 # What is remembered for each model, and applied again when it is chosen.
 PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
@@ -72,6 +73,7 @@ class Settings:
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Suggested notes become notes without asking (issue 11); off: the user approves each one.
     auto_approve: bool = False
+    suggest_notes: bool = True  # off: no model call after a reply proposes notes
     # One sentence per stored value that could not be used (its default is used instead);
     # not a setting: never saved, not compared.
     problems: list[str] = field(default_factory=list, init=False, repr=False, compare=False)

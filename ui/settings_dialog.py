@@ -113,6 +113,9 @@ class SettingsDialog(QDialog):
         self.memory_budget.setSingleStep(128)
         self.memory_budget.setSpecialValueText("Off (no retrieval)")
         self.memory_budget.setValue(settings.memory_budget)
+        self.suggest_notes = QCheckBox("Suggest notes after each reply")
+        self.suggest_notes.setToolTip("Off: the model is never asked to propose notes (no work after a reply)")
+        self.suggest_notes.setChecked(bool(getattr(settings, "suggest_notes", True)))
         self.auto_approve = QCheckBox("Keep suggested notes without asking")
         self.auto_approve.setToolTip("Off: suggested notes wait in the Suggested tab for you to approve or reject")
         self.auto_approve.setChecked(bool(getattr(settings, "auto_approve", False)))
@@ -130,7 +133,8 @@ class SettingsDialog(QDialog):
         form.addRow("Temperature", self.temperature)
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Memory budget (tokens)", self.memory_budget)
-        form.addRow("Suggested notes", self.auto_approve)
+        form.addRow("Suggested notes", self.suggest_notes)
+        form.addRow("", self.auto_approve)
         form.addRow("System prompt", self.system_prompt)
         note = QLabel(
             "Context size, GPU layers, temperature and chat format are kept per model. GPU layers: 0 runs on "
@@ -246,6 +250,7 @@ class SettingsDialog(QDialog):
             system_prompt=self.system_prompt.toPlainText().strip() or self._settings.system_prompt,
             threads=self.threads.value(),
             auto_approve=self.auto_approve.isChecked(),
+            suggest_notes=self.suggest_notes.isChecked(),
             flash_attn=self.flash_attn.currentData(),
         )
 

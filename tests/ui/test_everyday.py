@@ -457,3 +457,33 @@ def test_all_memories_shows_notes_apart_from_the_chat(qtbot, glassmind_home: Pat
     qtbot.keyClick(kind, Qt.Key.Key_Up)  # back to notes: the note has no "pot"
     qtbot.waitUntil(lambda: model.rowCount() == 0, timeout=TIMEOUT)
     w.close()
+
+
+@pytest.mark.suggestions
+def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Path, embedder, db) -> None:
+    w = _open(qtbot, embedder, (1280, 800))
+
+    def read_for_notes() -> set[int]:
+        return {r["message_id"] for r in db.query("SELECT message_id FROM suggestion_runs")}
+
+    qtbot.keyClicks(w.chat.composer, "I am allergic to peanuts and my cat is called Pixel.")
+    qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    first = db.messages(w.conversation_id)[0].id
+    qtbot.waitUntil(lambda: first in read_for_notes(), timeout=TIMEOUT)  # after the reply, in the background
+
+    def switch_off(dialog) -> None:  # noqa: ANN001
+        assert dialog.suggest_notes.isChecked()
+        qtbot.mouseClick(dialog.suggest_notes, Qt.MouseButton.LeftButton, pos=QPoint(4, dialog.suggest_notes.height() // 2))
+
+    answer_dialog(qtbot, click="OK", fill=switch_off)
+    qtbot.keyClick(w, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: (db.get_setting("settings") or {}).get("suggest_notes") is False, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not w.statusBar().currentMessage().startswith("Applying"), timeout=TIMEOUT)
+    qtbot.keyClicks(w.chat.composer, "My balcony faces north.")
+    qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    _stored_shown(qtbot, w)
+    second = [m for m in db.messages(w.conversation_id) if m.role == "user"][-1].id
+    w.close()  # the engine has finished all it was asked to do
+    assert second not in read_for_notes() and first in read_for_notes()
