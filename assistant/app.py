@@ -363,12 +363,13 @@ class Assistant:
             yield Failed("There is no message to answer again.", None)
             return
         user = history.pop()
-        for reply in replies:
-            if not reply.content.strip():
-                self._erase_message(reply.id)
         kept = [r.id for r in replies if r.content.strip()]
-        with self.store.write() as db:
-            self._set_aside(db, user.id, kept)
+        for reply in replies:
+            if reply.id not in kept:
+                self._erase_message(reply.id)
+        if kept:
+            with self.store.write() as db:
+                self._place(db, kept, answering=user.id)
         for event in self._respond(conversation_id, history, user, cancel, reading):
             if kept and isinstance(event, Finished | Failed):
                 answered = event.reply if isinstance(event, Finished) else event.partial
@@ -380,12 +381,14 @@ class Assistant:
             yield event
 
     @staticmethod
-    def _set_aside(db: Any, question_id: int, message_ids: list[int]) -> None:
-        """Replies leave the conversation and retrieval but stay stored, searchable and forgettable
-        (their memory keeps its text and vector; only its source says it is set aside)."""
+    def _place(db: Any, message_ids: list[int], *, answering: int | None) -> None:
+        """Set replies aside as earlier answers to question ``answering`` (None: back into the
+        conversation). Set aside, they leave the conversation and retrieval but stay stored,
+        searchable and forgettable: the memory keeps its text and vector, only its source follows."""
+        source = CHAT if answering is None else ALTERNATIVE
         for mid in message_ids:
-            db.execute("UPDATE messages SET alternative_of = ? WHERE id = ?", [question_id, mid])
-            db.execute("UPDATE memories SET source = ? WHERE message_id = ? AND kind = 'message'", [ALTERNATIVE, mid])
+            db.execute("UPDATE messages SET alternative_of = ? WHERE id = ?", [answering, mid])
+            db.execute("UPDATE memories SET source = ? WHERE message_id = ? AND kind = 'message'", [source, mid])
 
     def choose_alternative(self, message_id: int) -> Message:
         """Show another answer to the last question (‹ 1/3 ›): it becomes the reply and the reply
@@ -401,9 +404,8 @@ class Assistant:
         if any(m.role != "assistant" for m in after):
             raise InvalidInputError("Only the last reply of a conversation can be switched to another answer.")
         with self.store.write() as db:
-            self._set_aside(db, alt.alternative_of, [m.id for m in after])
-            db.execute("UPDATE messages SET alternative_of = NULL WHERE id = ?", [alt.id])
-            db.execute("UPDATE memories SET source = ? WHERE message_id = ? AND kind = 'message'", [CHAT, alt.id])
+            self._place(db, [m.id for m in after], answering=alt.alternative_of)
+            self._place(db, [alt.id], answering=None)
         return self.store.message(alt.id)
 
     def edit_and_resend(
