@@ -27,7 +27,7 @@ from assistant.suggestions import Suggestion, SuggestionBook, suggest
 from assistant.text import clean_input
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
-from models.llama import ChatModel, Usage
+from models.llama import ChatModel, ReadAhead, Usage
 from models.registry import ModelEntry, ModelRegistry
 from models.templates import fallback_template
 
@@ -111,6 +111,11 @@ class Assistant:
         self._builder: WindowBuilder | None = WindowBuilder(model) if model else None
         self._retriever: Retriever | None = None
         self._preview: _Preview | None = None
+        # A send without a preview reads the prompt up to its new text while the query is embedded
+        # and the window assembled (ChatModel.read_ahead). None: when the model runs on a GPU, where
+        # the embedding costs as much as reading the whole prompt and the CPU is otherwise idle; on
+        # the CPU the three would share its cores for nothing (bench/RESULTS.md, 2026-11-23).
+        self.read_ahead: bool | None = None
         self.suggestions = SuggestionBook(self.store, self.memories)
 
     # -- set-up ----------------------------------------------------------------
@@ -187,6 +192,7 @@ class Assistant:
         if self._model is not None:
             self._model.close()
             self._model = None
+        self.embedder.close()
         self.store.close()
 
     # -- the window ---------------------------------------------------------------
@@ -224,8 +230,27 @@ class Assistant:
             return None
         return preview.window
 
+    def _start_query(self, history: list[Message] | None, text: str) -> None:
+        """Start embedding the turn's retrieval query on the embedder's thread: storing the message
+        and everything in the window before the search runs meanwhile, not after it. ``history``
+        None: not read yet, so only a message long enough to be its own query starts."""
+        s = self.settings
+        # Nothing here may fail before the message is stored: no model load (a missing file is the
+        # turn's to report), so only once a window was built with the loaded model.
+        retriever = self._retriever
+        if retriever is None or not (s.retrieval and s.memory_budget > 0 and self.embedder.loaded):
+            return
+        if self.memories.index.size and (history is not None or len(text.split()) >= SHORT_MESSAGE_WORDS):
+            retriever.start_query(retrieval_query(history or [], text))
+
     def _window(
-        self, history: list[Message], text: str, *, own_id: int | None = None, search: bool = True
+        self,
+        history: list[Message],
+        text: str,
+        *,
+        own_id: int | None = None,
+        search: bool = True,
+        on_stable: Callable[[list[int]], None] | None = None,
     ) -> ContextWindow:
         model = self.load_model()
         assert self._builder is not None
@@ -252,6 +277,7 @@ class Assistant:
             reserve=min(s.max_tokens, model.n_ctx // 2),
             memory_budget=s.memory_budget,
             new_source=f"message:{own_id}" if own_id is not None else None,
+            on_stable=on_stable,
         )
 
     def prefill(
@@ -308,11 +334,15 @@ class Assistant:
             yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
             return
         version = self.store.version()
-        user = self._store_user_message(conversation_id, text)
-        history = self.store.messages(user.conversation_id, before_id=user.id)
         # The window previewed while the draft was typed, when nothing changed since: the send then
         # redoes neither the query's embedding, nor the search, nor the window.
         preview = self._take_preview(conversation_id, text, version)
+        if preview is None:
+            self._start_query(None, text)  # a message that is its own query: before reading anything
+        history = self.store.messages(conversation_id) if conversation_id is not None else []
+        if preview is None:
+            self._start_query(history, text)  # a short follow-up's query brings the previous question
+        user = self._store_user_message(conversation_id, text)
         yield from self._respond(user.conversation_id, history, user, cancel, reading, preview=preview)
 
     def _store_user_message(self, conversation_id: int | None, text: str) -> Message:
@@ -367,6 +397,7 @@ class Assistant:
         for reply in replies:
             if reply.id not in kept:
                 self._erase_message(reply.id)
+        self._start_query(history, user.content)
         if kept:
             with self.store.write() as db:
                 self._place(db, kept, answering=user.id)
@@ -455,11 +486,22 @@ class Assistant:
         # The message's own token count and model: written with whatever the turn writes next (the
         # reply, a partial reply, a failure), not in a commit of its own before the prompt is read.
         counted: dict[str, Any] = {}
+        ahead: ReadAhead | None = None
+
+        def read_ahead(stable: list[int]) -> None:
+            # The prompt up to this turn's notes and message is known before the search: the model
+            # reads it while the query is embedded and the window assembled (a preview's prefill
+            # already did, so a send after one has nothing to start).
+            nonlocal ahead
+            if resume is None:
+                ahead = self.model.read_ahead(stable, cancel=cancel, progress=reading)
+
         try:
             if preview is not None:
                 window = preview.sent_as(f"message:{user.id}")
             else:
-                window = self._window(history, user.content, own_id=user.id)
+                ahead_on = self.read_ahead if self.read_ahead is not None else self.model.gpu_layers > 0
+                window = self._window(history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None)
             model = self.model
             counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)
@@ -478,6 +520,8 @@ class Assistant:
                     )
                     return
             yield ContextReady(window, user)
+            if ahead is not None:
+                ahead.follow()  # it holds the model now: generate reads only what follows it
             gen = model.generate(
                 tokens,
                 max_tokens=max_tokens,
@@ -568,6 +612,8 @@ class Assistant:
             )
             yield Failed(message, user, partial, exception=exc)
         finally:
+            if ahead is not None:
+                ahead.abandon()  # a turn that failed before its reply: stop reading at the next chunk
             if counted:  # a failure before anything else was written, or the turn was abandoned
                 with contextlib.suppress(GlassmindError):
                     self._count_message(user, counted)

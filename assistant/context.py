@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -405,8 +405,14 @@ class WindowBuilder:
         reserve: int = 512,
         memory_budget: int = 512,
         new_source: str | None = None,
+        on_stable: Callable[[list[int]], None] | None = None,
     ) -> ContextWindow:
-        """The window for ``new_text``; ``retrieve(budget, skip_message_ids)`` returns a RetrievalResult."""
+        """The window for ``new_text``; ``retrieve(budget, skip_message_ids)`` returns a RetrievalResult.
+
+        ``on_stable(tokens)``: called before the search with the prompt's tokens up to this turn's
+        notes and message (system, pinned notes, the history that fits), so the model can start
+        reading them meanwhile; the window's own ``stable_tokens`` are these unless the search's
+        notes push a turn of history out."""
         model = self.model
         n_ctx = model.n_ctx
         budget = n_ctx - reserve
@@ -490,6 +496,15 @@ class WindowBuilder:
             self._align_cutoff(history_items)
             self._start_at_a_question(history_items)
 
+        if on_stable is not None:
+            contents: list[tuple[str, list[Part]]] = [("system", system_parts(system_prompt, pinned_lines))]
+            contents += [(i.role or "user", [(i.source, i.text)]) for i in history_items if i.included]
+            contents.append(("user", [(new_source, new_text)]))
+            parts = self.render_parts(contents)
+            start = _plain_start(parts)
+            if start > 0:
+                on_stable(self.tokens_of(parts[:start]))
+
         # This turn's retrieved notes, skipping messages already in the window.
         retrieval: RetrievalResult | None = None
         note_hits: list[Hit] = []
@@ -570,11 +585,7 @@ class WindowBuilder:
         contents.append(("user", user_parts(new_text, [h.memory for h in note_hits], new_source)))
         parts = self.render_parts(contents)
         tokens = self.tokens_of(parts)
-        # The new message's text is the last run of plain parts; what comes before it ends with
-        # template text, so its tokens are exactly the beginning of ``tokens``.
-        start = next((n for n in range(len(parts) - 1, -1, -1) if not parts[n][2]), 0)
-        while start > 0 and not parts[start - 1][2]:
-            start -= 1
+        start = _plain_start(parts)
         stable = len(self.tokens_of(parts[:start])) if start > 0 else 0
         messages = [{"role": role, "content": "".join(t for _, t in ps)} for role, ps in contents]
         note_items = [
@@ -626,3 +637,12 @@ class WindowBuilder:
             parts=parts,
             stable_tokens=stable,
         )
+
+
+def _plain_start(parts: Sequence[tuple[str | None, str, bool]]) -> int:
+    """Where the last run of plain parts (the new message's text, after its notes) begins. What
+    comes before it ends with template text, so its tokens are exactly the prompt's beginning."""
+    start = next((n for n in range(len(parts) - 1, -1, -1) if not parts[n][2]), 0)
+    while start > 0 and not parts[start - 1][2]:
+        start -= 1
+    return start

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,9 +115,10 @@ class RetrievalResult:
     hits: list[Hit]
     budget: int
     used_tokens: int
-    embed_s: float
-    search_s: float
+    embed_s: float  # the query's embedding (0 when an earlier window of the same query made it)
+    search_s: float  # the rest of retrieve(): index sync, searches, scoring, packing
     in_window: list[Hit] = field(default_factory=list)  # matches skipped: their message is in the window
+    waited_s: float = 0.0  # how long retrieve() waited for an embedding started before it (start_query)
 
 
 def _age(created: str, now: dt.datetime) -> str:
@@ -169,6 +171,7 @@ class Retriever:
         self.keyword_k = keyword_k
         self._token_cache: dict[tuple[int, str], int] = {}
         self._last_query: tuple[str, np.ndarray] | None = None
+        self._pending: tuple[str, Future[tuple[np.ndarray, float]]] | None = None
 
     def tokens_of(self, memory: Memory) -> int:
         """Tokens of the memory's quoted line in a prompt (see assistant.context.note_parts)."""
@@ -187,11 +190,29 @@ class Retriever:
             n = self._token_cache[key] = self.count_tokens(day_header(memory)) + 1
         return n
 
-    def _embed_query(self, query: str) -> np.ndarray:
+    def start_query(self, query: str) -> None:
+        """Start embedding ``query`` on the embedder's worker thread for the retrieve() that follows,
+        so a turn stores its message, reads its history and tokenizes it meanwhile."""
+        if (self._last_query is not None and self._last_query[0] == query) or (
+            self._pending is not None and self._pending[0] == query
+        ):
+            return
+        self._pending = (query, self.memories.embedder.start(query))
+
+    def _embed_query(self, query: str) -> tuple[np.ndarray, float]:
+        """The query's vector and the seconds its embedding took (0 when it was made before)."""
         # The panel previews a window and the turn then builds it again: embed once.
-        if self._last_query is None or self._last_query[0] != query:
-            self._last_query = (query, self.memories.embedder.encode_one(query))
-        return self._last_query[1]
+        if self._last_query is not None and self._last_query[0] == query:
+            return self._last_query[1], 0.0
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == query:
+            vec, seconds = pending[1].result()
+        else:
+            start = time.perf_counter()
+            vec = self.memories.embedder.encode_one(query)
+            seconds = time.perf_counter() - start
+        self._last_query = (query, vec)
+        return vec, seconds
 
     # -- candidate search ------------------------------------------------------
 
@@ -237,22 +258,35 @@ class Retriever:
         skip = set(skip_message_ids) | exclude
         t0 = time.perf_counter()
         self.memories.sync_index()  # another process may have added or forgotten memories
-        qvec = query_vec if query_vec is not None else self._embed_query(query) if self.memories.index.size else None
-        t1 = time.perf_counter()
         words = keywords(query)
         extra = len(exclude)  # room for the excluded, so as many others come back as without them
-        dense = self.dense_search(qvec, self.dense_k + extra) if qvec is not None else []
+        # What needs no query vector first: it runs while an embedding started by start_query()
+        # finishes. The keyword matches, without the excluded messages' own memories, and their rows.
         keyword = self.keyword_search(words, self.keyword_k + extra)
-        if exclude:
-            mine = self.memories.message_memory_ids(exclude)
-            dense = [d for d in dense if d[0] not in mine][: self.dense_k]
-            keyword = [k for k in keyword if k[0] not in mine][: self.keyword_k]
+        mine = self.memories.message_memory_ids(exclude) if exclude else set()
+        if mine:
+            keyword = [k for k in keyword if k[0] not in mine]
+        keyword = keyword[: self.keyword_k]
+        in_keyword = {mid for mid, _ in keyword}
+        rows = self.memories.get_many(in_keyword)
+        periods = periods_in(query, now) if self.period_boost != 1.0 else []
+        embed_s = waited = 0.0
+        qvec = None
+        if query_vec is not None:
+            qvec = query_vec
+        elif self.memories.index.size:
+            t1 = time.perf_counter()
+            qvec, embed_s = self._embed_query(query)
+            waited = time.perf_counter() - t1
+        dense = self.dense_search(qvec, self.dense_k + extra) if qvec is not None else []
+        dense = [d for d in dense if d[0] not in mine][: self.dense_k]
         # Rows only for candidates that can be kept: a dense match below min_similarity without a
         # keyword match is dropped below whatever it is (it still holds its rank, and lends no
         # passage weight).
-        in_keyword = {mid for mid, _ in keyword}
-        rows = self.memories.get_many(
-            [mid for mid, s in dense if mid in in_keyword or round(s, 4) >= self.min_similarity] + list(in_keyword)
+        rows.update(
+            self.memories.get_many(
+                [mid for mid, s in dense if mid not in in_keyword and round(s, 4) >= self.min_similarity]
+            )
         )
         fused: dict[int, float] = {}
         dense_by_id = {mid: (rank, score) for rank, (mid, score) in enumerate(dense)}
@@ -261,7 +295,6 @@ class Retriever:
             fused[mid] = fused.get(mid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         for mid, (rank, _) in keyword_by_id.items():
             fused[mid] = fused.get(mid, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
-        periods = periods_in(query, now) if self.period_boost != 1.0 else []
         # Only real matches lend weight to the turns around them (see the filter below).
         matching = {
             mid: score
@@ -316,9 +349,9 @@ class Retriever:
             chosen.append(hit)
             if budget - used < 8:
                 break
-        t2 = time.perf_counter()
         return RetrievalResult(
-            hits=chosen, budget=budget, used_tokens=used, embed_s=t1 - t0, search_s=t2 - t1, in_window=in_window
+            hits=chosen, budget=budget, used_tokens=used, embed_s=embed_s,
+            search_s=time.perf_counter() - t0 - waited, in_window=in_window, waited_s=waited,
         )
 
     def _passage_scores(self, fused: dict[int, float], rows: dict[int, Memory]) -> dict[int, float]:

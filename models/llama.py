@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -139,6 +140,36 @@ class Generation:
         return self._pieces
 
 
+@dataclass
+class ReadAhead:
+    """A turn's prompt up to its new text, being read into the KV cache on the model's own thread
+    (ChatModel.read_ahead) while the turn embeds its query, searches and assembles the rest.
+
+    ``follow()`` before the turn's ``generate``: from then on the read-ahead holds the model, so
+    ``generate`` waits for it and reads only what follows. ``abandon()`` when the turn ends or
+    fails: a read-ahead still running stops at its next chunk, one not yet started never touches
+    the cache.
+    """
+
+    holding: threading.Event = field(default_factory=threading.Event)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    future: Future[int] | None = None
+
+    def follow(self) -> None:
+        self.holding.wait()
+
+    def abandon(self) -> None:
+        self.abandoned.set()
+
+    def cached(self) -> int:
+        """Tokens it read into the cache (0 if it failed or was abandoned before starting); waits."""
+        try:
+            return self.future.result() if self.future is not None else 0
+        except Exception:  # noqa: BLE001 - only a head start: the turn's own read reports what is wrong
+            log.debug("read-ahead failed", exc_info=True)
+            return 0
+
+
 class ChatModel:
     """A loaded GGUF chat model: exact token counts, chat template, streamed generation.
 
@@ -224,6 +255,8 @@ class ChatModel:
         self._bos_text = self._token_text(self._llm.token_bos())
         self._add_bos = bool(self._llm._model.add_bos_token())
         self._lock = threading.Lock()
+        self._ahead: ThreadPoolExecutor | None = None  # read_ahead()'s thread, made on first use
+        self._ahead_lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------
 
@@ -282,6 +315,9 @@ class ChatModel:
         self._llm.reset()
 
     def close(self) -> None:
+        ahead, self._ahead = getattr(self, "_ahead", None), None
+        if ahead is not None:
+            ahead.shutdown(wait=True)  # a read-ahead still running stops at its next chunk once abandoned
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()
@@ -392,17 +428,32 @@ class ChatModel:
         gen._pieces = self._stream(gen, request)
         return gen
 
-    def prefill(self, tokens: Sequence[int], *, cancel: threading.Event | None = None) -> int:
+    def prefill(
+        self,
+        tokens: Sequence[int],
+        *,
+        cancel: threading.Event | None = None,
+        abandon: threading.Event | None = None,
+        progress: Progress | None = None,
+        holding: threading.Event | None = None,
+    ) -> int:
         """Read ``tokens`` (a prompt's stable beginning) into the KV cache ahead of a turn, chunk by
-        chunk, stopping at the first chunk boundary after ``cancel`` is set; return the tokens cached.
+        chunk, stopping at the first chunk boundary after ``cancel`` or ``abandon`` is set (before
+        touching the cache if it already is); return the tokens cached. ``progress(done, total)``
+        follows the reading; ``holding`` is set once this holds the model (or gave up).
 
         The next ``generate`` whose prompt starts with these tokens reads only the rest.
         """
+        def stopped() -> bool:
+            return (cancel is not None and cancel.is_set()) or (abandon is not None and abandon.is_set())
+
         tokens = list(tokens)[: self.n_ctx - 1]
-        if not tokens:
-            return 0
         llm = self._llm
         with self._lock:
+            if holding is not None:
+                holding.set()
+            if not tokens or stopped():
+                return 0
             cached = int(llama_cpp.Llama.longest_token_prefix(llm._input_ids.tolist(), tokens))
             if cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
                 self.reset_cache()  # a cache that cannot drop a tail (recurrent models)
@@ -410,12 +461,36 @@ class ChatModel:
             llm.n_tokens = cached
             chunk = self._prefill_chunk()
             for i in range(cached, len(tokens), chunk):
-                if cancel is not None and cancel.is_set():
+                if stopped():
                     break
                 llm.eval(tokens[i : i + chunk])
+                if progress is not None:
+                    progress(int(llm.n_tokens), len(tokens))
             # Logits now belong to a prompt that is not the turn's: the turn re-reads its last token.
             llm._requires_eval = True
             return int(llm.n_tokens)
+
+    def read_ahead(
+        self, tokens: Sequence[int], *, cancel: threading.Event | None = None, progress: Progress | None = None
+    ) -> ReadAhead:
+        """Start reading ``tokens`` (a turn's prompt up to its new text) into the KV cache on this
+        model's own thread, while the caller embeds, searches and assembles the rest; see ReadAhead."""
+        with self._ahead_lock:
+            if self._ahead is None:
+                self._ahead = ThreadPoolExecutor(1, thread_name_prefix="glassmind-read-ahead")
+            ahead = ReadAhead()
+            ahead.future = self._ahead.submit(self._run_ahead, ahead, list(tokens), cancel, progress)
+        return ahead
+
+    def _run_ahead(
+        self, ahead: ReadAhead, tokens: list[int], cancel: threading.Event | None, progress: Progress | None
+    ) -> int:
+        try:
+            return self.prefill(
+                tokens, cancel=cancel, abandon=ahead.abandoned, progress=progress, holding=ahead.holding
+            )
+        finally:
+            ahead.holding.set()  # never leave follow() waiting, whatever happened
 
     def _prefill_chunk(self) -> int:
         """Prompt tokens read between two cancel checks."""

@@ -11,7 +11,7 @@ from bench import speed
 KEYS = {
     "ttft_ratio", "decode_ratio", "reeval_ratio", "typing_ttft_ratio", "overhead_ms", "embed_ms", "retrieve_ms",
     "assemble_ms", "tokenize_ms", "per_token_overhead_ms", "overhead_ms_by_turn", "n_threads", "n_threads_batch",
-    "flash_attn", "busy",
+    "flash_attn", "busy", "read_ahead", "overhead_ex_embed_ms", "embed_wait_ms",
 }
 
 
@@ -21,3 +21,10 @@ def test_quick_speed_bench_prints_every_figure(capsys: pytest.CaptureFixture[str
     result = json.loads(capsys.readouterr().out)
     assert result.keys() >= KEYS
     assert len(result["overhead_ms_by_turn"]) == 2 and result["busy"] is False
+    assert result["read_ahead"] is False  # the CPU's default
+
+
+@pytest.mark.slow
+def test_quick_speed_bench_with_read_ahead(capsys: pytest.CaptureFixture[str]) -> None:
+    assert speed.main(["--quick", "--json", "--read-ahead", "on"]) == 0
+    assert json.loads(capsys.readouterr().out)["read_ahead"] is True
