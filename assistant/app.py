@@ -493,14 +493,16 @@ class Assistant:
             # reads it while the query is embedded and the window assembled (a preview's prefill
             # already did, so a send after one has nothing to start).
             nonlocal ahead
-            if resume is None:
-                ahead = self.model.read_ahead(stable, cancel=cancel, progress=reading)
+            ahead = self.model.read_ahead(stable, cancel=cancel, progress=reading)
 
         try:
             if preview is not None:
                 window = preview.sent_as(f"message:{user.id}")
             else:
-                ahead_on = self.read_ahead if self.read_ahead is not None else self.model.gpu_layers > 0
+                # Not for Continue: its prompt goes on past the new text, with the reply so far.
+                ahead_on = resume is None and (
+                    self.read_ahead if self.read_ahead is not None else self.model.gpu_layers > 0
+                )
                 window = self._window(history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None)
             model = self.model
             counted.update(token_count=model.count_tokens(user.content), model=model.path.name)

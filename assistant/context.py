@@ -497,10 +497,9 @@ class WindowBuilder:
             self._start_at_a_question(history_items)
 
         if on_stable is not None:
-            contents: list[tuple[str, list[Part]]] = [("system", system_parts(system_prompt, pinned_lines))]
-            contents += [(i.role or "user", [(i.source, i.text)]) for i in history_items if i.included]
-            contents.append(("user", [(new_source, new_text)]))
-            parts = self.render_parts(contents)
+            parts = self.render_parts(
+                _contents(system_prompt, pinned_lines, history_items, user_parts(new_text, [], new_source))
+            )
             start = _plain_start(parts)
             if start > 0:
                 on_stable(self.tokens_of(parts[:start]))
@@ -580,9 +579,9 @@ class WindowBuilder:
         new_source: str | None,
     ) -> ContextWindow:
         count = self.model.count_tokens
-        contents: list[tuple[str, list[Part]]] = [("system", system_parts(system_prompt, pinned_lines))]
-        contents += [(i.role or "user", [(i.source, i.text)]) for i in history_items if i.included]
-        contents.append(("user", user_parts(new_text, [h.memory for h in note_hits], new_source)))
+        contents = _contents(
+            system_prompt, pinned_lines, history_items, user_parts(new_text, [h.memory for h in note_hits], new_source)
+        )
         parts = self.render_parts(contents)
         tokens = self.tokens_of(parts)
         start = _plain_start(parts)
@@ -637,6 +636,20 @@ class WindowBuilder:
             parts=parts,
             stable_tokens=stable,
         )
+
+
+def _contents(
+    system_prompt: str,
+    pinned_lines: list[tuple[int, str]],
+    history_items: list[ContextItem],
+    new_message: list[Part],
+) -> list[tuple[str, list[Part]]]:
+    """The window's messages as (role, parts): the system prompt with the pinned notes, the history
+    that is included, and the new message (with or without its notes)."""
+    contents: list[tuple[str, list[Part]]] = [("system", system_parts(system_prompt, pinned_lines))]
+    contents += [(i.role or "user", [(i.source, i.text)]) for i in history_items if i.included]
+    contents.append(("user", new_message))
+    return contents
 
 
 def _plain_start(parts: Sequence[tuple[str | None, str, bool]]) -> int:

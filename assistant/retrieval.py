@@ -208,9 +208,7 @@ class Retriever:
         if pending is not None and pending[0] == query:
             vec, seconds = pending[1].result()
         else:
-            start = time.perf_counter()
-            vec = self.memories.embedder.encode_one(query)
-            seconds = time.perf_counter() - start
+            vec, seconds = self.memories.embedder.encode_one_timed(query)
         self._last_query = (query, vec)
         return vec, seconds
 

@@ -179,9 +179,10 @@ class Embedder:
         with self._worker_lock:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="glassmind-embed")
-            return self._worker.submit(self._timed, text)
+            return self._worker.submit(self.encode_one_timed, text)
 
-    def _timed(self, text: str) -> tuple[np.ndarray, float]:
+    def encode_one_timed(self, text: str) -> tuple[np.ndarray, float]:
+        """encode_one's vector and the seconds it took."""
         start = time.perf_counter()
         vec = self.encode_one(text)
         return vec, time.perf_counter() - start
