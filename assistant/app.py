@@ -153,7 +153,7 @@ class Assistant:
             template = fallback_template(s.chat_template) if s.chat_template else None
             self._model = ChatModel(
                 entry.path, n_ctx=s.n_ctx, n_gpu_layers=s.gpu_layers, n_threads=s.threads or None,
-                flash_attn=s.flash_attn, chat_template=template,
+                flash_attn=s.flash_attn, chat_template=template, load_record=paths.load_check_record(self.data_dir),
             )
             self._builder = WindowBuilder(self._model)
             self._retriever = None

@@ -26,6 +26,11 @@ def database_path(base: Path | None = None) -> Path:
     return (base or data_dir()) / "glassmind.db"
 
 
+def load_check_record(base: Path | None = None) -> Path:
+    """Which llama.cpp load options worked on this computer, per model type (models/load_check.py)."""
+    return (base or data_dir()) / "llama-load-checks.json"
+
+
 def index_dir(base: Path | None = None) -> Path:
     return _folder((base or data_dir()) / "index", "index folder")
 

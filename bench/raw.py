@@ -12,6 +12,8 @@ from typing import Any
 
 import llama_cpp
 
+from models.llama import default_model_params
+
 
 class Clock:
     """Total time spent in the callables it wraps (replaced on their owner, instance or class)."""
@@ -52,21 +54,24 @@ def raw_generation(
     n_threads: int,
     n_threads_batch: int,
     flash_attn: bool = False,
+    extra_bufts: bool = True,
 ) -> dict[str, float]:
-    """Cold llama-cpp-python streaming a completion of ``tokens`` (greedy, ``max_tokens`` tokens)."""
-    llm = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=n_ctx,
-        n_gpu_layers=n_gpu_layers,
-        offload_kqv=n_gpu_layers != 0,
-        op_offload=n_gpu_layers != 0,
-        flash_attn=flash_attn,
-        verbose=False,
-        seed=0,
-        n_threads=n_threads,
-        n_threads_batch=n_threads_batch,
-        n_batch=512,
-    )
+    """Cold llama-cpp-python streaming a completion of ``tokens`` (greedy, ``max_tokens`` tokens).
+    ``extra_bufts``: llama.cpp's repacked weight buffers (off where they crash: models/load_check.py)."""
+    with default_model_params(extra_bufts):
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_gpu_layers=n_gpu_layers,
+            offload_kqv=n_gpu_layers != 0,
+            op_offload=n_gpu_layers != 0,
+            flash_attn=flash_attn,
+            verbose=False,
+            seed=0,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            n_batch=512,
+        )
     clock = LlamaClock(llm)
     try:
         start = time.perf_counter()

@@ -138,6 +138,7 @@ def _raw(app: Assistant, tokens: Sequence[int], max_tokens: int) -> dict[str, fl
         n_threads=model.n_threads,
         n_threads_batch=model.n_threads_batch,
         flash_attn=model.flash_attn,
+        extra_bufts=model.load_options.extra_bufts,
     )
 
 

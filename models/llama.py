@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -24,6 +24,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from models.errors import InputTooLargeError, InvalidInputError, ModelLoadError
 from models.gguf import GGUFInfo, read_gguf
+from models.load_check import LoadOptions, checked_options, cpu_has_amx, cpu_identity
 from models.system import available_memory_bytes, default_threads
 from models.templates import ChatTemplateError, check_renders, missing_template_error, unrenderable_template_error
 
@@ -187,13 +188,20 @@ class ChatModel:
         flash_attn: bool | None = None,
         seed: int = 0,
         chat_template: str | None = None,
+        extra_bufts: bool | None = None,
+        load_record: Path | None = None,
     ) -> None:
         """``chat_template`` (Jinja text, e.g. ``models.templates.fallback_template("chatml")``) replaces
         the file's own: for a GGUF that has none, or one that cannot be rendered.
 
         ``n_threads`` (decoding) and ``n_threads_batch`` (prompt reading): None or 0 for
         ``default_threads()``. ``flash_attn``: None for what the build supports (on when layers
-        are offloaded to a GPU, off on the CPU)."""
+        are offloaded to a GPU, off on the CPU). ``extra_bufts``: llama.cpp's repacked weight buffers;
+        None for on, except on a CPU with AMX, where they crash (models/load_check.py).
+
+        The first load of a combination of build, CPU, quantisation and backend reads a test prompt in a
+        child process first and falls back to safer options if the child crashes; ``load_record`` (a
+        JSON file) remembers what worked, so the next start skips the check."""
         self.info: GGUFInfo = read_gguf(path)
         self.path = self.info.path
         template = chat_template or self.info.chat_template
@@ -220,7 +228,18 @@ class ChatModel:
         # (text, is_template) -> its tokens; this model and its template are fixed for its lifetime,
         # so the key needs nothing else.
         self._token_cache: collections.OrderedDict[tuple[str, bool], tuple[int, ...]] = collections.OrderedDict()
-        self.notice: str | None = None
+        wanted = LoadOptions(
+            extra_bufts=not cpu_has_amx() if extra_bufts is None else extra_bufts,
+            flash_attn=flash_attn if flash_attn is not None else layers != 0,
+        )
+        checked = checked_options(
+            self.path, combination=_combination(self.info, layers), wanted=wanted, n_gpu_layers=layers,
+            record=load_record,
+        )
+        self.load_options = checked.options
+        if checked.options.n_threads is not None:
+            self.n_threads = self.n_threads_batch = checked.options.n_threads
+        notices = [checked.notice] if checked.notice else []
         try:
             self._llm = self._load(n_ctx, layers, seed)
         except ModelLoadError:
@@ -228,11 +247,12 @@ class ChatModel:
                 raise
             # A GPU that is missing or too small: fall back to the CPU, and say so.
             self._llm = self._load(n_ctx, 0, seed)
-            self.notice = (
+            notices.append(
                 f"Could not load {self.path.name} on the GPU ({_last_native_error() or 'not enough GPU memory'}); "
                 "running on the CPU instead."
             )
             layers = 0
+        self.notice: str | None = " ".join(notices) or None
         self.n_ctx: int = self._llm.n_ctx()
         n_layers = self.info.block_count
         self.gpu_layers = 0 if layers == 0 else (n_layers + 1 if layers < 0 else min(layers, n_layers + 1))
@@ -272,34 +292,17 @@ class ChatModel:
             )
 
     def _load(self, n_ctx: int, layers: int, seed: int) -> llama_cpp.Llama:
-        _recent_native_log.clear()
-        arch = self.info.architecture
-        kwargs: dict[str, object] = {}
-        if arch.startswith(("gemma3", "gemma2")):
-            # Sliding-window attention: without a full cache llama.cpp cannot reuse a prefix.
-            kwargs["swa_full"] = True
-        if layers == 0:
-            # No layer on the GPU means no GPU buffer at all: a GPU build would otherwise keep the
-            # KV cache and a compute buffer there, and copy large matrix products to it.
-            kwargs["offload_kqv"] = False
-            kwargs["op_offload"] = False
-        flash = self._flash_attn if self._flash_attn is not None else layers != 0
-        self.flash_attn = flash
+        options = self.load_options
+        if layers == 0 and self._flash_attn is None:  # the GPU fallback: automatic flash attention is off on the CPU
+            options = replace(options, flash_attn=False)
+        self.flash_attn = options.flash_attn
         try:
             # llama-cpp-python compiles the file's own template while loading; with a fallback
             # chosen, one that Jinja cannot even compile must not stop the load.
             with contextlib.nullcontext() if self._own_template else _file_template_ignored():
-                return llama_cpp.Llama(
-                    model_path=str(self.path),
-                    n_ctx=n_ctx,
-                    n_gpu_layers=layers,
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads_batch,
-                    flash_attn=flash,
-                    n_batch=512,
-                    seed=seed,
-                    verbose=False,
-                    **kwargs,  # type: ignore[arg-type]
+                return _open_llama(
+                    self.info, options, n_ctx=n_ctx, layers=layers, seed=seed,
+                    n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
                 )
         except jinja2.TemplateError as exc:
             raise unrenderable_template_error(self.path.name, exc) from exc
@@ -634,6 +637,105 @@ class ChatModel:
         except ValueError:
             log.warning("constrained output did not parse (%d tokens): cut at max_tokens?", produced)
             return None
+
+
+def _combination(info: GGUFInfo, layers: int) -> str:
+    """What decides which native code paths a load takes: the build, the CPU, the model's quantisation and
+    architecture, and whether layers go to a GPU."""
+    system = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    where = "GPU" if layers else "CPU"
+    return f"llama-cpp-python {llama_cpp.__version__} | {system} | {cpu_identity()} | " \
+        f"{info.architecture} {info.quantization} | {where}"
+
+
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def default_model_params(extra_bufts: bool) -> Iterator[None]:
+    """While a model loads, have llama.cpp's default model parameters say ``use_extra_bufts``.
+
+    llama-cpp-python 0.3.36's ``Llama(...)`` takes no such argument: it fills ``llama_model_params``
+    from ``llama_model_default_params()``, which this replaces for the duration of one load.
+    """
+    if extra_bufts:
+        yield
+        return
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def without_extra_bufts() -> llama_cpp.llama_model_params:
+        params: llama_cpp.llama_model_params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _params_lock:
+        module.llama_model_default_params = without_extra_bufts
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = original
+
+
+def _open_llama(
+    info: GGUFInfo, options: LoadOptions, *, n_ctx: int, layers: int, seed: int, n_threads: int, n_threads_batch: int
+) -> llama_cpp.Llama:
+    """``llama_cpp.Llama`` for ``info``'s file with ``options``: the one place a model is loaded, in the app
+    and in the load check's child alike."""
+    _recent_native_log.clear()
+    kwargs: dict[str, object] = {}
+    if info.architecture.startswith(("gemma3", "gemma2")):
+        # Sliding-window attention: without a full cache llama.cpp cannot reuse a prefix.
+        kwargs["swa_full"] = True
+    if layers == 0:
+        # No layer on the GPU means no GPU buffer at all: a GPU build would otherwise keep the
+        # KV cache and a compute buffer there, and copy large matrix products to it.
+        kwargs["offload_kqv"] = False
+        kwargs["op_offload"] = False
+    with default_model_params(options.extra_bufts):
+        return llama_cpp.Llama(
+            model_path=str(info.path),
+            n_ctx=n_ctx,
+            n_gpu_layers=layers,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            flash_attn=options.flash_attn,
+            n_batch=512,
+            seed=seed,
+            verbose=False,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+# About 60 tokens: a batch for the prompt-reading kernels, then single tokens for the decoding ones.
+_TEST_PROMPT = (
+    "Glassmind checks that this computer can run the model. The quick brown fox jumps over the lazy dog; "
+    "pack my box with five dozen liquor jugs. One, two, three, four, five, six, seven, eight, nine, ten."
+)
+
+
+def read_test_prompt(
+    path: Path, options: LoadOptions, *, n_gpu_layers: int, loaded: Callable[[], None] | None = None
+) -> None:
+    """Load ``path`` with ``options``, read a short prompt and write two tokens (the load check's child;
+    models/load_check.py). ``loaded`` runs once the model is loaded (a test's crash hook)."""
+    info = read_gguf(path)
+    threads, threads_batch = default_threads()
+    threads = options.n_threads or threads
+    with _file_template_ignored():  # the check needs no chat template
+        llm = _open_llama(
+            info, options, n_ctx=256, layers=n_gpu_layers, seed=0, n_threads=threads,
+            n_threads_batch=options.n_threads or max(threads_batch, threads),
+        )
+    try:
+        if loaded is not None:
+            loaded()
+        tokens = llm.tokenize(_TEST_PROMPT.encode("utf-8"), add_bos=True)
+        for produced, _token in enumerate(llm.generate(tokens, temp=0.0), start=1):
+            if produced >= 2:
+                break
+    finally:
+        llm.close()
 
 
 def _never() -> bool:

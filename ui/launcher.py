@@ -6,11 +6,18 @@ import os
 import sys
 from collections.abc import Sequence
 
+from models.load_check import CHILD_FLAG
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if argv and argv[0] == CHILD_FLAG:
+        # The bundle's way to start the load check's child (models/load_check.py): its own executable.
+        from models.load_check import child_main
+
+        return child_main(argv[1:])
     if argv and argv[0] == "--check-window":
         return _check_window()
     if argv and argv[0] == "bench":
