@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make run` (the app) and `make test`.
+SHELL  := bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -48,9 +49,23 @@ else
   $(error BACKEND must be cuda, metal or cpu, not '$(BACKEND)')
 endif
 
-.PHONY: run test chat bench package package-test clean backend
+.PHONY: run test chat bench package package-test clean backend lock
 
-$(STAMP): pyproject.toml
+# requirements.lock: the exact versions (with hashes) the suite passes with, for Linux, resolved on Python 3.11
+# (`make lock` refreshes it). torch and llama-cpp-python's GPU build stay out of it and are installed above it.
+# Elsewhere (macOS, Windows) the lock's platform-specific choices do not hold: pip resolves pyproject.toml's ranges.
+LOCK := requirements.lock
+ifeq ($(UNAME_S),Linux)
+  INSTALL_DEPS := $(BIN)/pip install --progress-bar on --require-hashes --no-deps -r $(LOCK)
+  INSTALL_SELF := $(BIN)/pip install --no-deps -e .
+  INSTALL_WHAT := the locked dependencies ($(LOCK))
+else
+  INSTALL_DEPS := true
+  INSTALL_SELF := $(BIN)/pip install --progress-bar on -e '.[dev]'
+  INSTALL_WHAT := the newest dependencies pyproject.toml allows ($(LOCK) is for Linux)
+endif
+
+$(STAMP): pyproject.toml $(LOCK)
 	@echo "==> Creating $(VENV) with $(PYTHON)"
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
@@ -66,14 +81,24 @@ ifneq ($(BACKEND),cpu)
 			|| { echo "The $(BACKEND) build of llama.cpp failed (see above); 'make BACKEND=cpu' builds for the CPU."; exit 1; }; \
 	fi
 endif
-	@echo "==> Installing Glassmind and its dependencies."
+	@echo "==> Installing Glassmind and $(INSTALL_WHAT)."
 	@echo "    The first install compiles llama.cpp (llama-cpp-python): about 10 minutes on 2 cores."
 	@echo "    pip caches the wheel, so later installs take seconds. Build progress follows."
-	@$(BIN)/pip install --progress-bar on -e '.[dev]' 2>&1 | grep --line-buffered -E "Collecting|Building|Successfully|ERROR|error:|still running" || true
+	@set -o pipefail; { $(INSTALL_DEPS) && $(INSTALL_SELF); } 2>&1 \
+		| { grep --line-buffered -E "Collecting|Building|Successfully|ERROR|error:|still running|hash" || true; } \
+		|| { echo "Install failed: see the messages above."; exit 1; }
 	@$(BIN)/python -c "import llama_cpp, faiss, sentence_transformers, sqlite_utils, PySide6" \
 		|| { echo "Install failed: see the messages above."; exit 1; }
 	@$(BIN)/python -c "from models.llama import build_backend; print('==> llama.cpp runs on:', build_backend())"
+	@# One real decode, in a child process: a llama.cpp that crashes on this CPU is named here, not in a test.
+	@$(BIN)/python -m models.load_check
 	@touch $(STAMP)
+
+# Refresh requirements.lock after changing the dependencies in pyproject.toml (pip-tools, in a venv of its own).
+lock:
+	@test -x .lock-tools/bin/pip-compile || { $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install -q pip-tools; }
+	.lock-tools/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras \
+		--no-emit-find-links --no-emit-index-url --no-emit-trusted-host --unsafe-package torch -c lock-constraints.txt -o $(LOCK) pyproject.toml
 
 backend:
 	@echo "llama.cpp backend: $(BACKEND) ($(BACKEND_WHY))"
@@ -104,4 +129,4 @@ package-test:
 	$(BIN)/python packaging/smoke_test.py
 
 clean:
-	rm -rf $(VENV) build dist
+	rm -rf $(VENV) .lock-tools build dist
