@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         model.close()
     print(f"==> llama.cpp read a prompt and wrote a reply ({reply.strip()[:20]!r}) with {path.name} on "
-          f"{model.backend}, {model.load_options.describe()}.")
+          f"{model.backend} (repacked weights {'on' if model.load_options.extra_bufts else 'off'}, "
+          f"flash attention {'on' if model.flash_attn else 'off'}).")
     if model.notice:
         print(f"    {model.notice}")
     return 0
