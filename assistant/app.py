@@ -24,7 +24,7 @@ from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store, conversation_title, now_iso
 from assistant.suggestions import Suggestion, SuggestionBook, suggest
-from assistant.text import clean_input
+from assistant.text import clean_input, is_blank
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
 from models.llama import ChatModel, ReadAhead, Usage
@@ -330,7 +330,7 @@ class Assistant:
         on a slow CPU); ``cancel`` stops the reading as well as the reply.
         """
         text = clean_input(text)
-        if not text.strip():
+        if is_blank(text):  # zero-width characters alone are empty too
             yield Failed("The message is empty: type something to send.", None, exception=InvalidInputError("empty"))
             return
         version = self.store.version()
@@ -444,6 +444,9 @@ class Assistant:
     ) -> Iterator[TurnEvent]:
         """Replace a user message (and every later message) with ``text`` and answer it."""
         msg = self.store.message(message_id)
+        if is_blank(clean_input(text)):  # refused before anything is erased: the old message stays
+            yield from self.turn(msg.conversation_id, text)
+            return
         later = [m for m in self.store.messages(msg.conversation_id) if m.id >= message_id]
         for m in later:
             self._erase_message(m.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import shutil
@@ -85,6 +86,10 @@ class Backups:
 
     def make(self, conn: sqlite3.Connection, reason: str) -> Backup:
         """Copy the open database into a new backup (atomic: a kill leaves no half-written one)."""
+        if self.dir.exists() and not self.dir.is_dir():
+            raise StoreError(
+                f"{self.dir} should be a folder (Glassmind's backups) but is a file: move it away and try again."
+            )
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             now = dt.datetime.now(dt.UTC)
@@ -99,7 +104,7 @@ class Backups:
                     dest.close()
                 os.replace(tmp, path)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"Could not write a backup in {self.dir}: {exc}. Free some space and try again.") from exc
+            raise StoreError(f"Could not write a backup in {self.dir}: {_reason(exc)}") from exc
         self._prune()
         return Backup(path, now, reason)
 
@@ -181,6 +186,17 @@ class Backups:
         except OSError as exc:
             raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
         return chosen
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    """Why a backup could not be written, and what to do: the advice fits the cause."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or "full" in text:
+        return "the disk is full. Free some space and try again."
+    if isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text or "permission" in text:
+        return "permission denied. Give your user write permission on that folder and try again."
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"{detail}. Check that folder and try again."
 
 
 def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:

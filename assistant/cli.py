@@ -18,7 +18,7 @@ from typing import TextIO
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.context import ContextWindow
 from assistant.memory import Memory
-from assistant.text import clean_input, decode_input
+from assistant.text import clean_input, decode_input, is_blank, shown
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,7 +36,7 @@ def _print_window(window: ContextWindow, out: TextIO | None = None) -> None:
     print("  " + "  ".join(f"{k} {v}" for k, v in cats.items()), file=out)
     print(f"  {'#':>3} {'kind':<9} {'source':<12} {'tokens':>6}  {'state':<12} text", file=out)
     for n, item in enumerate(window.items):
-        text = " ".join(item.text.split())
+        text = shown(" ".join(item.text.split()))
         text = text[:60] + ("…" if len(text) > 60 else "")
         reason = f" ({item.reason})" if item.reason and not item.included else ""
         label = f" [{item.label}]" if item.label else ""
@@ -48,7 +48,7 @@ def _print_window(window: ContextWindow, out: TextIO | None = None) -> None:
 
 def _memory_row(m: Memory) -> str:
     flags = ("P" if m.pinned else "-") + ("X" if m.excluded else "-")
-    text = " ".join(m.text.split())
+    text = shown(" ".join(m.text.split()))  # a bidi override must not reorder the rest of the line
     return f"{m.id:>6} {flags} {m.kind:<7} {m.day}  {text[:80]}{'…' if len(text) > 80 else ''}"
 
 
@@ -90,7 +90,7 @@ def cmd_chat(app: Assistant, args: argparse.Namespace) -> int:
             print(file=sys.stderr)
             return 0
         stripped = text.strip()
-        if not stripped:
+        if is_blank(stripped):
             continue
         if stripped.startswith("//"):
             text = stripped[1:]
@@ -246,7 +246,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
             print()
         else:
             for h in result.hits:
-                print(f"{h.memory.id:>6} {h.fused:.4f} {h.tokens:>4}t  {h.memory.display()[:90]}")
+                print(f"{h.memory.id:>6} {h.fused:.4f} {h.tokens:>4}t  {shown(h.memory.display()[:90])}")
                 print(f"       {h.reason}")
     elif op == "add":
         app.open_memory(_progress)
@@ -306,6 +306,7 @@ def cmd_import(app: Assistant, args: argparse.Namespace) -> int:
 
 
 MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,30}")
 
 
 def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str], int]:
@@ -313,14 +314,12 @@ def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str]
     argparse does not catch: main() prints it as one sentence and exits 1."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            value = None
+        # ASCII digits only: int() also takes '１' (a full-width one), '+2', '1_0' and ' 2 '.
+        value = int(text) if _DIGITS.fullmatch(text) else None
         if value is None or not low <= value <= high:
-            shown = clean_input(text)
-            shown = shown if len(shown) <= 30 else shown[:30] + "…"
-            raise InvalidInputError(f"'{shown}' is not {what}{hint}.")
+            typed = clean_input(text)
+            typed = shown(typed if len(typed) <= 30 else typed[:30] + "…")
+            raise InvalidInputError(f"'{typed}' is not {what}{hint}.")
         return value
 
     parse.__name__ = what

@@ -53,6 +53,8 @@ class TokenModel(Protocol):
 
     def tokenize_parts(self, parts: Sequence[tuple[str, bool]]) -> list[int]: ...
 
+    def control_texts(self) -> Sequence[str]: ...
+
 
 @dataclass
 class ContextItem:
@@ -248,7 +250,6 @@ def parse_source(source: str | None) -> tuple[str, int] | None:
         return kind, int(raw)
     return None
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
-_MARKER = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|\[/?INST\]|</?s>")
 
 
 def _quoted(source: str | None, line: str) -> Part:
@@ -296,9 +297,40 @@ def user_parts(text: str, notes: Sequence[Memory], source: str | None = None) ->
     return [(None, f"{MEMORY_HEADER}\n"), *note_parts(notes), (None, "\n\n"), (source, text)]
 
 
-def _defuse(text: str) -> str:
-    """Break chat-template markers in plain text (only for templates that rewrite message text)."""
-    return _MARKER.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+def _defuse(text: str, markers: Sequence[str]) -> str:
+    """Break every control-token string of the vocabulary (``markers``) in plain text with a zero-width
+    space after its first character; again until none is left, as a break can complete another.
+    Only for a template whose rewriting of message text could not be followed (see _render_parts)."""
+    if not markers:
+        return text
+    pattern = re.compile("|".join(re.escape(m) for m in markers))
+    for _ in range(8):
+        if pattern.search(text) is None:
+            break
+        text = pattern.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+    return text
+
+
+# How a template may rewrite a message's text (Jinja's ``trim`` is str.strip): each gives the span of
+# the text that is kept, so the window can still tell the template's text from the message's.
+_REWRITES: tuple[Callable[[str], tuple[int, int]], ...] = (
+    lambda c: (0, len(c)),
+    lambda c: (len(c) - len(c.lstrip()), len(c.rstrip())),
+    lambda c: (len(c) - len(c.lstrip()), len(c)),
+    lambda c: (0, len(c.rstrip())),
+)
+
+
+def _cut(parts: list[Part], start: int, end: int) -> list[Part]:
+    """The parts of a message's text between character ``start`` and ``end`` of their concatenation."""
+    out: list[Part] = []
+    at = 0
+    for source, text in parts:
+        lo, hi = max(start - at, 0), min(end - at, len(text))
+        if lo < hi:
+            out.append((source, text[lo:hi]))
+        at += len(text)
+    return out
 
 
 class WindowBuilder:
@@ -389,10 +421,47 @@ class WindowBuilder:
             # A template whose own text changes (today's date, say): render the skeleton again.
             del self._skeletons[roles]
             kept = False
-        # The template rewrites message text (trims it, say): the parts cannot be kept apart,
-        # so markers in the text are broken up instead and the whole prompt is one part.
-        safe = [{"role": r, "content": _defuse(c)} for (r, _), c in zip(messages, contents, strict=True)]
+        # The template rewrites message text (trims it, say): find each message's kept text in the
+        # real prompt between the template's own pieces; the text stays plain.
+        followed = self._follow_rewrites(messages, contents, real)
+        if followed is not None:
+            return followed
+        # A rewrite that cannot be followed: the prompt is one template part, so every control-token
+        # string of the vocabulary is broken up in the text first.
+        markers = self.model.control_texts()
+        safe = [{"role": r, "content": _defuse(c, markers)} for (r, _), c in zip(messages, contents, strict=True)]
         return [(None, self.model.render(safe), True)]
+
+    def _follow_rewrites(
+        self, messages: list[tuple[str, list[Part]]], contents: list[str], real: str
+    ) -> list[tuple[str | None, str, bool]] | None:
+        """The prompt's parts when the template only trims message text (as Llama 3's own does):
+        template pieces from the skeleton, in order, and between them each message's text as the
+        template kept it. None when the real prompt is not made that way."""
+        pieces = self.skeleton(tuple(r for r, _ in messages))
+        out: list[tuple[str | None, str, bool]] = []
+        at = 0
+        for n, piece in enumerate(pieces):
+            if n % 2 == 0:
+                if not real.startswith(piece, at):
+                    return None
+                if piece:
+                    out.append((None, piece, True))
+                at += len(piece)
+                continue
+            index = int(piece)
+            content = contents[index]
+            after = pieces[n + 1] if n + 1 < len(pieces) else ""
+            for rewrite in _REWRITES:
+                start, end = rewrite(content)
+                kept = content[start:end]
+                if real.startswith(kept, at) and real.startswith(after, at + len(kept)):
+                    out += [(src, text, False) for src, text in _cut(messages[index][1], start, end) if text]
+                    at += len(kept)
+                    break
+            else:
+                return None
+        return out if at == len(real) and "".join(t for _, t, _ in out) == real else None
 
     def build(
         self,

@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant import erasure
 from assistant.store import Store, now_iso
-from assistant.text import clean_input
+from assistant.text import clean_input, is_blank
 from assistant.vector_index import Progress, VectorIndex
 from models.embedder import Embedder
 from models.errors import InvalidInputError, NotFoundError
@@ -107,7 +107,7 @@ def _memory_of(values: Sequence[Any]) -> Memory:
 
 def clean_text(text: str) -> str:
     text = clean_input(text or "").strip()
-    if not text:
+    if is_blank(text):
         raise InvalidInputError("A memory cannot be empty: type some text.")
     if len(text) > MAX_MEMORY_CHARS:
         raise InvalidInputError(

@@ -142,7 +142,7 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, check_same_thread=False)
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA quick_check").fetchall()
+            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 # Read-only media cannot switch; writes will say so when they happen.
@@ -160,7 +160,25 @@ class Store:
         restore_tmp = self.path.with_name(self.path.name + ".restore")
         restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
         erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
-        self.backups.maybe_daily(conn)
+        self.damaged = bool(problems)
+        if problems:
+            self.notices.append(self._damage_notice(problems[0]))
+        else:  # a damaged database is not backed up: its copy would push a good backup out
+            self.backups.maybe_daily(conn)
+
+    def _damage_notice(self, problem: str) -> str:
+        """What the integrity check at open found, said once, with the way back."""
+        newest = next(iter(self.backups.list()), None)
+        restore = (
+            f"close Glassmind and run `glassmind backup restore` to bring back the newest backup "
+            f"({newest.created:%Y-%m-%d %H:%M} UTC)"
+            if newest
+            else "no backup exists: export what you can (`glassmind export`) and keep a copy of the file"
+        )
+        return (
+            f"The database {self.path} is damaged (SQLite's check found: {problem[:120]}); what it shows may be "
+            f"incomplete: {restore}."
+        )
 
     def _refuse_emptied_file(self) -> None:
         """A 0-byte database that held data once is damage, not a fresh start: never overwrite it."""
@@ -506,13 +524,23 @@ class _Write:
                         ).fetchone()[0]
                     conn.execute("COMMIT")
                 except sqlite3.Error as err:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise _explain(err, self.store.path, self.store.backups) from err
                 if count is not None:
                     self.store._write_commits(int(count))
             else:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise _explain(exc, self.store.path, self.store.backups) from exc
         finally:
             self.store._lock.release()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is still open. A COMMIT that failed (a full disk) may have been rolled back by
+    SQLite already; a second ROLLBACK would then raise "no transaction is active" over the real error."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("rollback failed", exc_info=True)

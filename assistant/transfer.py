@@ -8,9 +8,11 @@ carries a fingerprint of its messages; a note is known by its text and date).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,43 +142,108 @@ def export_data(app: Assistant) -> dict[str, Any]:
 
 
 def write_export(path: Path, data: dict[str, Any]) -> None:
-    """Write an export so that ``path`` is never left half written: a temporary file, then a rename."""
+    """Write an export so that ``path`` is never left half written: a temporary file, then a rename.
+
+    Only a regular file is replaced that way, keeping its permissions; a symlink is written
+    through (its target is replaced, the link stays), and anything else that is not a regular
+    file (a pipe, a device such as /dev/null) is written into, never replaced."""
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    path = Path(path)
+    shown = Path(path)
+    target = Path(os.path.realpath(shown))  # through every symlink, to what is written
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        st: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        st = None
     except OSError as exc:
-        raise StoreError(f"Could not write {path}: {exc.strerror or exc}. Choose another place.") from exc
+        raise StoreError(f"Could not write {shown}: {exc.strerror or exc}. Choose another place.") from exc
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{shown} is a folder: give a file name for the export.")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_into(shown, target, text)
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise StoreError(f"Could not write {shown}: {exc.strerror or exc}. Choose another place.") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if st is not None:  # the file being replaced keeps its permissions (and owner, where allowed)
+                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+                with contextlib.suppress(OSError):
+                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StoreError(f"Could not write {path}: {exc.strerror or exc}. Nothing was exported there.") from exc
+        raise StoreError(f"Could not write {shown}: {exc.strerror or exc}. Nothing was exported there.") from exc
+
+
+def _write_into(shown: Path, target: Path, text: str) -> None:
+    """Write into something that is not a regular file (a pipe, a device): it is never replaced.
+    A pipe nobody reads is refused at once instead of waiting for a reader."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise StoreError(f"Nothing is reading the pipe {shown}: start its reader first, then export.") from exc
+        raise StoreError(f"Could not write {shown}: {exc.strerror or exc}. Choose another place.") from exc
+    try:
+        os.set_blocking(fd, True)  # the reader is there: wait for it as a shell redirect would
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as exc:
+        raise StoreError(f"Could not write {shown}: {exc.strerror or exc}. The export there is incomplete.") from exc
+    finally:
+        os.close(fd)
 
 
 # -- reading and checking --------------------------------------------------------
 
 
 def read_export(path: Path) -> Any:
-    """The JSON in ``path``; every way it can fail is one sentence."""
+    """The JSON in ``path``; every way it can fail is one sentence. At most MAX_IMPORT_BYTES are
+    read whatever the file claims (a device reports size 0 and never ends); only a regular file is
+    read, so a pipe or a device never makes an import wait."""
     path = Path(path)
+    too_large = f"{path} is too large: Glassmind imports files up to {MAX_IMPORT_BYTES // 2**20} MiB: {NOTHING}."
     try:
-        size = path.stat().st_size
-        if size > MAX_IMPORT_BYTES:
-            raise InvalidInputError(
-                f"{path} is {size / 2**20:,.0f} MiB; Glassmind imports files up to "
-                f"{MAX_IMPORT_BYTES // 2**20} MiB: {NOTHING}."
-            )
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a pipe nobody writes to would otherwise wait forever.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except IsADirectoryError as exc:
         raise InvalidInputError(f"{path} is a folder: give the export file instead.") from exc
     except OSError as exc:
         raise InvalidInputError(f"Could not read {path}: {exc.strerror or exc}.") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InvalidInputError(f"{path} is a folder: give the export file instead.")
+        if not stat.S_ISREG(mode):
+            raise InvalidInputError(
+                f"{path} is not a regular file (a pipe or a device): save the export to a file and import that: "
+                f"{NOTHING}."
+            )
+        if os.fstat(fd).st_size > MAX_IMPORT_BYTES:
+            raise InvalidInputError(too_large)
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_IMPORT_BYTES:
+            chunk = os.read(fd, min(2**20, MAX_IMPORT_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_IMPORT_BYTES:  # it grew while read, or its size was not its length
+            raise InvalidInputError(too_large)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        raise InvalidInputError(f"Could not read {path}: {exc.strerror or exc}.") from exc
+    finally:
+        os.close(fd)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -10,6 +10,7 @@ at 1M, most of it FTS5 ranking, not FAISS.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -167,6 +168,8 @@ class VectorIndex:
             if stale.is_file():
                 stale.unlink()
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a full disk leaves a 0-byte or partial copy
             raise StoreError(
                 f"Could not save the search index in {self.dir} ({exc.strerror or exc}); your data is safe "
                 "in the database and the index is rebuilt on the next start."

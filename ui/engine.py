@@ -46,6 +46,7 @@ class Engine(QObject):
         turn_finished(int, Finished): the conversation id, the stored reply and its figures (Usage).
         turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
         too_large(str, str): a message that cannot fit, untouched and not stored, and why.
+        not_sent(str, str): a message that could not be stored (a full disk, say), to give back, and why.
         changed(str): data changed ("memories", "conversations", "messages").
     """
 
@@ -59,6 +60,7 @@ class Engine(QObject):
     turn_finished = Signal(int, object)
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
+    not_sent = Signal(str, str)
     changed = Signal(str)
     suggestions_ready = Signal(object)  # the pending suggestions (list of assistant.suggestions.Suggestion)
 
@@ -165,7 +167,8 @@ class Engine(QObject):
                 return
             except GlassmindError:
                 pass  # the turn itself reports it
-        self._run(app.turn(conversation_id, text, cancel=self.cancel, reading=self.reading.emit), conversation_id)
+        events = app.turn(conversation_id, text, cancel=self.cancel, reading=self.reading.emit)
+        self._run(events, conversation_id, unsent=text)
 
     @Slot(object, str)
     def _on_self_fitted_turn_requested(self, conversation_id: Any, text: str) -> None:
@@ -205,7 +208,15 @@ class Engine(QObject):
             return
         self._run(app.edit_and_resend(message_id, text, cancel=self.cancel, reading=self.reading.emit), conv)
 
-    def _run(self, events, conversation_id: Any) -> None:  # noqa: ANN001
+    def _fail(self, conv: int, error: str, unsent: str | None) -> None:
+        if unsent is not None and unsent.strip():
+            self.not_sent.emit(unsent, error)
+        else:
+            self.turn_failed.emit(conv, error)
+
+    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:  # noqa: ANN001
+        """Forward a turn's events. ``unsent``: the typed text, given back (``not_sent``) if the turn
+        fails before the message is stored."""
         self.cancel.clear()
         self.prefill_cancel.clear()
         finished = False
@@ -215,6 +226,7 @@ class Engine(QObject):
         try:
             for event in events:
                 if isinstance(event, ContextReady):
+                    unsent = None  # stored
                     conv = event.user_message.conversation_id
                     self.changed.emit("conversations")
                     self.turn_started.emit(conv, event.window.view())
@@ -234,11 +246,12 @@ class Engine(QObject):
                 elif isinstance(event, Failed):
                     if event.user_message is not None:
                         conv = event.user_message.conversation_id
-                    self.turn_failed.emit(conv, event.error)
+                        unsent = None
+                    self._fail(conv, event.error, unsent)
         except GlassmindError as exc:
-            self.turn_failed.emit(conv, str(exc))
+            self._fail(conv, str(exc), unsent)
         except Exception as exc:  # noqa: BLE001 - never leave the window waiting for a reply
-            self.turn_failed.emit(conv, _unexpected(exc))
+            self._fail(conv, _unexpected(exc), unsent)
         finally:
             self.changed.emit("messages")
             self.changed.emit("memories")

@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         self.engine.turn_finished.connect(self._on_engine_turn_finished)
         self.engine.turn_failed.connect(self._on_engine_turn_failed)
         self.engine.too_large.connect(self._on_engine_too_large)
+        self.engine.not_sent.connect(self._on_engine_not_sent)
         self.engine.changed.connect(self._on_engine_changed)
         self.reads.opened.connect(self._on_reads_opened)
         self.reads.failed.connect(self._on_reads_failed)
@@ -426,6 +427,14 @@ class MainWindow(QMainWindow):
             self.conversation_id = conversation_id
         self._reload_conversations()
         self._load_messages()
+
+    def _on_engine_not_sent(self, text: str, error: str) -> None:
+        """The message could not be stored (a full disk, say): it goes back in the box, unsent."""
+        self._set_busy(False)
+        self._load_messages()
+        typed_since = self.chat.composer.toPlainText()
+        self.chat.composer.setPlainText(text + ("\n\n" + typed_since if typed_since.strip() else ""))
+        self.chat.show_error(error + " Your message was not sent: it is back in the message box.")
 
     def _on_engine_too_large(self, text: str, why: str) -> None:
         """Nothing was stored: give the text back and offer to send the part that fits."""

@@ -488,3 +488,21 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
     qtbot.waitUntil(lambda: window.conversations.row_of(conv_b) < 0, timeout=TIMEOUT)
     assert window.conversation_id is None and window.chat.message_cards() == []
     assert [c.id for c in db.conversations()] == [conv_a]
+
+
+def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: MainWindow, db) -> None:
+    """Issue 21 item 6: the typed message is stored, or the user is told and keeps it."""
+    _send(qtbot, window, "a first message, stored")
+    assert window.engine.app is not None
+    conn = window.engine.app.store.db.conn  # the engine's own connection: the disk fills up under it
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    typed = "a long message typed when the disk was full " * 250
+    window.chat.composer.setPlainText(typed)
+    window.chat.send_button.click()
+    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert window.chat.composer.toPlainText() == typed
+    error = window.chat.banner.text()
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert all(typed.strip() != m.content for m in db.messages(window.conversation_id))
+    assert "disk is full" in error and "back in the message box" in error and "is saved" not in error
