@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import erasure
+from assistant.ledger import Ledger
 
 try:  # advisory locks on half-made copies (not on Windows)
     import fcntl
@@ -150,7 +151,11 @@ class Backups:
 
     def restore(self, name: str | None, db_path: Path) -> Backup:
         """Put a backup (the newest when ``name`` is None) in place of the database; the current
-        database is kept as a backup first when it can be read. No other Glassmind may be running."""
+        database is kept as a backup first when it can be read. No other Glassmind may be running.
+
+        What was erased since the backup was made stays erased: the ledger beside the database
+        (assistant/ledger.py), with what the current database shows it lost and its unfinished
+        forgets, is applied to the database put back and to every backup."""
         backups = self.list()
         chosen = next((b for b in backups if name in (None, b.name, b.path.stem)), None)
         if chosen is None:
@@ -163,20 +168,50 @@ class Backups:
             shutil.copyfile(chosen.path, tmp)  # first: keeping the current one may prune old backups
         except OSError as exc:
             raise StoreError(f"Could not read the backup {chosen.name}: {exc.strerror or exc}.") from exc
+        book = Ledger(db_path)
+        texts: dict[int, str] = {}
+        highs: dict[str, int] = {}
         if db_path.exists() and db_path.stat().st_size:
             try:
                 current = sqlite3.connect(db_path)
                 try:
                     current.execute("PRAGMA quick_check").fetchall()
+                    lost = erasure.gaps(current)
+                    for _job, done, kind in erasure.pending(current):  # a forget killed after its commit
+                        if kind != "edit":
+                            lost.setdefault("memories", []).extend(done.memory_ids)
+                            lost.setdefault("messages", []).extend(done.message_ids)
+                    book.record(lost)
+                    texts = erasure.current_edits(current, book.read())
+                    highs = erasure.watermarks(current)
                     self.make(current, "before-restore")
                 finally:
                     current.close()
             except sqlite3.Error:
                 log.info("the current database is unreadable; restoring without keeping it")
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(f"Could not write {book.path}: {exc.strerror or exc}. Nothing was restored.") from exc
+        erased = book.read()
+
+        def change(conn: sqlite3.Connection) -> None:
+            erasure.settle(conn, erased, texts=texts, highs=highs)
+
+        try:
+            _settle_file(tmp, change)
+        except (OSError, sqlite3.Error) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"Could not restore {chosen.name}: applying what you erased since to it failed ({exc})."
+            ) from exc
+        self.rewrite(change)  # the backups too: a forgotten text comes back from none of them
         try:
             # The commit counter beside the database describes the old one: a restore is no loss.
             for side in ("-wal", "-shm", ".commits"):
                 db_path.with_name(db_path.name + side).unlink(missing_ok=True)
+            # The saved vector index is the old database's (and may hold erased vectors): rebuilt.
+            for cache in (erasure.index_file(db_path), erasure.index_file(db_path).with_suffix(".faiss.tmp")):
+                cache.unlink(missing_ok=True)
             os.replace(tmp, db_path)
         except OSError as exc:
             raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
@@ -185,6 +220,12 @@ class Backups:
 
 def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
     shutil.copyfile(path, tmp)
+    _settle_file(tmp, change)
+    os.replace(tmp, path)
+
+
+def _settle_file(tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
+    """Apply ``change`` to the database file ``tmp``, merge its keyword index and VACUUM it."""
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         conn.execute("PRAGMA secure_delete = ON")
@@ -195,7 +236,6 @@ def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], N
         conn.execute("VACUUM")
     finally:
         conn.close()
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
