@@ -62,9 +62,15 @@ class Backups:
         if not self.dir.is_dir():
             return 0
         removed = 0
-        for path in [*self.dir.glob(f"{PREFIX}*.tmp"), *self.dir.glob(f"{PREFIX}*.scrub")]:
-            with _held(path, wait=False) as mine:
+        # A copy's rollback journal (``*.scrub-journal``) holds the pages a killed rewrite was
+        # changing: the forgotten text itself. It goes with its copy, or alone.
+        journals = [*self.dir.glob(f"{PREFIX}*.tmp-journal"), *self.dir.glob(f"{PREFIX}*.scrub-journal")]
+        copies = {*self.dir.glob(f"{PREFIX}*.tmp"), *self.dir.glob(f"{PREFIX}*.scrub")}
+        copies |= {j.with_name(j.name.removesuffix("-journal")) for j in journals}
+        for path in sorted(copies):
+            with _held(path, wait=False) as mine:  # (creates a missing copy's file: removed below)
                 if mine:  # not being written by a live process right now
+                    path.with_name(path.name + "-journal").unlink(missing_ok=True)
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed

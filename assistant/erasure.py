@@ -455,6 +455,8 @@ def settle(
     the newest database) or, with none known, erase it when the copy's text is older than the edit;
     raise the id watermarks above the ledger's ids and ``highs``. Works on older schemas. Returns the
     memories and messages erased."""
+    if not (_has(conn, "memories") and _has(conn, "messages")):  # older than memory itself: nothing of it
+        return 0
     mem = [i for i in _ids(conn.execute("SELECT id FROM memories")) if erased.has("memories", i)]
     msg = [i for i in _ids(conn.execute("SELECT id FROM messages")) if erased.has("messages", i)]
     convs = [i for i in _ids(conn.execute("SELECT id FROM conversations")) if erased.has("conversations", i)]

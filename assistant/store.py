@@ -162,6 +162,7 @@ class Store:
         self.backups.remove_strays()
         restore_tmp = self.path.with_name(self.path.name + ".restore")
         restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
+        restore_tmp.with_name(restore_tmp.name + "-journal").unlink(missing_ok=True)
         erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
         self.backups.maybe_daily(conn)
 

@@ -295,3 +295,22 @@ def test_the_ledger_skips_a_torn_line(tmp_path: Path) -> None:
     assert [i for i in range(12) if erased.has("memories", i)] == [3, 4, 5, 9]
     assert erased.has("messages", 7) and erased.high("memories") == 9
     assert sqlite3.sqlite_version  # the ledger needs no database
+
+
+def test_a_killed_rewrite_leaves_no_journal_of_its_copy(glassmind_home: Path) -> None:
+    """A kill during a backup's rewrite left ``*.scrub-journal`` (the copy's rollback journal: the
+    pages it was changing, forgotten text included) beside or without its ``*.scrub``; the crash
+    harness found one. The next start removes both."""
+    store = Store(paths.database_path(glassmind_home))
+    conv = store.create_conversation("x")
+    add_message(store, conv.id, "user", f"my pin is {SECRET}")
+    made = store.backups.make(store.db.conn, "test")
+    store.close()
+    data = made.path.read_bytes()
+    for suffix in (".scrub-journal", ".tmp-journal"):
+        made.path.with_suffix(suffix).write_bytes(data)
+    other = made.path.with_name(made.path.stem + "-2.scrub")
+    other.write_bytes(data)
+    other.with_name(other.name + "-journal").write_bytes(data)
+    Store(paths.database_path(glassmind_home)).close()
+    assert sorted(p.name for p in made.path.parent.iterdir()) == [made.name]
