@@ -98,6 +98,7 @@ class Backups:
             path = self.dir / f"{PREFIX}{now:%Y%m%d-%H%M%S-%f}_{reason}.db"
             tmp = path.with_suffix(".tmp")
             with _held(tmp, wait=True):  # a start in another process leaves a copy being written alone
+                _drop_journal(tmp)
                 dest = sqlite3.connect(tmp)
                 try:
                     conn.backup(dest)
@@ -146,6 +147,7 @@ class Backups:
             tmp = backup.path.with_suffix(".scrub")
             try:
                 with _held(tmp, wait=True):
+                    _drop_journal(tmp)
                     _rewrite_one(backup.path, tmp, change)
             except (OSError, sqlite3.Error) as exc:
                 tmp.unlink(missing_ok=True)
@@ -162,6 +164,7 @@ class Backups:
         What was erased since the backup was made stays erased: the ledger beside the database
         (assistant/ledger.py), with what the current database shows it lost and its unfinished
         forgets, is applied to the database put back and to every backup."""
+        self.remove_strays()  # a copy a killed forget was rewriting: its journal must not meet a new copy
         backups = self.list()
         chosen = next((b for b in backups if name in (None, b.name, b.path.stem)), None)
         if chosen is None:
@@ -171,6 +174,7 @@ class Backups:
             )
         tmp = db_path.with_name(db_path.name + ".restore")
         try:
+            _drop_journal(tmp)
             shutil.copyfile(chosen.path, tmp)  # first: keeping the current one may prune old backups
         except OSError as exc:
             raise StoreError(f"Could not read the backup {chosen.name}: {exc.strerror or exc}.") from exc
@@ -222,6 +226,12 @@ class Backups:
         except OSError as exc:
             raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
         return chosen
+
+
+def _drop_journal(tmp: Path) -> None:
+    """A rollback journal a killed writer left beside ``tmp``: SQLite would play it back into the new
+    copy written there (and it holds the old pages). The caller holds ``tmp``'s lock."""
+    tmp.with_name(tmp.name + "-journal").unlink(missing_ok=True)
 
 
 def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
