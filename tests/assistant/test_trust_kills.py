@@ -314,3 +314,28 @@ def test_a_killed_rewrite_leaves_no_journal_of_its_copy(glassmind_home: Path) ->
     other.with_name(other.name + "-journal").write_bytes(data)
     Store(paths.database_path(glassmind_home)).close()
     assert sorted(p.name for p in made.path.parent.iterdir()) == [made.name]
+
+
+def test_a_restore_after_a_forget_killed_mid_rewrite(assistant: Assistant, glassmind_home: Path) -> None:
+    """bench crash, trial 13: a forget killed while it rewrote a backup left ``*.scrub`` and its hot
+    journal; `backup restore` (which opens no Store) rewrote that backup through the same path."""
+    note_id, keep_id, name = _note_in_a_backup(assistant)
+    backup = glassmind_home / "backups" / name
+    stale = backup.read_bytes()
+    assistant.memories.forget([note_id])
+    assistant.store.close()
+    backup.with_suffix(".scrub").write_bytes(stale)
+    backup.with_suffix(".scrub-journal").write_bytes(stale)  # the pages a killed rewrite was changing
+    _restore(name)
+    assert not _files_with(glassmind_home, SECRET)
+    back = Store(paths.database_path(glassmind_home))
+    try:
+        assert [r["id"] for r in back.query("SELECT id FROM memories")] == [keep_id]
+    finally:
+        back.close()
+    for b in Backups(glassmind_home / "backups").list():
+        conn = sqlite3.connect(b.path)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
