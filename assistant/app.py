@@ -579,6 +579,10 @@ class Assistant:
                 else:
                     reply_id = resume.id
                     self._extend_message(db, resume, reply_text, fields)
+                # A forget that ran during the turn must not live on in its record.
+                items = [i.to_json() for i in window.items]
+                parts = [list(p) for p in window.parts]
+                prompt = erasure.redact_gone(db.conn, items, parts) or window.prompt
                 turn_id = Store.insert(db, "turns", {
                     "conversation_id": conversation_id,
                     "user_message_id": user.id,
@@ -588,9 +592,9 @@ class Assistant:
                     "n_ctx": window.n_ctx,
                     "reserve": window.reserve,
                     "prompt_tokens": window.prompt_tokens,
-                    "prompt": window.prompt,
-                    "prompt_parts": json.dumps(window.parts),
-                    "items": json.dumps([i.to_json() for i in window.items]),
+                    "prompt": prompt,
+                    "prompt_parts": json.dumps(parts),
+                    "items": json.dumps(items),
                 })
             stored = True
             counted.clear()
@@ -713,6 +717,7 @@ class Assistant:
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation and its messages for good (their memories, records and backups included)."""
         self.store.conversation(conversation_id)
+        self.store.ledger.record({"conversations": [conversation_id]})  # a restore deletes it again
         ids = self.store.message_ids(conversation_id)
         if ids:
             self.memories.forget(message_ids=ids)

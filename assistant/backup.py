@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import erasure
+from assistant.ledger import Ledger
 
 try:  # advisory locks on half-made copies (not on Windows)
     import fcntl
@@ -62,9 +63,15 @@ class Backups:
         if not self.dir.is_dir():
             return 0
         removed = 0
-        for path in [*self.dir.glob(f"{PREFIX}*.tmp"), *self.dir.glob(f"{PREFIX}*.scrub")]:
-            with _held(path, wait=False) as mine:
+        # A copy's rollback journal (``*.scrub-journal``) holds the pages a killed rewrite was
+        # changing: the forgotten text itself. It goes with its copy, or alone.
+        journals = [*self.dir.glob(f"{PREFIX}*.tmp-journal"), *self.dir.glob(f"{PREFIX}*.scrub-journal")]
+        copies = {*self.dir.glob(f"{PREFIX}*.tmp"), *self.dir.glob(f"{PREFIX}*.scrub")}
+        copies |= {j.with_name(j.name.removesuffix("-journal")) for j in journals}
+        for path in sorted(copies):
+            with _held(path, wait=False) as mine:  # (creates a missing copy's file: removed below)
                 if mine:  # not being written by a live process right now
+                    path.with_name(path.name + "-journal").unlink(missing_ok=True)
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
@@ -96,6 +103,7 @@ class Backups:
             path = self.dir / f"{PREFIX}{now:%Y%m%d-%H%M%S-%f}_{reason}.db"
             tmp = path.with_suffix(".tmp")
             with _held(tmp, wait=True):  # a start in another process leaves a copy being written alone
+                _drop_journal(tmp)
                 dest = sqlite3.connect(tmp)
                 try:
                     conn.backup(dest)
@@ -144,6 +152,7 @@ class Backups:
             tmp = backup.path.with_suffix(".scrub")
             try:
                 with _held(tmp, wait=True):
+                    _drop_journal(tmp)
                     _rewrite_one(backup.path, tmp, change)
             except (OSError, sqlite3.Error) as exc:
                 tmp.unlink(missing_ok=True)
@@ -155,7 +164,12 @@ class Backups:
 
     def restore(self, name: str | None, db_path: Path) -> Backup:
         """Put a backup (the newest when ``name`` is None) in place of the database; the current
-        database is kept as a backup first when it can be read. No other Glassmind may be running."""
+        database is kept as a backup first when it can be read. No other Glassmind may be running.
+
+        What was erased since the backup was made stays erased: the ledger beside the database
+        (assistant/ledger.py), with what the current database shows it lost and its unfinished
+        forgets, is applied to the database put back and to every backup."""
+        self.remove_strays()  # a copy a killed forget was rewriting: its journal must not meet a new copy
         backups = self.list()
         chosen = next((b for b in backups if name in (None, b.name, b.path.stem)), None)
         if chosen is None:
@@ -165,23 +179,54 @@ class Backups:
             )
         tmp = db_path.with_name(db_path.name + ".restore")
         try:
+            _drop_journal(tmp)
             shutil.copyfile(chosen.path, tmp)  # first: keeping the current one may prune old backups
         except OSError as exc:
             raise StoreError(f"Could not read the backup {chosen.name}: {exc.strerror or exc}.") from exc
+        book = Ledger(db_path)
+        texts: dict[int, str] = {}
+        highs: dict[str, int] = {}
         if db_path.exists() and db_path.stat().st_size:
             try:
                 current = sqlite3.connect(db_path)
                 try:
                     current.execute("PRAGMA quick_check").fetchall()
+                    lost = erasure.gaps(current)
+                    for _job, done, kind in erasure.pending(current):  # a forget killed after its commit
+                        if kind != "edit":
+                            lost.setdefault("memories", []).extend(done.memory_ids)
+                            lost.setdefault("messages", []).extend(done.message_ids)
+                    book.record(lost)
+                    texts = erasure.current_edits(current, book.read())
+                    highs = erasure.watermarks(current)
                     self.make(current, "before-restore")
                 finally:
                     current.close()
             except sqlite3.Error:
                 log.info("the current database is unreadable; restoring without keeping it")
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(f"Could not write {book.path}: {exc.strerror or exc}. Nothing was restored.") from exc
+        erased = book.read()
+
+        def change(conn: sqlite3.Connection) -> None:
+            erasure.settle(conn, erased, texts=texts, highs=highs)
+
+        try:
+            _settle_file(tmp, change)
+        except (OSError, sqlite3.Error) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"Could not restore {chosen.name}: applying what you erased since to it failed ({exc})."
+            ) from exc
+        self.rewrite(change)  # the backups too: a forgotten text comes back from none of them
         try:
             # The commit counter beside the database describes the old one: a restore is no loss.
             for side in ("-wal", "-shm", ".commits"):
                 db_path.with_name(db_path.name + side).unlink(missing_ok=True)
+            # The saved vector index is the old database's (and may hold erased vectors): rebuilt.
+            for cache in (erasure.index_file(db_path), erasure.index_file(db_path).with_suffix(".faiss.tmp")):
+                cache.unlink(missing_ok=True)
             os.replace(tmp, db_path)
         except OSError as exc:
             raise StoreError(f"Could not restore {chosen.name}: {exc.strerror or exc}.") from exc
@@ -199,8 +244,20 @@ def _reason(exc: OSError | sqlite3.Error) -> str:
     return f"{detail}. Check that folder and try again."
 
 
+def _drop_journal(tmp: Path) -> None:
+    """A rollback journal a killed writer left beside ``tmp``: SQLite would play it back into the new
+    copy written there (and it holds the old pages). The caller holds ``tmp``'s lock."""
+    tmp.with_name(tmp.name + "-journal").unlink(missing_ok=True)
+
+
 def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
     shutil.copyfile(path, tmp)
+    _settle_file(tmp, change)
+    os.replace(tmp, path)
+
+
+def _settle_file(tmp: Path, change: Callable[[sqlite3.Connection], None]) -> None:
+    """Apply ``change`` to the database file ``tmp``, merge its keyword index and VACUUM it."""
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         conn.execute("PRAGMA secure_delete = ON")
@@ -211,7 +268,6 @@ def _rewrite_one(path: Path, tmp: Path, change: Callable[[sqlite3.Connection], N
         conn.execute("VACUUM")
     finally:
         conn.close()
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

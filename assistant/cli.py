@@ -490,6 +490,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"Backed up to {made.path}.")
     elif args.op == "restore":
         restored = backups.restore(args.name, db_path)
+        for notice in backups.notices:  # a backup that could not be rewritten without what was erased
+            print(f"glassmind: {notice}", file=sys.stderr)
         print(
             f"Restored {restored.name} ({restored.created:%Y-%m-%d %H:%M} UTC). The database you had is kept "
             "as a 'before-restore' backup when it could be read; close every other Glassmind first next time."

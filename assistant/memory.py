@@ -479,12 +479,13 @@ class MemoryStore:
             for mid in ids:
                 db.table("memories").update(mid, {column: int(value), "updated": now_iso()})
 
-    def edit(self, memory_id: int, text: str) -> Memory:
+    def edit(self, memory_id: int, text: str, *, then: erasure.Also | None = None) -> Memory:
         """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the
-        records, the keyword index and the backups (assistant/erasure.py)."""
+        records, the keyword index and the backups (assistant/erasure.py). ``then`` writes more in
+        the edit's own transaction (an approved suggestion's status)."""
         text = clean_text(text)
         old = self.get(memory_id)
-        erasure.edit(self.store, memory_id, old.message_id, text, backups=self.backups)
+        erasure.edit(self.store, memory_id, old.message_id, text, backups=self.backups, then=then)
         memory = self.get(memory_id)
         self._store_vectors([memory])
         return memory
@@ -507,12 +508,15 @@ class MemoryStore:
         ids = [int(i) for i in ids]
         self._require(ids)
         done = erasure.forget(
-            self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups if backups else None
+            self.store, memory_ids=ids, message_ids=message_ids, backups=self.backups if backups else None,
+            index=self._save_after_forget if self._index_ready else None,
         )
-        if self._index_ready:
-            self.sync_index()
-            self.flush()  # the forgotten vectors leave the saved file too
         return len(done.memory_ids)
+
+    def _save_after_forget(self) -> None:
+        """The forgotten vectors leave the open index and the saved file (before the journal row goes)."""
+        self.sync_index()
+        self.flush()
 
 
 def message_item(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from assistant import erasure
 from assistant.backup import Backups
+from assistant.ledger import Ledger
 from assistant.migrations import migrate, pending_migrations
 from models.errors import NotFoundError, StoreError
 
@@ -129,6 +130,7 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self.backups = Backups(self.path.parent / "backups")
+        self.ledger = Ledger(self.path)  # what was erased, outside every copy (assistant/ledger.py)
         self._commits_file = self.path.with_name(self.path.name + ".commits")
         self._commits_fd: int | None = None  # kept open: see _write_commits
         self._counting = False
@@ -154,11 +156,13 @@ class Store:
             self.migrations_applied = migrate(self.db)
             self._counting = True
             self._check_lost_commits()
+            self._keep_ledger()
         except sqlite3.Error as exc:
             raise _explain(exc, self.path, self.backups) from exc
         self.backups.remove_strays()
         restore_tmp = self.path.with_name(self.path.name + ".restore")
         restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
+        restore_tmp.with_name(restore_tmp.name + "-journal").unlink(missing_ok=True)
         erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
         self.damaged = bool(problems)
         if problems:
@@ -179,6 +183,23 @@ class Store:
             f"The database {self.path} is damaged (SQLite's check found: {problem[:120]}); what it shows may be "
             f"incomplete: {restore}."
         )
+
+    def _keep_ledger(self) -> None:
+        """A database older than the ledger starts it with every id it has lost (all erased: only
+        forgetting deletes rows); no new row may take an id the ledger names (a fresh database in
+        a data dir that had one)."""
+        try:
+            if not self.ledger.exists():
+                self.ledger.record(erasure.gaps(self.db.conn))
+            erased = self.ledger.read()
+        except OSError as exc:  # read-only media: reading works, a forget will say what is wrong
+            log.info("could not keep %s: %s", self.ledger.path, exc)
+            return
+        have = erasure.watermarks(self.db.conn)
+        want = {t: erased.high(t) for t in ("memories", "messages", "conversations") if erased.high(t) > have.get(t, 0)}
+        if want:
+            with self.write() as db:
+                erasure.raise_watermarks(db.conn, want)
 
     def _refuse_emptied_file(self) -> None:
         """A 0-byte database that held data once is damage, not a fresh start: never overwrite it."""

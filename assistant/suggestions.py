@@ -327,18 +327,29 @@ class SuggestionBook:
         return notes, seen
 
     def approve(self, suggestion_id: int, text: str | None = None) -> Memory:
-        """Make the suggestion a note (or change the note it replaces), with the user's wording if given."""
+        """Make the suggestion a note (or change the note it replaces), with the user's wording if given.
+
+        The note and the suggestion's "approved" are written in one transaction: a kill leaves both or
+        neither, so approving again never makes a second note."""
         s = self._pending(suggestion_id)
         text = clean_text(text) if text is not None else s.text
         self.memories.embedder.load()
         self.memories.open_index()  # the note is embedded and indexed like any other
+
+        def mark(conn: Any, note_id: int) -> None:
+            done = conn.execute(
+                "UPDATE suggestions SET status = 'approved', note_id = ?, text = ? WHERE id = ? AND status = 'pending'",
+                [note_id, text, suggestion_id],
+            ).rowcount
+            if not done:  # approved or rejected meanwhile (another window): nothing is written
+                raise InvalidInputError(f"Suggestion {suggestion_id} was already approved or rejected.")
+
         if s.replaces is not None:
-            note = self.memories.edit(s.replaces, text)  # journalled: the old text leaves the backups
-        else:
-            conversation = self.store.query(
-                "SELECT conversation_id FROM messages WHERE id = ?", [s.source_message_id]
-            )
-            note = self.memories.add_many([{
+            # journalled: the old text leaves the backups
+            return self.memories.edit(s.replaces, text, then=lambda conn: mark(conn, s.replaces or 0))
+        conversation = self.store.query("SELECT conversation_id FROM messages WHERE id = ?", [s.source_message_id])
+        with self.store.write() as db:
+            note = self.memories.insert_rows(db, [{
                 "text": text,
                 "kind": "note",
                 "source": "suggestion",
@@ -346,11 +357,8 @@ class SuggestionBook:
                 "note_type": s.kind,
                 "event_date": s.event_date,
             }])[0]
-        with self.store.write() as db:
-            db.execute(
-                "UPDATE suggestions SET status = 'approved', note_id = ?, text = ? WHERE id = ?",
-                [note.id, text, suggestion_id],
-            )
+            mark(db.conn, note.id)
+        self.memories.embed_pending()
         return note
 
     def approve_all(self) -> list[Memory]:

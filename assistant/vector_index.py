@@ -175,3 +175,34 @@ class VectorIndex:
                 "in the database and the index is rebuilt on the next start."
             ) from exc
         return hashlib.sha256(data).hexdigest()
+
+
+def remove_from_file(path: Path, ids: Iterable[int]) -> tuple[str, str] | None:
+    """Rewrite a saved index without ``ids`` (a forget finished without an open index: its vectors must
+    leave the file now, not when some later command opens it). Returns the file's SHA-256 before and
+    after, or None when it held none of them. A file that cannot be read is deleted: it is a cache,
+    rebuilt from the database, and may hold the vectors."""
+    ids_arr = np.fromiter(ids, dtype=np.int64)
+    try:
+        data = path.read_bytes()
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        removed = index.remove_ids(ids_arr)  # type: ignore[arg-type]  # faiss's stubs omit the array form
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        log.info("vector index file unreadable (%s); deleting it, it is rebuilt on the next open", exc)
+        path.unlink(missing_ok=True)
+        return None
+    except OSError:
+        return None
+    if not removed:
+        return None
+    new = faiss.serialize_index(index).tobytes()
+    tmp = path.with_suffix(".faiss.tmp")
+    try:
+        tmp.write_bytes(new)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # the old bytes must not stay; the index is rebuilt on the next open
+        log.info("could not rewrite %s (%s); deleted it", path, exc)
+        return None
+    return hashlib.sha256(data).hexdigest(), hashlib.sha256(new).hexdigest()

@@ -9,7 +9,7 @@ import pytest
 from bench import crash
 
 SEED = 11
-TRIALS = 7  # one round: every operation once, each killed
+TRIALS = len(crash.OPS)  # one round: every operation once, each killed
 
 
 def test_the_plan_kills_each_operation_in_its_first_round() -> None:
@@ -27,7 +27,7 @@ def test_promises_survive_kill_9(tmp_path: Path, embedder) -> None:
     result = crash.run(TRIALS, SEED, tmp_path / "home", lines.append, embedder=embedder)
     report = "\n".join(lines + [str(f) for f in result["failures"]])
     assert result["trials"] == TRIALS, report
-    for op in ("turn", "forget", "import"):
+    for op in ("turn", "forget", "import", "approve", "restore", "forget_race"):
         ops = result["ops"][op]
         assert ops["trials"] >= 1 and ops["mid_operation"] + ops["after_finished"] >= 1, (op, report)
     for kind in crash.FAILURE_KINDS:

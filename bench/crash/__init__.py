@@ -3,8 +3,10 @@
 One data dir (GLASSMIND_HOME) serves the whole run, so damage accumulates as it
 would in a real user's data. Each trial picks an operation, runs it in a child
 process (a chat turn in a worker, a CLI turn, forget, edit, regenerate,
-edit-and-resend, import), SIGKILLs it at a random moment (some trials let it
-finish), then plays "the next start" in this process -- ``Assistant(data_dir)``
+edit-and-resend, import, approve; a forget or an edit followed by `backup restore`
+of a backup that holds the note; a forget while a turn that quotes the note waits
+between its prompt and its record), SIGKILLs it at a random moment (some trials
+let it finish), then plays "the next start" in this process -- ``Assistant(data_dir)``
 and ``open_memory()``, which finish interrupted forgets and index what a killed
 turn left -- and checks:
 
@@ -19,7 +21,9 @@ turn left -- and checks:
 - integrity_failures: ``PRAGMA integrity_check`` and the FTS5 integrity check;
 - duplicate_imports: importing the same export again added nothing twice;
 - partial_imports: a killed import left all of a conversation or none of it;
-- unapplied: an operation that exited with success but whose effect is missing;
+- unapplied: an operation that exited with success but whose effect is missing (a turn
+  recorded after a forget that exited 0 while it ran, holding the forgotten note, counts);
+- duplicate_notes: an approved suggestion made two notes, or a note while it stays pending;
 - hangs: a child that never got ready, or an unkilled one that never finished.
 
 Forget and edit work on notes holding unique markers ("secret-<trial>-<word>", some

@@ -158,11 +158,36 @@ def check(h: Harness) -> None:
                 h.fail("unapplied", (h.trial, "import"), detail="import exited 0 but its conversations are missing")
             h.trial_info["effect"] = "already" if keys <= before else "imported" if keys <= set(by_import) else "none"
 
+        _check_suggestions(h, app)
+
         # secrets: which forgets and edits have taken effect
         _update_secrets(h, app)
     finally:
         app.close()
     _scan_files(h)
+
+
+def _check_suggestions(h: Harness, app: Any) -> None:
+    """Each approved suggestion made one note, and its status says so: a killed approve leaves both or
+    neither, so approving it again never makes a second note."""
+    info = h.trial_info
+    for sid, text in h.state.suggestions.items():
+        notes = [r["id"] for r in app.store.query("SELECT id FROM memories WHERE kind = 'note' AND text = ?", [text])]
+        if len(notes) > 1:
+            h.fail("duplicate_notes", ("notes", sid), suggestion=sid, notes=notes, text=text)
+        rows = app.store.query("SELECT status, note_id FROM suggestions WHERE id = ?", [sid])
+        if not rows:
+            continue  # its message was erased, and the suggestion with it (an approved note stays)
+        status, note_id = rows[0]["status"], rows[0]["note_id"]
+        if status == "pending" and notes:
+            h.fail("duplicate_notes", ("pending", sid), suggestion=sid, notes=notes,
+                   detail="a note was made but the suggestion is still pending: approving it again makes another")
+        if status == "approved" and note_id not in notes:
+            h.fail("unapplied", ("approved", sid), suggestion=sid, note_id=note_id, detail="approved, note missing")
+        if info.get("op") == "approve" and info.get("suggestion") == sid:
+            info["effect"] = "approved" if status == "approved" else "none"
+            if info.get("rc") == 0 and status != "approved":
+                h.fail("unapplied", (h.trial, "approve"), suggestion=sid, detail="approve exited 0, still pending")
 
 
 def _integrity(h: Harness, path: Path) -> None:

@@ -152,6 +152,9 @@ class Harness:
             "edit": cli_s * 1.1,
             "import": cli_s * 1.1,
             "import_again": 1.0,
+            "approve": cli_s * 1.1,
+            "restore": cli_s * 1.1,
+            "forget_race": cli_s * 1.1,
         }
         self.write_export()
         self.progress(

@@ -137,7 +137,7 @@ def _pick_secret(h: Harness, app: Any) -> Secret:
     return _new_secret(h, app)
 
 
-def _prepare_secret(h: Harness, info: dict[str, Any]) -> Secret:
+def _prepare_secret(h: Harness, info: dict[str, Any], *, backup: bool | None = None) -> Secret:
     app = h.app()
     try:
         app.open_memory()
@@ -166,8 +166,8 @@ def _prepare_secret(h: Harness, info: dict[str, Any]) -> Secret:
     app = h.app()
     try:
         app.open_memory()
-        if h.rng.random() < 0.4:
-            app.store.backups.make(app.store.db.conn, "test")
+        if backup if backup is not None else h.rng.random() < 0.4:
+            info["backup_name"] = app.store.backups.make(app.store.db.conn, "test").name
             secret.in_backup = True
             info["backup"] = True
             h.extras["backups_made"] += 1
@@ -193,8 +193,8 @@ def _prepare_secret(h: Harness, info: dict[str, Any]) -> Secret:
     return secret
 
 
-def op_forget(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
-    secret = _prepare_secret(h, info)
+def op_forget(h: Harness, info: dict[str, Any], kill: bool, u: float, *, prepared: Secret | None = None) -> Child:
+    secret = prepared or _prepare_secret(h, info)
     ids, message_ids = h.copies
     h.state.removed.update(i for i, _ in message_ids)
     h.state.removed_texts.update(t for _, t in message_ids)
@@ -206,8 +206,8 @@ def op_forget(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
     return child
 
 
-def op_edit(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
-    secret = _prepare_secret(h, info)
+def op_edit(h: Harness, info: dict[str, Any], kill: bool, u: float, *, prepared: Secret | None = None) -> Child:
+    secret = prepared or _prepare_secret(h, info)
     token = h.token(10)
     topic = next((t for t in TOPICS if t in secret.text), "blue")
     marker = f"secret-{h.trial}-{token}"
@@ -244,6 +244,92 @@ def op_import(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
     return child
 
 
+# approve
+def op_approve(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
+    """Approve a suggested note; now and then one a killed approve left pending (it must make one note)."""
+    from assistant.suggestions import Candidate
+
+    app = h.app()
+    try:
+        pending = [s for s in app.suggestions.rows("pending") if s.id in h.state.suggestions]
+        if pending and h.rng.random() < 0.5:
+            sid = h.rng.choice(pending).id
+            info["again"] = True
+        else:
+            users = app.store.query("SELECT id FROM messages WHERE role = 'user' ORDER BY id")
+            if not users:
+                info["skipped"] = "no user message: a turn instead"
+                return op_turn(h, info, kill, u)
+            source = int(h.rng.choice(users)["id"])
+            text = f"note{h.trial}x{h.token(7)} The {h.rng.choice(TOPICS)} key hangs by the door"
+            made = app.suggestions.record(source, [(Candidate(text, "fact", None, source), None)])
+            sid = made[0].id
+            h.state.suggestions[sid] = text
+    finally:
+        app.close()
+    info["suggestion"] = sid
+    child = h.run_child(h.cli("memory", "approve", str(sid)), info, "approve", kill, u)
+    return child
+
+
+# restore after a killed forget or edit
+def op_restore(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
+    """A forget or an edit of a note that is in a backup, killed (or not), then `backup restore` of that
+    backup: nothing forgotten or edited away may come back, in the database or in any backup."""
+    secret = _prepare_secret(h, info, backup=True)
+    if h.rng.random() < 0.5:
+        info["restore_after"] = "forget"
+        child = op_forget(h, info, kill, u, prepared=secret)
+    else:
+        info["restore_after"] = "edit"
+        child = op_edit(h, info, kill, u, prepared=secret)
+    restore = h.cli("backup", "restore", str(info["backup_name"]))
+    rc = restore.finish()
+    info["restore_rc"] = rc
+    if rc != 0:
+        h.op_errors.append({"trial": h.trial, "op": "restore", "rc": rc, "stderr": restore.err[-6:]})
+    return child
+
+
+# a forget racing a turn
+def op_forget_race(h: Harness, info: dict[str, Any], kill: bool, u: float) -> Child:
+    """A turn whose window quotes a note; once its prompt is built the note is forgotten (`memory forget`,
+    killed or not), then the turn goes on and records itself: the record must not hold the note."""
+    secret = _prepare_secret(h, info)
+    topic = next((t for t in TOPICS if t in secret.text), "locker")
+    text = f"m{h.trial}x{h.token(6)} What is the code word for the {topic} locker?"
+    hold = h.work_dir / f"hold-{h.trial}"
+    turn = h.worker("turn", text, "--hold", str(hold))
+    window = turn.wait_line("window", READY_TIMEOUT_S)
+    info["window"] = window is not None
+    try:
+        child = op_forget(h, info, kill, u, prepared=secret)
+    finally:
+        hold.touch()
+    rc = turn.finish()
+    info["turn_rc"] = rc
+    h.ack_worker(turn, "race turn", text)
+    stored = next((int(rest.split()[0]) for word, rest in turn.parsed() if word == "stored"), 0)
+    if child.proc.returncode == 0 and stored and window is not None:
+        app = h.app()
+        try:
+            rows = app.store.query("SELECT prompt, items, prompt_parts FROM turns WHERE user_message_id = ?", [stored])
+        finally:
+            app.close()
+        for row in rows:
+            held = " ".join(row[c] or "" for c in ("prompt", "items", "prompt_parts"))
+            found = [n for n in secret.search_needles() if n in held]
+            if found:
+                h.fail(
+                    "unapplied", (h.trial, "forget_race"), secret=secret.sid, found=sorted(set(found)),
+                    detail="forget exited 0 while the turn ran, and the turn's record holds the note",
+                )
+        info["race_records"] = len(rows)
+        redacted = sum('"state": "forgotten"' in (row["items"] or "") for row in rows)
+        h.extras["race_turns_redacted"] += redacted  # the forget landed while the window quoted the note
+    return child
+
+
 Operation = Callable[["Harness", dict[str, Any], bool, float], Child]
 OPERATIONS: dict[str, Operation] = {
     "turn": op_turn,
@@ -253,4 +339,7 @@ OPERATIONS: dict[str, Operation] = {
     "regenerate": op_regenerate,
     "edit_resend": op_edit_resend,
     "import": op_import,
+    "approve": op_approve,
+    "restore": op_restore,
+    "forget_race": op_forget_race,
 }

@@ -5,10 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-OPS = ("turn", "cli_turn", "forget", "edit", "regenerate", "edit_resend", "import")
+OPS = (
+    "turn", "cli_turn", "forget", "edit", "regenerate", "edit_resend", "import", "approve", "restore", "forget_race"
+)
 WORKER_OPS = ("turn", "regenerate", "edit_resend")
 # After the first round (one of each, all killed), ops are drawn from this deck.
-DECK = ("turn", "turn", "cli_turn", "forget", "forget", "edit", "regenerate", "edit_resend", "import")
+DECK = (
+    "turn", "turn", "cli_turn", "forget", "forget", "edit", "regenerate", "edit_resend", "import", "approve",
+    "restore", "forget_race",
+)
 NO_KILL_SHARE = 0.15  # trials that let the operation finish
 WORKER_KILL_SPAN = 1.5  # kill within 0 .. 1.5x the operation's measured duration (after `ready`)
 CLI_KILL_SPAN = 1.2  # kill within 0 .. 1.2x the command's typical total time

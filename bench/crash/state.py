@@ -15,6 +15,7 @@ FAILURE_KINDS = (
     "duplicate_imports",
     "partial_imports",
     "unapplied",
+    "duplicate_notes",
     "hangs",
 )
 TOPICS = (
@@ -101,6 +102,7 @@ class State:
     scanned: dict[str, tuple[tuple, set[int]]] = field(default_factory=dict)  # file -> (signature, secret ids)
     durations: dict[str, list[float]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    suggestions: dict[int, str] = field(default_factory=dict)  # suggestion id -> its note's text (approve)
 
 
 def import_key(conv: dict[str, Any]) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+
+HOLD_TIMEOUT_S = 300.0
 
 
 def _say(line: str) -> None:
@@ -20,6 +24,10 @@ def worker(argv: Sequence[str]) -> int:
     t = sub.add_parser("turn")
     t.add_argument("text")
     t.add_argument("--conversation", type=int)
+    t.add_argument(
+        "--hold", metavar="FILE",
+        help="once the window is built, say `window` and wait until FILE exists (a forget races the turn)",
+    )
     r = sub.add_parser("regenerate")
     r.add_argument("conversation", type=int)
     e = sub.add_parser("edit_resend")
@@ -47,6 +55,12 @@ def worker(argv: Sequence[str]) -> int:
             first = False
             user = getattr(event, "user_message", None)
             _say(f"stored {user.id if user is not None else 0}")
+            hold = getattr(args, "hold", None)
+            if hold:
+                _say("window")  # the prompt is built, the reply and the record are still to come
+                end = time.monotonic() + HOLD_TIMEOUT_S
+                while not Path(hold).exists() and time.monotonic() < end:
+                    time.sleep(0.02)
         if isinstance(event, Finished):
             _say(f"finished {event.reply.id} {json.dumps(event.reply.content)}")
         elif isinstance(event, Failed):
