@@ -121,35 +121,35 @@ class Statement:
 
 
 def extract(message: str, *, today: dt.date | None = None) -> list[Statement]:
-    """The notes in ``message``; ``today`` (the day it was written) gives a year to "on 2 June"."""
-    out: list[Statement] = []
+    """The notes in ``message``, in its order; ``today`` (the day it was written) gives "on 2 June" a year."""
+    found: list[tuple[int, Statement]] = []
     seen: set[str] = set()
     names: set[str] = set()
     for sentence in _asked_to_remember(message):
         text = _tidy(sentence)
         if text and text.lower() not in seen:
             seen.add(text.lower())
-            out.append(Statement(text, "fact"))  # shown, flagged as an instruction (note_checks)
+            found.append((message.find(text), Statement(text, "fact")))  # shown, flagged (note_checks)
     plain = message.translate(_APOS)  # one character for one: positions in it are positions in message
     for sentence in statements(message):
-        for found in _clauses(sentence, names):
-            clause = _original(found, plain, message)
-            key = clause.lower()
-            if key in seen:
+        for clause in _clauses(sentence, names):
+            at, text = _original(clause, plain, message)
+            if text.lower() in seen:
                 continue
-            seen.add(key)
-            names.update(_names(clause))
-            kind = _kind(clause)
-            out.append(Statement(clause, kind, _date(clause, today) if kind == "event" else None))
-    return out
+            seen.add(text.lower())
+            names.update(_names(text))
+            kind = _kind(text)
+            found.append((at, Statement(text, kind, _date(text, today) if kind == "event" else None)))
+    return [s for _, s in sorted(found, key=lambda f: f[0])]
 
 
-def _original(clause: str, plain: str, message: str) -> str:
-    """The clause as the user wrote it (curly apostrophes and all), first letter capitalised."""
+def _original(clause: str, plain: str, message: str) -> tuple[int, str]:
+    """Where the clause is in the message, and the clause as the user wrote it (curly apostrophes and
+    all), first letter capitalised."""
     pattern = r"\s*".join(re.escape(t) for t in clause.split())
     m = re.search(pattern, plain, _I)
-    text = message[m.start():m.end()] if m else clause
-    return text[0].upper() + text[1:]
+    at, text = (m.start(), message[m.start():m.end()]) if m else (len(message), clause)
+    return at, text[0].upper() + text[1:]
 
 
 def statements(message: str) -> list[str]:
