@@ -699,8 +699,8 @@ class Assistant:
 
     def suggest(self, conversation_id: int, *, cancel: threading.Event | None = None) -> list[Suggestion] | None:
         """Notes the model suggests from the conversation's last user message, stored as pending (as
-        notes at once with auto-approve on). Call it after the reply is stored, when nothing waits for
-        the model; ``cancel`` abandons it (None then) and the message is read again next time.
+        notes at once with auto-approve on, except flagged ones). Call it after the reply is stored, when
+        nothing waits for the model; ``cancel`` abandons it (None then) and the message is read again next time.
         Nothing (an empty list) when the user switched suggestions off."""
         if not self.settings.suggest_notes:
             return []
@@ -710,7 +710,8 @@ class Assistant:
         )
         if made and self.settings.auto_approve:
             for s in made:
-                self.suggestions.approve(s.id)
+                if s.flag is None:  # an instruction, or words from the reply, waits for the user
+                    self.suggestions.approve(s.id)
             made = [self.suggestions.get(s.id) for s in made]
         return made
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant import erasure
 from assistant.store import Store, now_iso
-from assistant.text import clean_input, is_blank
+from assistant.text import clean_input, is_blank, strip_invisible
 from assistant.vector_index import Progress, VectorIndex
 from models.embedder import Embedder
 from models.errors import InvalidInputError, NotFoundError
@@ -106,7 +106,7 @@ def _memory_of(values: Sequence[Any]) -> Memory:
 
 
 def clean_text(text: str) -> str:
-    text = clean_input(text or "").strip()
+    text = strip_invisible(clean_input(text or "")).strip()  # a note shows all it says
     if is_blank(text):
         raise InvalidInputError("A memory cannot be empty: type some text.")
     if len(text) > MAX_MEMORY_CHARS:

@@ -37,6 +37,8 @@ def describe(s: Suggestion) -> str:
     line = f"{s.id:>6} {kind:<16} {s.text}{status}  (from message {s.source_message_id})"
     if s.replaces is not None:
         line += f"\n       replaces note {s.replaces}: {s.replaces_text}"
+    if s.flag:
+        line += f"\n       flagged: {s.flag}"
     return line
 
 
@@ -51,6 +53,8 @@ def public_json(s: Suggestion) -> dict[str, Any]:
         "replaces_text": s.replaces_text,
         "status": s.status,
         "created": s.created,
+        "flag": s.flag,
+        "from_reply": s.from_reply,
     }
 
 

@@ -4,6 +4,11 @@ The model answers in JSON constrained by a llama.cpp grammar (``ChatModel.comple
 output always parses; each fact names the message it was read from. A fact already noted is dropped,
 one that changes a note is proposed as an edit of it, one the user rejected is never proposed again.
 Approving goes through the memory's own add and edit paths; forgetting is in assistant/erasure.py.
+
+Beside the model, ``assistant.note_extractor`` reads the user's own first-person statements without a
+model call (a small model rarely manages the task); the two are merged, the extractor's wording first.
+A suggestion that reads like an instruction to the assistant, or was drawn from the assistant's reply,
+carries a ``flag`` saying why (``assistant.note_checks``) and is never approved without the user.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.memory import Memory, MemoryStore, clean_text
+from assistant.note_checks import FROM_REPLY, instruction_reason
+from assistant.note_extractor import extract, statements
 from assistant.store import Message, Store, now_iso
+from assistant.text import strip_invisible
 from models.errors import InvalidInputError, NotFoundError
 
 KINDS = ("fact", "preference", "event")
@@ -86,7 +94,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A stored suggestion; ``replaces_text`` is the note it would change, for display."""
+    """A stored suggestion; ``replaces_text`` is the note it would change, for display; ``flag`` says why
+    it must not be approved unseen (None: nothing to say); ``from_reply``: read from the assistant's reply."""
 
     id: int
     text: str
@@ -98,6 +107,8 @@ class Suggestion:
     note_id: int | None
     status: str
     created: str
+    flag: str | None = None
+    from_reply: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -155,6 +166,28 @@ def propose(
     return parse_answer(answer, {1: message})
 
 
+def read_statements(message: Message) -> list[Candidate]:
+    """The notes ``assistant.note_extractor`` reads in a user message, without a model."""
+    if message.role != "user":
+        return []
+    return [
+        Candidate(text, s.kind, s.event_date, message.id)
+        for s in extract(message.content, today=_day(message.created))
+        if (text := strip_invisible(s.text).strip())
+    ]
+
+
+def merge(found: Sequence[Candidate], proposed: Sequence[Candidate]) -> list[Candidate]:
+    """The extractor's notes, then the model's that say something else: one whose words are all in a note
+    already found ("The user is allergic to peanuts" beside "I'm allergic to peanuts") is left out."""
+    out = list(found)
+    for cand in proposed:
+        words = content_words(cand.text)
+        if not any(words <= content_words(f.text) for f in out):
+            out.append(cand)
+    return out
+
+
 def worth_reading(text: str) -> bool:
     """Whether a message may say something about the user: it speaks in the first person. "What's 15%
     of 240?" or "Thanks!" never costs a model call (seconds of a busy CPU)."""
@@ -163,23 +196,35 @@ def worth_reading(text: str) -> bool:
 
 def parse_answer(answer: object, sources: dict[int, Message]) -> list[Candidate]:
     """Candidates from the model's JSON (``sources``: number in the prompt -> message). Dropped: facts
-    too short to mean anything, repeated within the answer, or not grounded in their message."""
+    too short to mean anything, repeated within the answer, or not grounded in the sentences of their
+    message that may state something (a question or an instruction is never a note). Measured: facts
+    read from the assistant's reply (shown to the model as context) were the model's own words copied
+    back ("Your sister's home is your family's place"), so none is kept."""
     facts = answer.get("facts") if isinstance(answer, dict) else None
     out: list[Candidate] = []
     seen: set[str] = set()
     for fact in facts if isinstance(facts, list) else []:
         if not isinstance(fact, dict) or fact.get("source") not in sources:
             continue
-        text = " ".join(str(fact.get("text", "")).split()).strip(" .")
+        text = strip_invisible(" ".join(str(fact.get("text", "")).split())).strip(" .")
         key = normalise(text)
         source = sources[fact["source"]]
-        if len(key.split()) < 3 or key in seen or _looping(key) or not grounded(text, source.content):
+        if len(key.split()) < 3 or key in seen or _looping(key):
+            continue
+        if not grounded(text, " ".join(statements(source.content))):
             continue
         seen.add(key)
         kind = fact.get("kind") if fact.get("kind") in KINDS else "fact"
         date = str(fact.get("date") or "")
         out.append(Candidate(text, str(kind), date if kind == "event" and _valid_date(date) else None, source.id))
     return out
+
+
+def _day(created: str) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(created).date()
+    except ValueError:
+        return None
 
 
 def _looping(key: str) -> bool:
@@ -243,11 +288,16 @@ def classify(candidates: Sequence[Candidate], notes: Sequence[Known], seen: Sequ
     cand_vecs = embed([c.text for c in candidates])
     known_vecs = embed([k.text for k in known]) if known else np.zeros((0, cand_vecs.shape[1]), np.float32)
     sims = cand_vecs @ known_vecs.T if known else np.zeros((len(candidates), 0), np.float32)
+    own = cand_vecs @ cand_vecs.T
     out: list[tuple[Candidate, int | None]] = []
+    taken: list[int] = []
     for i, cand in enumerate(candidates):
         words = content_words(cand.text)
         if any(_same(cand, words, k, float(sims[i, j])) for j, k in enumerate(known)):
             continue
+        if any(float(own[i, t]) >= SAME_FACT for t in taken):  # said twice in one message: kept once
+            continue
+        taken.append(i)
         best, best_sim = None, SAME_TOPIC
         for j, note in enumerate(notes):
             if float(sims[i, j]) >= best_sim:
@@ -274,7 +324,7 @@ class SuggestionBook:
 
     def rows(self, status: str | None = "pending") -> list[Suggestion]:
         sql = (
-            "SELECT s.*, m.text AS replaces_text FROM suggestions s LEFT JOIN memories m ON m.id = s.replaces"
+            _SELECT
             + (" WHERE s.status = ?" if status else "")
             + " ORDER BY s.id"
         )
@@ -282,8 +332,7 @@ class SuggestionBook:
 
     def get(self, suggestion_id: int) -> Suggestion:
         rows = self.store.query(
-            "SELECT s.*, m.text AS replaces_text FROM suggestions s LEFT JOIN memories m ON m.id = s.replaces "
-            "WHERE s.id = ?",
+            _SELECT + " WHERE s.id = ?",
             [suggestion_id],
         )
         if not rows:
@@ -362,7 +411,8 @@ class SuggestionBook:
         return note
 
     def approve_all(self) -> list[Memory]:
-        return [self.approve(s.id) for s in self.rows("pending")]
+        """Approve every pending suggestion that carries no flag; a flagged one waits for its own Approve."""
+        return [self.approve(s.id) for s in self.rows("pending") if s.flag is None]
 
     def reject(self, suggestion_id: int) -> None:
         """Never make this note; the text stays so the same fact is not proposed again."""
@@ -377,8 +427,17 @@ class SuggestionBook:
         return s
 
 
+_SELECT = (
+    "SELECT s.*, m.text AS replaces_text, src.role AS source_role FROM suggestions s "
+    "LEFT JOIN memories m ON m.id = s.replaces LEFT JOIN messages src ON src.id = s.source_message_id"
+)
+
+
 def _suggestion(row: dict[str, Any]) -> Suggestion:
-    return Suggestion(**row)
+    row = dict(row)
+    from_reply = row.pop("source_role", None) == "assistant"
+    flag = instruction_reason(row["text"]) or (FROM_REPLY if from_reply else None)
+    return Suggestion(**row, flag=flag, from_reply=from_reply)
 
 
 def suggest(
@@ -399,4 +458,4 @@ def suggest(
     if candidates is None or (cancel is not None and cancel.is_set()):
         return None
     notes, seen = book.known()
-    return book.record(message.id, classify(candidates, notes, seen, embed))
+    return book.record(message.id, classify(merge(read_statements(message), candidates), notes, seen, embed))

@@ -74,3 +74,30 @@ def shown(text: str) -> str:
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+# Characters that change what text says without being seen: zero-width spaces and joiners, the word
+# joiner and invisible operators, bidi embeddings, overrides and isolates (which can show "0000" for
+# "0000" reversed, or hide a clause), the BOM, and Unicode tag characters (ASCII smuggled out of sight).
+_INVISIBLE = re.compile(
+    "[\u200b\u2060-\u2064\u206a-\u206f\ufeff\u202a-\u202e\u2066-\u2069\u200e\u200f\U000e0000-\U000e007f]"
+)
+# Zero-width (non-)joiners carry meaning between two letters of some scripts (Persian, Indic) and in
+# emoji sequences (👨‍👩‍👧); anywhere else they only hide a break in a word.
+_JOINER = re.compile("[\u200c\u200d]")
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without invisible characters that could hide or reorder what a note says."""
+    text = _INVISIBLE.sub("", text)
+    if not _JOINER.search(text):
+        return text
+    out = []
+    for i, ch in enumerate(text):
+        if ch in "\u200c\u200d":
+            before = text[i - 1] if i else ""
+            after = text[i + 1] if i + 1 < len(text) else ""
+            if not (before and after and ord(before) > 0x7F and ord(after) > 0x7F):
+                continue
+        out.append(ch)
+    return "".join(out)

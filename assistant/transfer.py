@@ -21,7 +21,8 @@ from typing import Any
 
 from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
-from assistant.memory import MAX_MEMORY_CHARS, message_item
+from assistant.memory import MAX_MEMORY_CHARS, clean_text, message_item
+from assistant.note_checks import instruction_reason
 from assistant.store import Message, Store, conversation_title, now_iso
 from assistant.suggestions import KINDS as NOTE_TYPES
 from assistant.text import clean_input
@@ -85,6 +86,7 @@ class ImportResult:
     notes: int = 0
     skipped_conversations: int = 0
     skipped_notes: int = 0
+    flagged_notes: int = 0  # read like instructions: they wait on the Suggested tab, not kept as notes
     memory_ids: list[int] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -95,6 +97,11 @@ class ImportResult:
             text += (
                 f" Skipped {self.skipped_conversations} conversations and {self.skipped_notes} notes "
                 "already present."
+            )
+        if self.flagged_notes:
+            text += (
+                f" {self.flagged_notes} notes read like instructions to the assistant: they wait, flagged, "
+                "in the suggested notes (`glassmind memory suggestions`) for you to approve or reject."
             )
         return text
 
@@ -480,6 +487,17 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                 result.skipped_notes += 1
                 continue
             seen.add((note.text, note.created))
+            if instruction_reason(note.text):  # a standing order is not a fact: the user judges it first
+                if _flagged_exists(db, note):
+                    result.skipped_notes += 1
+                else:
+                    Store.insert(db, "suggestions", {
+                        "text": clean_text(note.text), "kind": note.note_type or "fact", "event_date": note.event_date,
+                        "source_message_id": None, "replaces": None, "note_id": None, "status": "pending",
+                        "created": note.created or now_iso(),
+                    })
+                    result.flagged_notes += 1
+                continue
             memory_items.append(
                 {
                     "text": note.text,
@@ -502,12 +520,19 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
     return result
 
 
+def _flagged_exists(db: Any, note: _Note) -> bool:
+    """An instruction-like note imported before waits (or waited) as a suggestion: not again."""
+    found = db.execute("SELECT 1 FROM suggestions WHERE text = ? LIMIT 1", [clean_text(note.text)]).fetchone()
+    return found is not None
+
+
 def _note_exists(db: Any, note: _Note) -> bool:
+    text = clean_text(note.text)  # as it was stored: without invisible characters
     if note.created is None:
-        sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [note.text]
+        sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [text]
     else:
         sql, params = (
             "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? AND created = ? LIMIT 1",
-            [note.text, note.created],
+            [text, note.created],
         )
     return db.execute(sql, params).fetchone() is not None

@@ -1,5 +1,6 @@
 """The "Suggested" list: notes the model proposed, each to approve (as is or edited), reject, or trace
-to the message it came from.
+to the message it came from. A flagged suggestion (it reads like an instruction to the assistant, or
+came from the assistant's reply) shows why, and Approve all leaves it for its own Approve.
 
 A widget only: it shows the rows it is given (``set_suggestions``) and says what the user chose by
 signals; the engine does the work (``Assistant.suggestions.approve`` / ``reject`` / ``approve_all``)
@@ -72,6 +73,13 @@ class SuggestionRow(QFrame):
         self.editor.setAccessibleName("Suggested note text")
         self.editor.hide()
         lay.addWidget(self.editor)
+        self.flag_label: QLabel | None = None
+        if suggestion.flag:
+            self.flag_label = QLabel(f"⚠ {suggestion.flag}")
+            self.flag_label.setObjectName("warning")
+            self.flag_label.setWordWrap(True)
+            self.flag_label.setAccessibleName("Why this suggestion is flagged")
+            lay.addWidget(self.flag_label)
         self.replaces_label: QLabel | None = None
         if suggestion.replaces is not None:
             self.replaces_label = QLabel(f"replaces: {suggestion.replaces_text or f'note {suggestion.replaces}'}")
@@ -136,7 +144,7 @@ class SuggestionsView(QWidget):
         approve(int, str): approve suggestion id, keeping this text (the suggested one or the user's edit).
         reject(int): reject suggestion id (it is never suggested again).
         show_source(int): show the message (by id) the suggestion was read from.
-        approve_all(): approve every pending suggestion as suggested.
+        approve_all(): approve every pending suggestion that is not flagged, as suggested.
     """
 
     approve = Signal(int, str)
@@ -215,11 +223,15 @@ class SuggestionsView(QWidget):
 
     def _update_summary(self) -> None:
         n = len(self._rows)
-        self.summary.setText(
+        flagged = sum(1 for row in self._rows.values() if row.suggestion.flag)
+        text = (
             f"{n} suggested note{'s' if n != 1 else ''}: approve what is worth keeping."
             if n else "No suggestions. After a reply the model proposes facts worth keeping; they wait here."
         )
-        self.approve_all_button.setEnabled(n > 0)
+        if flagged:
+            text += f" {flagged} flagged: read why, and approve or reject each one yourself."
+        self.summary.setText(text)
+        self.approve_all_button.setEnabled(n > flagged)
 
     def _on_row_approve(self, sid: int, text: str) -> None:
         self._remove(sid)
@@ -232,7 +244,7 @@ class SuggestionsView(QWidget):
         self.reject.emit(sid)
 
     def _on_approve_all_button_clicked(self) -> None:
-        for sid in list(self._rows):
+        for sid in [i for i, row in self._rows.items() if not row.suggestion.flag]:
             self._remove(sid)
         self._update_summary()
         self.approve_all.emit()
