@@ -287,15 +287,17 @@ class Assistant:
         *,
         cancel: threading.Event | None = None,
         window: ContextWindow | None = None,
+        progress: Reading | None = None,
     ) -> int:
         """While the user types: embed the query and read the prompt's stable beginning (system,
         pinned notes, history) into llama.cpp's KV cache, so the turn reads only its notes and the
         new message. ``window``: the one just previewed for ``draft``, if any. Stops at the next
-        chunk once ``cancel`` is set; returns the prompt tokens now cached (0 if it could not)."""
+        chunk once ``cancel`` is set; ``progress(done, total)`` follows the reading; returns the
+        prompt tokens now cached (0 if it could not)."""
         try:
             if window is None:
                 window = self.context(conversation_id, draft)
-            return self.model.prefill(window.tokens[: window.stable_tokens], cancel=cancel)
+            return self.model.prefill(window.tokens[: window.stable_tokens], cancel=cancel, progress=progress)
         except (GlassmindError, RuntimeError, ValueError, OSError):
             # Only a head start: the turn reports whatever really is wrong.
             log.debug("prefill skipped", exc_info=True)
@@ -531,6 +533,9 @@ class Assistant:
                 tokens,
                 max_tokens=max_tokens,
                 temperature=self.settings.temperature,
+                top_p=self.settings.top_p,
+                min_p=self.settings.min_p,
+                repeat_penalty=self.settings.repeat_penalty,
                 cancel=cancel,
                 progress=reading,
             )

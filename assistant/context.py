@@ -8,6 +8,7 @@ framed as quoted data, never as instructions.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -142,6 +143,7 @@ class ContextWindow:
             prompt=self.prompt,
             items=tuple(WindowItem(**asdict(i)) for i in self.items),
             by_category=self.by_category(),
+            template_spans=template_spans(self.parts, self.prompt),
         )
 
 
@@ -214,6 +216,9 @@ class WindowView:
     items: tuple[WindowItem, ...] = ()
     by_category: Mapping[str, int] = field(default_factory=dict)
     error: str = ""
+    # (start, end) character ranges of ``prompt`` that are the chat template's own text (its
+    # markers are control tokens); all else is plain text, even where it looks like a marker.
+    template_spans: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def failed(cls, error: str) -> WindowView:
@@ -232,12 +237,40 @@ class WindowView:
             items=items,
             by_category=by_category(items, n_ctx=record.n_ctx, reserve=record.reserve,
                                     prompt_tokens=record.prompt_tokens),
+            template_spans=template_spans(_recorded_parts(record.prompt_parts), record.prompt),
         )
 
     @property
     def cutoff_index(self) -> int | None:
         """Index in ``items`` of the newest history item left out for budget, if any."""
         return cutoff_index(self.items)
+
+
+def template_spans(parts: Sequence[Sequence[Any]], prompt: str) -> tuple[tuple[int, int], ...]:
+    """Where in ``prompt`` the template's own parts lie; none when the parts do not spell it out."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for part in parts:
+        text, template = str(part[1]), bool(part[2])
+        if template and text:
+            if spans and spans[-1][1] == pos:
+                spans[-1] = (spans[-1][0], pos + len(text))
+            else:
+                spans.append((pos, pos + len(text)))
+        pos += len(text)
+    return tuple(spans) if pos == len(prompt) and "".join(str(p[1]) for p in parts) == prompt else ()
+
+
+def _recorded_parts(raw: str | None) -> list[list[Any]]:
+    """A turn record's prompt parts (JSON [source, text, is_template]); [] when none were kept."""
+    if not raw:
+        return []
+    try:
+        parts = json.loads(raw)
+    except ValueError:
+        return []
+    ok = isinstance(parts, list) and all(isinstance(p, list) and len(p) == 3 for p in parts)
+    return parts if ok else []
 
 
 Part = tuple[str | None, str]  # (source, text) of a message's content

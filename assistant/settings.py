@@ -31,6 +31,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_ctx": (lambda v: v is None or (_is_int(v) and 256 <= v <= 1_048_576), "a whole number from 256 to 1,048,576"),
     "gpu_layers": (lambda v: v is None or (_is_int(v) and -1 <= v <= 100_000), "a whole number of layers (0: CPU)"),
     "temperature": (lambda v: _is_number(v) and 0.0 <= v <= 2.0, "a number from 0 to 2"),
+    "top_p": (lambda v: _is_number(v) and 0.0 < v <= 1.0, "a number above 0, at most 1"),
+    "min_p": (lambda v: _is_number(v) and 0.0 <= v < 1.0, "a number from 0, below 1"),
+    "repeat_penalty": (lambda v: _is_number(v) and 1.0 <= v <= 2.0, "a number from 1 to 2"),
     "max_tokens": (lambda v: _is_int(v) and 1 <= v <= 32768, "a whole number from 1 to 32,768"),
     "system_prompt": (lambda v: isinstance(v, str) and bool(v.strip()), "some text"),
     "memory_budget": (lambda v: _is_int(v) and 0 <= v <= 65536, "a whole number from 0 to 65,536"),
@@ -43,7 +46,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "suggest_notes": (lambda v: isinstance(v, bool), "true or false"),
 }
 # What is remembered for each model, and applied again when it is chosen.
-PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template")
+PER_MODEL = ("n_ctx", "gpu_layers", "temperature", "chat_template", "top_p", "min_p", "repeat_penalty")
+# Sampling: numbers, kept per model; a model used before they existed gets the defaults.
+SAMPLING = ("temperature", "top_p", "min_p", "repeat_penalty")
 
 
 def model_key(model: str | None) -> str:
@@ -62,6 +67,9 @@ class Settings:
     n_ctx: int | None = None  # None: the model's trained context, capped at 8192
     gpu_layers: int | None = None  # None: every layer when the build can offload; 0: CPU
     temperature: float = 0.7
+    top_p: float = 0.95  # nucleus sampling: the smallest set of tokens that holds this much probability
+    min_p: float = 0.05  # drop tokens less likely than this share of the likeliest one
+    repeat_penalty: float = 1.1  # 1: none
     max_tokens: int = 512  # also the reply reserve in the context window
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     memory_budget: int = 512  # tokens for retrieved notes per turn
@@ -83,6 +91,12 @@ class Settings:
             raise InvalidInputError("The context size must be between 256 and 1,048,576 tokens.")
         if not 0.0 <= self.temperature <= 2.0:
             raise InvalidInputError("The temperature must be between 0 and 2.")
+        if not 0.0 < self.top_p <= 1.0:
+            raise InvalidInputError("Top-p must be above 0 and at most 1.")
+        if not 0.0 <= self.min_p < 1.0:
+            raise InvalidInputError("Min-p must be at least 0 and below 1.")
+        if not 1.0 <= self.repeat_penalty <= 2.0:
+            raise InvalidInputError("The repeat penalty must be between 1 (none) and 2.")
         if not 1 <= self.max_tokens <= 32768:
             raise InvalidInputError("Max reply tokens must be between 1 and 32,768.")
         if not 0 <= self.threads <= 1024:
@@ -113,6 +127,9 @@ class Settings:
             gpu_layers=saved.get("gpu_layers"),
             temperature=saved.get("temperature", self.temperature),
             chat_template=saved.get("chat_template"),
+            top_p=saved.get("top_p", DEFAULTS.top_p),
+            min_p=saved.get("min_p", DEFAULTS.min_p),
+            repeat_penalty=saved.get("repeat_penalty", DEFAULTS.repeat_penalty),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -144,10 +161,13 @@ class Settings:
                 continue
             if key == "per_model":
                 value = _per_model_from_json(value, problems)
-            values[key] = float(value) if key == "temperature" else value
+            values[key] = float(value) if key in SAMPLING else value
         settings = cls(**values)
         settings.problems = problems
         return settings
+
+
+DEFAULTS = Settings()
 
 
 def _per_model_from_json(data: dict[Any, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
@@ -163,7 +183,7 @@ def _per_model_from_json(data: dict[Any, Any], problems: list[str]) -> dict[str,
                 continue
             check, wanted = _CHECKS[key]
             if check(value):
-                kept[key] = float(value) if key == "temperature" else value
+                kept[key] = float(value) if key in SAMPLING else value
             else:
                 problems.append(
                     f"The stored setting {key} = {_shown(value)} of model {model} is not {wanted}; "

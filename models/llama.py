@@ -110,6 +110,7 @@ class Sampling:
     top_p: float = 0.95
     top_k: int = 40
     repeat_penalty: float = 1.1
+    min_p: float = 0.05
 
 
 # A prompt's parts: (text, is_template). Only template text may contain control tokens.
@@ -419,6 +420,7 @@ class ChatModel:
         repeat_penalty: float = 1.1,
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
+        min_p: float = 0.05,
     ) -> Generation:
         """Stream a reply to a rendered prompt (or its tokens).
 
@@ -440,7 +442,7 @@ class ChatModel:
         request = _Request(
             tokens=tokens,
             max_tokens=max(1, min(max_tokens, self.n_ctx - len(tokens))),
-            sampling=Sampling(temperature, top_p, top_k, repeat_penalty),
+            sampling=Sampling(temperature, top_p, top_k, repeat_penalty, min_p),
             cancel=cancel,
             progress=progress,
             started=started,
@@ -569,6 +571,7 @@ class ChatModel:
                     top_p=sampling.top_p,
                     top_k=sampling.top_k,
                     repeat_penalty=sampling.repeat_penalty,
+                    min_p=sampling.min_p,
                 ):
                     if first is None:
                         first = time.perf_counter()

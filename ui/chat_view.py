@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -71,6 +72,29 @@ def markdown_html(text: str, *, code_bg: str = "rgba(127,127,127,0.12)") -> str:
     if text[pos:].strip() or not parts:
         parts.append(_prose_html(text[pos:]))
     return "".join(parts)
+
+
+def hard_breaks(text: str) -> str:
+    """The user's own text as markdown that keeps each line break they typed (in markdown a single
+    line break is a space), outside code blocks, which keep theirs anyway."""
+    out: list[str] = []
+    pos = 0
+    for m in FENCE.finditer(text):
+        out.append(_break_lines(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_break_lines(text[pos:]))
+    return "".join(out)
+
+
+def _break_lines(prose: str) -> str:
+    # Two trailing spaces are markdown's hard line break (and vanish where a paragraph or a list
+    # ends anyway); blank lines stay paragraph breaks.
+    return re.sub(r"(?<=[^\n])[ \t]*\n(?=[^\n])", "  \n", prose)
+
+
+def reading_text(done: int, total: int) -> str:
+    return f"Reading the prompt: {done:,} of {total:,} tokens…"
 
 
 def _wrapping(vertical: QSizePolicy.Policy) -> QSizePolicy:
@@ -151,6 +175,28 @@ class MessageCard(QWidget):
         self.cut_note.setWordWrap(True)
         self.cut_note.setVisible(False)
         lay.addWidget(self.cut_note)
+        # A long prompt being read before the reply's first token: its progress, and Stop.
+        self.reading = QWidget()
+        self.reading.setObjectName("readingRow")
+        row = QVBoxLayout(self.reading)
+        row.setContentsMargins(0, 2, 0, 2)
+        row.setSpacing(4)
+        self.reading_label = QLabel("")
+        self.reading_label.setObjectName("muted")
+        self.reading_label.setWordWrap(True)
+        self.reading_label.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        bar_row = QHBoxLayout()
+        self.reading_bar = QProgressBar()
+        self.reading_bar.setTextVisible(False)
+        self.reading_bar.setMaximumHeight(10)
+        self.reading_stop = QPushButton("Stop")
+        self.reading_stop.setToolTip("Stop reading the prompt; your message is kept")
+        bar_row.addWidget(self.reading_bar, 1)
+        bar_row.addWidget(self.reading_stop)
+        row.addWidget(self.reading_label)
+        row.addLayout(bar_row)
+        self.reading.setVisible(False)
+        lay.addWidget(self.reading)
         self.action_row = FlowLayout()  # the actions wrap in a narrow column instead of being cut
         self.action_row.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self.action_row)
@@ -270,6 +316,16 @@ class MessageCard(QWidget):
             if w is not None:
                 w.setVisible(visible)
 
+    def set_reading(self, done: int, total: int) -> None:
+        """The prompt is being read: ``done`` of ``total`` tokens; total 0 hides the progress."""
+        if total <= 0 or done >= total:
+            self.reading.setVisible(False)
+            return
+        self.reading_label.setText(reading_text(done, total))
+        self.reading_bar.setRange(0, total)
+        self.reading_bar.setValue(done)
+        self.reading.setVisible(True)
+
     def append(self, text: str) -> None:
         """Streamed text: the markdown is drawn again at most every RENDER_INTERVAL_MS, not per token."""
         self._text += text
@@ -286,7 +342,10 @@ class MessageCard(QWidget):
         return self._text
 
     def refresh(self) -> None:
-        self.body.setText(markdown_html(self._text) if self._text else "<i>…</i>")
+        if not self._text:
+            self.body.setText("<i>…</i>")
+        else:
+            self.body.setText(markdown_html(hard_breaks(self._text) if self.role == "user" else self._text))
         m = self.message
         bits = []
         if m is not None:
@@ -415,10 +474,12 @@ class ChatView(QWidget):
         self.cards.addWidget(self.older, 0, Qt.AlignmentFlag.AlignHCenter)
         self.empty = QLabel(
             "<p style='font-size:17px; font-weight:600'>Start a conversation</p>"
-            "<p>Everything stays on this computer. The panel on the right shows<br>"
+            "<p>Everything stays on this computer. The panel on the right shows "
             "exactly what the model will read, and what it remembers.</p>"
         )
         self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.setWordWrap(True)  # the chat's narrowest column cuts no line
+        self.empty.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setContentsMargins(0, 150, 0, 0)
@@ -426,6 +487,30 @@ class ChatView(QWidget):
         self.cards.addStretch(1)
         self.scroll_area.setWidget(self.inner)
         lay.addWidget(self.scroll_area, 1)
+        # Notices and the warm-up's progress: a line that wraps, where the eye is (above the box).
+        self.notice_box = QFrame()
+        self.notice_box.setObjectName("noticeBox")
+        notice_lay = QVBoxLayout(self.notice_box)
+        notice_lay.setContentsMargins(18, 6, 18, 0)
+        notice_lay.setSpacing(4)
+        self.notice = QLabel("")
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        self.warm_up = QLabel("")
+        self.warm_up.setObjectName("muted")
+        self.warm_up.setWordWrap(True)
+        self.warm_up.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        self.warm_up_bar = QProgressBar()
+        self.warm_up_bar.setTextVisible(False)
+        self.warm_up_bar.setMaximumHeight(6)
+        for w in (self.notice, self.warm_up, self.warm_up_bar):
+            notice_lay.addWidget(w)
+            w.setVisible(False)
+        self.notice_box.setVisible(False)
+        self._notice_timer = QTimer(self, singleShot=True)
+        self._notice_timer.timeout.connect(lambda: self.show_notice(""))
+        lay.addWidget(self.notice_box)
         box = QFrame()
         box.setObjectName("composerBox")
         bottom = QHBoxLayout(box)
@@ -465,6 +550,51 @@ class ChatView(QWidget):
     def show_error(self, text: str) -> None:
         self.banner.setText(f"⚠  {text}")
         self.banner.setVisible(bool(text))
+
+    def show_notice(self, text: str, timeout_ms: int = 0) -> None:
+        """A line above the message box (what happened, what to do), for ``timeout_ms`` (0: until
+        replaced); an empty text takes it away."""
+        self._notice_timer.stop()
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+        if text and timeout_ms:
+            self._notice_timer.start(timeout_ms)
+        self._update_notice_box()
+
+    def notice_text(self) -> str:
+        return self.notice.text() if self.notice.isVisible() else ""
+
+    def show_warm_up(self, done: int, total: int) -> None:
+        """The open conversation being read ahead: ``done`` of ``total`` tokens; total 0 hides it."""
+        on = total > 0 and done < total
+        if on:
+            self.warm_up.setText(
+                f"Reading this conversation… {done:,} of {total:,} tokens, so your next reply starts "
+                "sooner. Typing or sending pauses it."
+            )
+            self.warm_up_bar.setRange(0, total)
+            self.warm_up_bar.setValue(done)
+        self.warm_up.setVisible(on)
+        self.warm_up_bar.setVisible(on)
+        self._update_notice_box()
+
+    def _update_notice_box(self) -> None:
+        self.notice_box.setVisible(self.notice.isVisibleTo(self.notice_box)
+                                   or self.warm_up.isVisibleTo(self.notice_box))
+
+    def show_reading(self, done: int, total: int) -> None:
+        """The reply's prompt being read: progress, with Stop, in the reply being written."""
+        if self._streaming is None:
+            if total <= 0 or done >= total:
+                return
+            self._streaming = self._new_streaming_card()
+        self._streaming.set_reading(done, total)
+
+    def _new_streaming_card(self) -> MessageCard:
+        card = MessageCard(None, role="assistant")
+        card.reading_stop.clicked.connect(self.stop)
+        self.cards.insertWidget(self.cards.count() - 1, card)
+        return card
 
     def set_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
@@ -573,8 +703,7 @@ class ChatView(QWidget):
         user = MessageCard(None, role="user")
         user.append(user_text)
         self.cards.insertWidget(self.cards.count() - 1, user)
-        self._streaming = MessageCard(None, role="assistant")
-        self.cards.insertWidget(self.cards.count() - 1, self._streaming)
+        self._streaming = self._new_streaming_card()
         self._scroll_to_bottom()
 
     def start_streaming(self, *, into_last: bool = False) -> None:
@@ -587,18 +716,18 @@ class ChatView(QWidget):
         if into_last and cards and cards[-1].role == "assistant":
             self._streaming = cards[-1]
         else:
-            self._streaming = MessageCard(None, role="assistant")
-            self.cards.insertWidget(self.cards.count() - 1, self._streaming)
+            self._streaming = self._new_streaming_card()
         QTimer.singleShot(0, self, self._scroll_to_bottom)
 
     def append_tokens(self, text: str) -> None:
         if self._streaming is None:
-            self._streaming = MessageCard(None, role="assistant")
-            self.cards.insertWidget(self.cards.count() - 1, self._streaming)
+            self._streaming = self._new_streaming_card()
+        self._streaming.set_reading(0, 0)  # the prompt is read: the reply has begun
         self._streaming.append(text)  # the range change scrolls along while the user is at the bottom
 
     def finish_streaming(self) -> None:
         if self._streaming is not None:
+            self._streaming.set_reading(0, 0)
             self._streaming.flush()
 
     def streaming_text(self) -> str:

@@ -33,7 +33,7 @@ FALLBACK_REASON = {
     "history": "A recent turn of this conversation; it fits the budget.",
     "message": "The message you are writing.",
 }
-BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "reserve", "free")
+BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "forgotten", "reserve", "free")
 
 
 def table(model) -> QTableView:  # noqa: ANN001
@@ -210,12 +210,19 @@ class ContextView(QWidget):
             self._on_view_selection_changed()
             return
         parts = {c: window.by_category.get(c, 0) for c in BAR_ORDER}
+        # A past turn's record: what was sent and forgotten since is no longer "included", but its
+        # tokens were read; they count apart, so the legend adds up to the tokens used.
+        forgotten = sum(1 for it in window.items if it.state == "forgotten")
+        if forgotten:
+            counted = sum(v for k, v in parts.items() if k not in ("forgotten", "reserve", "free"))
+            parts["forgotten"] = max(0, window.prompt_tokens - counted)
         self._parts = parts
         n_ctx = window.n_ctx
-        left = sum(1 for it in window.items if it.state not in ("included", "in_conversation"))
+        left = sum(1 for it in window.items if it.state not in ("included", "in_conversation", "forgotten"))
         self.summary.setText(
             f"<b>{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
             f"{window.reserve:,} reserved for the reply · {left} left out"
+            + (f" · {forgotten} forgotten since" if forgotten else "")
         )
         dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == "over_budget"]
         self.warning.setText(

@@ -42,6 +42,8 @@ class Engine(QObject):
         context_ready(int, WindowView): a request id and the window the next turn would use (or why none).
         turn_started(int, WindowView): the conversation id and the window of a turn that began.
         reading(int, int): prompt tokens read so far, of the prompt (before the first token).
+        warming(int, int): the warm-up (the open conversation read ahead into the model's cache
+            while nothing else waits) so far, of its length; (0, 0) when it ended, stopped or paused.
         tokens(str): coalesced pieces of the streaming reply.
         turn_finished(int, Finished): the conversation id, the stored reply and its figures (Usage).
         turn_failed(int, str): the conversation id and why the reply failed (the message is kept).
@@ -56,6 +58,7 @@ class Engine(QObject):
     context_ready = Signal(int, object)
     turn_started = Signal(int, object)
     reading = Signal(int, int)
+    warming = Signal(int, int)
     tokens = Signal(str)
     turn_finished = Signal(int, object)
     turn_failed = Signal(int, str)
@@ -83,6 +86,13 @@ class Engine(QObject):
         # Set from the GUI thread the moment a send (or shutdown) is asked for, so a prefill running
         # here stops at its next chunk; cleared when that send starts.
         self.prefill_cancel = threading.Event()
+        # The warm-up gives way to everything the user does: a send (above), a newer preview (the
+        # user typed, or switched conversation) and pause_warm_up(). Guarded by _warm_lock, as the
+        # GUI thread sets them while this thread reads them.
+        self._warm_lock = threading.Lock()
+        self._warm_stop = threading.Event()  # the running warm-up's
+        self._latest_preview = 0
+        self._warm_paused = False
         self.closing = threading.Event()  # the window is closing: start no suggestion run
         # Set from the GUI thread when the user types or sends: a suggestion run gives way at once.
         self.suggest_cancel = threading.Event()
@@ -99,7 +109,28 @@ class Engine(QObject):
         self.shutdown_requested.connect(self._on_self_shutdown_requested)
         for request in (self.turn_requested, self.fitted_turn_requested, self.regenerate_requested,
                         self.edit_resend_requested, self.shutdown_requested):
-            request.connect(lambda *_: self.prefill_cancel.set(), Qt.ConnectionType.DirectConnection)
+            request.connect(lambda *_: self._stop_warm_up(), Qt.ConnectionType.DirectConnection)
+        self.context_requested.connect(self._on_self_context_requested_now, Qt.ConnectionType.DirectConnection)
+
+    # -- the warm-up gives way (these run in the thread that asks: the GUI's) ------------------
+
+    def _stop_warm_up(self) -> None:
+        self.prefill_cancel.set()
+        with self._warm_lock:
+            self._warm_stop.set()
+
+    def pause_warm_up(self) -> None:
+        """The user is typing: a warm-up running stops at its next chunk, and none starts until the
+        next preview is asked for (it then goes on from where this one stopped: the cache keeps it)."""
+        with self._warm_lock:
+            self._warm_paused = True
+            self._warm_stop.set()
+
+    def _on_self_context_requested_now(self, request_id: int, *_: object) -> None:
+        with self._warm_lock:
+            self._latest_preview = max(self._latest_preview, request_id)
+            self._warm_paused = False
+            self._warm_stop.set()  # a newer preview: the older one's warm-up is not wanted
 
     # -- start-up ---------------------------------------------------------------
 
@@ -140,6 +171,9 @@ class Engine(QObject):
 
     @Slot(int, object, str)
     def _on_self_context_requested(self, request_id: int, conversation_id: Any, text: str) -> None:
+        with self._warm_lock:
+            if request_id < self._latest_preview:
+                return  # a newer preview waits behind this one: nobody would see this one
         app = self._ready()
         if app is None:
             return
@@ -147,11 +181,20 @@ class Engine(QObject):
             # An empty draft shows the window without a search: nothing to search for yet.
             window = app.context(conversation_id, text if text.strip() else "…", search=bool(text.strip()))
             self.context_ready.emit(request_id, window.view())
-            app.prefill(conversation_id, text, cancel=self.prefill_cancel, window=window)
         except GlassmindError as exc:
             self.context_ready.emit(request_id, WindowView.failed(str(exc)))
+            return
         except Exception as exc:  # noqa: BLE001
             self.context_ready.emit(request_id, WindowView.failed(_unexpected(exc)))
+            return
+        with self._warm_lock:
+            if request_id < self._latest_preview or self._warm_paused or self.prefill_cancel.is_set():
+                return  # the user typed, switched or sent meanwhile
+            stop = self._warm_stop = threading.Event()
+        try:
+            app.prefill(conversation_id, text, cancel=stop, window=window, progress=self.warming.emit)
+        finally:
+            self.warming.emit(0, 0)
 
     @Slot(object, str)
     def _on_self_turn_requested(self, conversation_id: Any, text: str) -> None:
@@ -355,8 +398,7 @@ class EngineThread:
         self.engine.cancel.set()
         self.engine.closing.set()
         self.engine.suggest_cancel.set()  # closing must not wait for the model to propose notes
-        self.engine.prefill_cancel.set()
-        self.engine.shutdown_requested.emit()
+        self.engine.shutdown_requested.emit()  # stops a warm-up from this thread at once
         # Nothing the engine says from here on has a window to go to.
         self.engine.blockSignals(True)
         if self.thread.wait(timeout_ms):

@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QToolButton
 
 from assistant import paths
@@ -32,9 +32,11 @@ from ui.settings_dialog import SettingsDialog
 from ui.theme import apply_theme
 
 PREVIEW_DELAY_MS = 400
+WARM_UP_SHOWN = 1000  # tokens: a shorter warm-up is over before a line about it could be read
 # Widths (px) below which a column stops shrinking: the chat stays readable at 1024x700.
 SIDEBAR_MIN, CHAT_MIN, PANEL_MIN = 170, 400, 340
 PANEL_DEFAULT = 440
+DEFAULT_SIZE = QSize(1280, 800)  # the first window, on a screen with room for it
 THEMES = (("System", "system"), ("Light", "light"), ("Dark", "dark"))
 
 
@@ -45,12 +47,16 @@ class MainWindow(QMainWindow):
         """``embedder``: an already loaded one to share (tests and benchmarks); by default the engine loads its own."""
         super().__init__()
         self.setWindowTitle("Glassmind")
-        self.resize(1280, 800)
+        self.resize(DEFAULT_SIZE)  # until the window knows its screen (_fit_to_screen)
         self.conversation_id: int | None = None
         self._request_id = 0
         self._busy = False
         self._reload_on_start = False  # regenerate / edit: the stored messages change under the view
         self._continuing = False  # Continue: the reply streams into the last card
+        # The user opened a new conversation while a reply was being written: it goes on, stored in
+        # its own conversation, out of view.
+        self._reply_elsewhere = False
+        self._last_reading = (0, 0)  # the reply's prompt reading, for a reply shown once reloaded
         self._past_turn_shown = False  # a clicked message's turn is on the panel until the user leaves it
         self._model_info: ModelInfo | None = None
         self.shown_request = 0  # id of the preview the panel shows
@@ -89,6 +95,7 @@ class MainWindow(QMainWindow):
         split.setHandleWidth(5)
         self.split = split
         self._sized = False
+        self._shown_once = False
         self.setCentralWidget(split)
         try:
             self.ui_state = QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
@@ -145,7 +152,6 @@ class MainWindow(QMainWindow):
         self.engine = self.engine_thread.engine
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
 
-        self._reading = False
         self.engine.status.connect(self._on_engine_status)
         self.engine.loaded.connect(self._on_engine_loaded)
         self.engine.failed.connect(self._on_engine_failed)
@@ -153,6 +159,7 @@ class MainWindow(QMainWindow):
         self.engine.turn_started.connect(self._on_engine_turn_started)
         self.engine.tokens.connect(self._on_engine_tokens)
         self.engine.reading.connect(self._on_engine_reading)
+        self.engine.warming.connect(self._on_engine_warming)
         self.engine.turn_finished.connect(self._on_engine_turn_finished)
         self.engine.turn_failed.connect(self._on_engine_turn_failed)
         self.engine.too_large.connect(self._on_engine_too_large)
@@ -192,12 +199,14 @@ class MainWindow(QMainWindow):
     def _restore_state(self) -> None:
         st = self.ui_state
         geometry = st.value("geometry")
+        restored = False
         if geometry is not None:
-            self.restoreGeometry(geometry)  # position, maximised; a smaller screen may clamp it
+            restored = bool(self.restoreGeometry(geometry))  # position, maximised
         size = st.value("size")
         if isinstance(size, list) and len(size) == 2 and not self.isMaximized():
             with contextlib.suppress(TypeError, ValueError):
                 self.resize(int(size[0]), int(size[1]))
+        self._fit_to_screen(centre=not restored)
         sizes = st.value("splitter")
         if isinstance(sizes, list) and len(sizes) == 3:
             try:
@@ -214,6 +223,32 @@ class MainWindow(QMainWindow):
             apply_theme(app, dark=theme == "dark")
         with contextlib.suppress(TypeError, ValueError):
             self._restore_id = int(st.value("conversation")) if st.value("conversation") is not None else None
+
+    def _fit_to_screen(self, *, centre: bool = False) -> None:
+        """Keep the window on the screen it opens on: no bigger than its free area (a size saved on a
+        larger monitor, or the default on a small screen), and inside it; ``centre``: in its middle."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        screen = QGuiApplication.screenAt(self.geometry().center()) or self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area: QRect = screen.availableGeometry()
+        # The frame (title bar, borders) is known once the window is shown; before, it counts as none.
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        width = max(self.minimumWidth(), min(self.width(), area.width() - extra_w))
+        height = max(self.minimumHeight(), min(self.height(), area.height() - extra_h))
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        if centre:
+            left = area.left() + (area.width() - width - extra_w) // 2
+            top = area.top() + (area.height() - height - extra_h) // 2
+        else:
+            left = min(max(frame.left(), area.left()), area.left() + area.width() - width - extra_w)
+            top = min(max(frame.top(), area.top()), area.top() + area.height() - height - extra_h)
+        position = QPoint(max(area.left(), left), max(area.top(), top))
+        if position != frame.topLeft():
+            self.move(position)
 
     def _save_state(self) -> None:
         st = self.ui_state
@@ -367,6 +402,9 @@ class MainWindow(QMainWindow):
             self.context_label.setText(f"Context: {window.prompt_tokens:,} / {window.n_ctx:,}")
 
     def _on_engine_turn_started(self, conversation_id: int, window: WindowView) -> None:
+        if self._reply_elsewhere:
+            self._reload_conversations()
+            return
         if self.conversation_id is None:
             self.conversation_id = conversation_id
             self._reload_conversations()
@@ -384,46 +422,55 @@ class MainWindow(QMainWindow):
             return
         self.chat.start_streaming(into_last=self._continuing)
         held, self._held_tokens = "".join(self._held_tokens), None
+        self.chat.show_reading(*self._last_reading)
         if held:
             self.chat.append_tokens(held)
 
     def _on_engine_tokens(self, text: str) -> None:
-        if self._reading:
-            self._reading = False
-            self.statusBar().clearMessage()
+        if not self._reply_shown():
+            return  # the user went to another conversation: the reply is stored all the same
         if self._held_tokens is not None:
             self._held_tokens.append(text)
             return
         self.chat.append_tokens(text)
 
     def _on_engine_reading(self, done: int, total: int) -> None:
-        # Only worth a word when the prompt is long (a slow CPU reads ~50-500 tokens a second).
-        if total - done > 0 and total >= 1000:
-            self._reading = True
-            self.statusBar().showMessage(f"Reading the prompt: {done:,} / {total:,} tokens (Stop cancels)…")
-        elif self._reading:
-            self._reading = False
-            self.statusBar().clearMessage()
+        # In the reply being written, with its numbers and Stop: a slow CPU reads ~50-500 tokens a
+        # second, so a long prompt takes minutes before the first token.
+        self._last_reading = (done, total)
+        if self._held_tokens is None and self._reply_shown():
+            self.chat.show_reading(done, total)
+
+    def _on_engine_warming(self, done: int, total: int) -> None:
+        # Only worth a word when it takes a while (a short conversation is read in one chunk).
+        self.chat.show_warm_up(done, total if total >= WARM_UP_SHOWN else 0)
 
     def _on_engine_turn_finished(self, conversation_id: int, finished: Finished) -> None:
         self.last_reply = finished
         usage = finished.usage
+        shown = self._reply_shown()
         self.chat.finish_streaming()
         self._set_busy(False)
         self.speed_label.setText(f"{usage.decode_tps:.0f} tokens/s · first token {usage.ttft_s:.2f} s")
-        if usage.stop_reason == "cancelled":
-            self.statusBar().showMessage("Stopped; the partial reply is saved.", 5000)
-        elif usage.stop_reason == "length":
-            self.statusBar().showMessage("The reply reached its length limit: Continue lets it go on.", 8000)
+        if shown:  # else the user is elsewhere: the reply's conversation is stored and listed
+            # The turn's window (its retrieved memories) stays on the panel until the user starts
+            # the next message; the next turn's preview is one click away.
+            self._past_turn_shown = True
+            self.panel.offer_next_turn()
+            if usage.stop_reason == "cancelled":
+                self.chat.show_notice("Stopped; the partial reply is saved.", 5000)
+            elif usage.stop_reason == "length":
+                self.chat.show_notice("The reply reached its length limit: Continue lets it go on.", 8000)
         if conversation_id == self.conversation_id:
             self._load_messages()
         self._reload_conversations()
         self._request_preview()
 
     def _on_engine_turn_failed(self, conversation_id: int, error: str) -> None:
+        shown = self._reply_shown()
         self._set_busy(False)
         self.chat.show_error(error + " Your message is saved.")
-        if self.conversation_id is None and conversation_id >= 0:
+        if shown and self.conversation_id is None and conversation_id >= 0:
             self.conversation_id = conversation_id
         self._reload_conversations()
         self._load_messages()
@@ -470,16 +517,21 @@ class MainWindow(QMainWindow):
         if not busy:
             self._reload_on_start = False
             self._continuing = False
+            self._reply_elsewhere = False
             self._held_tokens = None  # the reply is over: the stored messages show it
+        self._last_reading = (0, 0)
         self.chat.set_busy(busy)
         self.stop_action.setEnabled(busy)
-        self.sidebar.new_button.setEnabled(not busy)
         self.conversation_view.setEnabled(not busy)
+
+    def _reply_shown(self) -> bool:
+        """The reply being written belongs to the conversation on screen."""
+        return not self._reply_elsewhere
 
     def _on_chat_send(self, text: str) -> None:
         if self._busy:
             # The message stays in the box; say why it did not go (it used to be silently ignored).
-            self.statusBar().showMessage(
+            self.chat.show_notice(
                 "A reply is still being written: your message stays in the box until it is done (Esc stops it).",
                 6000,
             )
@@ -499,7 +551,9 @@ class MainWindow(QMainWindow):
 
     def _on_chat_draft_changed(self, _text: str) -> None:
         self.engine.suggest_cancel.set()  # typing: a suggestion run gives way
+        self.engine.pause_warm_up()  # and so does reading ahead: the preview must not wait
         if not self._busy:
+            self._past_turn_shown = False  # the next message begins: its preview replaces the last turn's
             self._preview_timer.start()
 
     def _on_preview_timer_timeout(self) -> None:
@@ -511,23 +565,23 @@ class MainWindow(QMainWindow):
 
     def _on_reads_past_turn(self, turn: PastTurn | None) -> None:
         if turn is None:
-            self.statusBar().showMessage("No context window was recorded for that message.", 4000)
+            self.chat.show_notice("No context window was recorded for that message.", 4000)
             return
         self._past_turn_shown = True
         self.panel.show_window(turn.window, title=f"Turn of {turn.created[:16].replace('T', ' ')}", live=False)
 
     def _on_chat_message_action(self, action: str, message_id: int) -> None:
         if action == "copy":
-            self.statusBar().showMessage("Copied.", 2000)
+            self.chat.show_notice("Copied.", 2000)
         elif action == "remember":
             self.engine.operation_requested.emit("remember", message_id)
-            self.statusBar().showMessage("Saved as a memory.", 3000)
+            self.chat.show_notice("Saved as a memory.", 3000)
         elif action in ("exclude", "include"):
             self.engine.operation_requested.emit(f"{action}_message", message_id)
         elif action == "alternative" and not self._busy:
             self.engine.operation_requested.emit("choose_alternative", message_id)  # the answer to show
         elif action == "copied_code":
-            self.statusBar().showMessage("Code copied.", 2000)
+            self.chat.show_notice("Code copied.", 2000)
         elif action in ("regenerate", "continue") and not self._busy and self.conversation_id is not None:
             self._set_busy(True)
             self._reload_on_start = True
@@ -541,7 +595,7 @@ class MainWindow(QMainWindow):
 
     def _on_reads_message_to_edit(self, message: Message | None) -> None:
         if message is None:
-            self.statusBar().showMessage("That message is gone (forgotten or deleted).", 4000)
+            self.chat.show_notice("That message is gone (forgotten or deleted).", 4000)
             return
         if self._busy:
             return
@@ -569,7 +623,7 @@ class MainWindow(QMainWindow):
 
     def _on_reads_source_message(self, message: Message | None) -> None:
         if message is None:
-            self.statusBar().showMessage("That message is gone (forgotten or deleted).", 4000)
+            self.chat.show_notice("That message is gone (forgotten or deleted).", 4000)
             return
         if self._busy:
             return
@@ -583,14 +637,16 @@ class MainWindow(QMainWindow):
 
     def _mark_message(self, message_id: int) -> None:
         if not self.chat.show_message(message_id):
-            self.statusBar().showMessage("The message is further up: scroll up to load it.", 4000)
+            self.chat.show_notice("The message is further up: scroll up to load it.", 4000)
 
     def _on_panel_back_to_next_turn(self) -> None:
         self._request_preview(leave_past_turn=True)
 
     def _on_new_clicked(self) -> None:
         if self._busy:
-            return
+            # The reply goes on, stored in its conversation; the chat shows the new, empty one.
+            self._reply_elsewhere = True
+            self._held_tokens = None
         self.conversation_id = None
         self.sidebar.select(None)
         self._drop_pending_views()
@@ -657,6 +713,10 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: ANN001
         super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if self.frameGeometry().size() != self.size():
+                self._fit_to_screen()  # again, now that the frame around the window is known
         if not self._sized:
             self._sized = True
             self.fit_columns()
@@ -665,7 +725,10 @@ class MainWindow(QMainWindow):
         """Default widths: a narrow sidebar, the panel at its usual width, the rest for the chat."""
         width = self.split.width() or self.width()
         sidebar = max(SIDEBAR_MIN, min(230, int(width * 0.17)))
-        panel = max(PANEL_MIN, min(PANEL_DEFAULT, int(width * 0.34), width - sidebar - CHAT_MIN))
+        # Wide enough for all of its tabs (a narrow panel would scroll some of them out of sight).
+        tabs = self.panel.tabBar().sizeHint().width() + 8
+        room = width - sidebar - CHAT_MIN - 2 * self.split.handleWidth()
+        panel = max(PANEL_MIN, min(max(min(PANEL_DEFAULT, int(width * 0.34)), tabs), room))
         self.split.setSizes([sidebar, max(CHAT_MIN, width - sidebar - panel), panel])
 
     def closeEvent(self, event: QCloseEvent) -> None:

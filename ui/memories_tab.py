@@ -101,12 +101,19 @@ class MemoriesTab(QWidget):
         self.view.customContextMenuRequested.connect(self._on_view_context_menu)
         self.view.doubleClicked.connect(self._on_edit_button_clicked)
         self.model.dataChanged.connect(self._on_view_selection_changed)
+        # The header sizes its columns to their contents when the model is reset, not when a page
+        # of rows arrives: after a search that found nothing, the columns would stay squeezed.
+        self.model.rowsInserted.connect(self._on_model_rows_inserted)
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.pin_button.clicked.connect(self._on_pin_button_clicked)
         self.exclude_button.clicked.connect(self._on_exclude_button_clicked)
         self.edit_button.clicked.connect(self._on_edit_button_clicked)
         self.forget_button.clicked.connect(self._on_forget_button_clicked)
         self._on_view_selection_changed()
+
+    def _on_model_rows_inserted(self, *_: object) -> None:
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(0, header.sectionResizeMode(0))  # same mode: sizes the columns again
 
     def _search(self) -> str | None:
         return self.search.text().strip() or None

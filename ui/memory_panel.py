@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from assistant.context import WindowView
@@ -26,6 +26,10 @@ from ui.suggestions_view import SuggestionsView
 
 if TYPE_CHECKING:
     from ui.reader import Reads
+
+
+TEMPLATE_SHADE = (124, 92, 255, 50)  # a light violet wash, readable in both themes
+TEMPLATE_INK = (106, 76, 214)
 
 
 class PromptTab(QWidget):
@@ -52,10 +56,34 @@ class PromptTab(QWidget):
 
     def show_window(self, window: WindowView, title: str) -> None:
         self.text.setPlainText(window.prompt)
+        marked = self._mark_template(window.template_spans)
         self.label.setText(
             f"The exact text sent to the model for {title[0].lower() + title[1:]}: "
             f"{window.prompt_tokens:,} tokens, chat template included."
+            + (" Shaded: the chat template's own markers (control tokens); everything else is read as "
+               "plain text, even where it looks like a marker." if marked else "")
         )
+
+    def _mark_template(self, spans: tuple[tuple[int, int], ...]) -> bool:
+        """Shade the template's own text, so a marker someone typed can be told from a real one."""
+        if not spans:
+            return False
+        fmt = QTextCharFormat()
+        fmt.setBackground(QColor(*TEMPLATE_SHADE))
+        fmt.setForeground(QColor(*TEMPLATE_INK))
+        fmt.setFontWeight(700)
+        cursor = QTextCursor(self.text.document())
+        for start, end in spans:
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(fmt)
+        return True
+
+    def is_template_at(self, position: int) -> bool:
+        """Whether the character at ``position`` is shown as the template's own text."""
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(position + 1)
+        return cursor.charFormat().fontWeight() == 700
 
     def _on_copy_button_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.text.toPlainText())
@@ -109,6 +137,7 @@ class MemoryPanel(QTabWidget):
         for tab in (self.context, self.retrieved, self.memories):
             tab.operation.connect(self.operation)
         self.context.back_to_next_turn.connect(self.back_to_next_turn)
+        self.retrieved.back_button.clicked.connect(self.back_to_next_turn)
         self.suggested.approve.connect(self._on_suggested_approve)
         self.suggested.reject.connect(self._on_suggested_reject)
         self.suggested.approve_all.connect(self._on_suggested_approve_all)
@@ -122,7 +151,13 @@ class MemoryPanel(QTabWidget):
             self.retrieved.show_window(WindowView(), title)
             return
         self.retrieved.show_window(window, title)
+        self.retrieved.back_button.setVisible(not live)
         self.prompt_tab.show_window(window, title)
+
+    def offer_next_turn(self) -> None:
+        """The window shown (a turn's that just ended) stays; "Show next turn" brings the preview."""
+        self.context.back_button.setVisible(True)
+        self.retrieved.back_button.setVisible(True)
 
     def show_suggestions(self, rows: list[Any]) -> None:
         """The pending suggestions; the tab says how many wait."""

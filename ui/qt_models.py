@@ -28,6 +28,7 @@ CATEGORY_COLORS = {
     "history": "#4d96ff",
     "message": "#e05780",
     "template": "#9a8c98",
+    "forgotten": "#6c757d",
     "reserve": "#c9ada7",
     "free": "#e9ecef",
 }
@@ -38,6 +39,7 @@ CATEGORY_LABELS = {
     "history": "History",
     "message": "New message",
     "template": "Template",
+    "forgotten": "Forgotten since",
     "reserve": "Reply reserve",
     "free": "Free",
 }

@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from assistant.context import WindowView
 from assistant.impact import Impact
@@ -38,16 +49,37 @@ class RetrievedTab(QWidget):
         self.label = QLabel("Memories retrieved for the next turn appear here.")
         self.label.setObjectName("muted")
         self.label.setWordWrap(True)
+        self.back_button = QPushButton("Show next turn")
+        self.back_button.setObjectName("link")
+        self.back_button.setToolTip("The memories the next message would bring in, as you type it")
+        self.back_button.setVisible(False)
         self.model = RetrievedModel(self)
         self.view = table(self.model)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, self.model.columnCount()):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # The detail says why first, then the memory's text, and scrolls: a long memory never
+        # pushes the reason out of sight.
         self.detail = QLabel(HINT)
         self.detail.setObjectName("muted")
         self.detail.setWordWrap(True)
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.detail.setTextFormat(Qt.TextFormat.PlainText)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_area = QScrollArea()
+        self.detail_area.setWidgetResizable(True)
+        self.detail_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_area.setWidget(self.detail)
+        self.detail_area.setMinimumHeight(60)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.view)
+        split.addWidget(self.detail_area)
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.split = split
         buttons = QHBoxLayout()
         self.pin_button = QPushButton("Pin")
         self.edit_button = QPushButton("Edit…")
@@ -56,8 +88,8 @@ class RetrievedTab(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         lay.addWidget(self.label)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.detail)
+        lay.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(split, 1)
         lay.addLayout(buttons)
 
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
@@ -96,7 +128,8 @@ class RetrievedTab(QWidget):
             b.setEnabled(bool(rows))
         if rows:
             it = self.model.item(rows[0].row())
-            self.detail.setText(f"{it.text}\n\nWhy: {it.reason or '—'}")
+            self.detail.setText(f"Why: {it.reason or '—'}\n\n{it.text}")
+            self.detail_area.verticalScrollBar().setValue(0)
         else:
             self.detail.setText(HINT)
 

@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QStandardItemModel
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,7 +26,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -66,7 +69,10 @@ class SettingsDialog(QDialog):
         self._gpu = gpu_offload
         self._memory = memory
         self.models_dialog: ModelsDialog | None = None
-        form = QFormLayout(self)
+        # The fields scroll, the buttons stay: on a small screen (1024x700) nothing is drawn over
+        # anything else, and OK is always in reach.
+        self.body = QWidget()
+        form = QFormLayout(self.body)
         self.model = QComboBox()
         self.models_button = QPushButton("Models…")
         self.models_button.setToolTip("Download a better model from a curated catalogue, or from any .gguf URL")
@@ -102,6 +108,24 @@ class SettingsDialog(QDialog):
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
+        # Sampling beyond the temperature, kept per model like it (what LM Studio and Jan offer).
+        self.top_p = QDoubleSpinBox()
+        self.top_p.setRange(0.01, 1.0)
+        self.top_p.setSingleStep(0.05)
+        self.top_p.setToolTip("Top-p: pick among the likeliest tokens that together hold this much probability")
+        self.min_p = QDoubleSpinBox()
+        self.min_p.setRange(0.0, 0.99)
+        self.min_p.setSingleStep(0.01)
+        self.min_p.setToolTip("Min-p: leave out tokens less likely than this share of the likeliest one (0: off)")
+        self.repeat_penalty = QDoubleSpinBox()
+        self.repeat_penalty.setRange(1.0, 2.0)
+        self.repeat_penalty.setSingleStep(0.05)
+        self.repeat_penalty.setToolTip("Repeat penalty: how much less likely a token already used becomes (1: off)")
+        sampling_row = QHBoxLayout()
+        for label, box in (("Top-p", self.top_p), ("Min-p", self.min_p), ("Repeat penalty", self.repeat_penalty)):
+            sampling_row.addWidget(QLabel(label))
+            sampling_row.addWidget(box)
+        sampling_row.addStretch(1)
         self.fit = QLabel()
         self.fit.setObjectName("muted")
         self.fit.setWordWrap(True)
@@ -131,13 +155,14 @@ class SettingsDialog(QDialog):
         form.addRow("Threads", self.threads)
         form.addRow("Flash attention", self.flash_attn)
         form.addRow("Temperature", self.temperature)
+        form.addRow("Sampling", sampling_row)
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Memory budget (tokens)", self.memory_budget)
         form.addRow("Suggested notes", self.suggest_notes)
         form.addRow("", self.auto_approve)
         form.addRow("System prompt", self.system_prompt)
         note = QLabel(
-            "Context size, GPU layers, temperature and chat format are kept per model. GPU layers: 0 runs on "
+            "Context size, GPU layers, temperature, sampling and chat format are kept per model. GPU layers: 0 runs on "
             "the CPU. Changing the model, context, GPU layers, chat format, threads or flash attention reloads "
             "the model."
         )
@@ -145,7 +170,14 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         form.addRow(note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        form.addRow(buttons)
+        self.fields_area = QScrollArea()
+        self.fields_area.setWidgetResizable(True)
+        self.fields_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.fields_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.fields_area.setWidget(self.body)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.fields_area, 1)
+        outer.addWidget(buttons)
 
         # The models listed: read once (listing parses each GGUF file's header); a file added or
         # downloaded here joins the list with the entry read for it.
@@ -159,6 +191,23 @@ class SettingsDialog(QDialog):
         self.n_ctx.valueChanged.connect(self._on_n_ctx_value_changed)
         buttons.accepted.connect(self._on_buttons_accepted)
         buttons.rejected.connect(self.reject)
+        self._fit_to_screen(buttons.sizeHint().height())
+
+    def _fit_to_screen(self, buttons_height: int) -> None:
+        """As tall as the fields need, at most the screen's free height (the rest scrolls)."""
+        parent = self.parentWidget()
+        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        hint = self.body.sizeHint()
+        layout = self.layout()
+        assert layout is not None
+        margins = layout.contentsMargins()
+        width = max(self.minimumWidth(), hint.width() + margins.left() + margins.right() + 24)
+        height = hint.height() + buttons_height + margins.top() + margins.bottom() + 12
+        if screen is not None:
+            area = screen.availableGeometry()
+            width = min(width, area.width() - 40)
+            height = min(height, area.height() - 60)  # room for the title bar
+        self.resize(width, height)
 
     # -- the model picker ------------------------------------------------------------------
 
@@ -190,6 +239,9 @@ class SettingsDialog(QDialog):
         self.n_ctx.setValue(settings.n_ctx or 0)
         self.gpu.setValue(-1 if settings.gpu_layers is None else settings.gpu_layers)
         self.temperature.setValue(settings.temperature)
+        self.top_p.setValue(settings.top_p)
+        self.min_p.setValue(settings.min_p)
+        self.repeat_penalty.setValue(settings.repeat_penalty)
         entry = self._entry()
         chosen = settings.chat_template
         if chosen is None and entry is not None and not entry.has_chat_template and not entry.error:
@@ -243,6 +295,9 @@ class SettingsDialog(QDialog):
             n_ctx=self.n_ctx.value() or None,
             gpu_layers=None if self.gpu.value() < 0 else self.gpu.value(),
             temperature=round(self.temperature.value(), 2),
+            top_p=round(self.top_p.value(), 2),
+            min_p=round(self.min_p.value(), 2),
+            repeat_penalty=round(self.repeat_penalty.value(), 2),
             chat_template=self.chat_format.currentData(),
             max_tokens=self.max_tokens.value(),
             memory_budget=self.memory_budget.value(),

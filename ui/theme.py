@@ -84,6 +84,8 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> bool:
         QWidget#chatInner {{ background: palette(base); }}
         QWidget#sidebar {{ background: {sidebar}; }}
         QFrame#composerBox {{ background: palette(base); border-top: 1px solid {border}; }}
+        QFrame#noticeBox {{ background: palette(base); border-top: 1px solid {border}; }}
+        QLabel#notice {{ color: {'#f0b35a' if dark else '#8a5a00'}; }}
         QToolButton#cardAction {{ color: {disabled}; padding: 2px 8px; border-radius: 4px; }}
         QToolButton#cardAction:hover {{ color: {ACCENT}; background: {'#30324a' if dark else '#efeffc'}; }}
         QPushButton {{ padding: 5px 12px; border-radius: 6px; border: 1px solid {border};

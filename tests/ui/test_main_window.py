@@ -183,7 +183,7 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     # Enter while it streams: the new message waits in the box, and the window says so.
     qtbot.keyClicks(window.chat.composer, "and then?")
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Return)
-    assert window.chat.composer.toPlainText() == "and then?" and "stays in the box" in window.statusBar().currentMessage()
+    assert window.chat.composer.toPlainText() == "and then?" and "stays in the box" in window.chat.notice_text()
     # Escape stops a reply, as in other chat apps (the Stop button is clicked in another test).
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
@@ -320,7 +320,11 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     reading: list[tuple[int, int]] = []
     window.engine.reading.connect(lambda done, total: reading.append((done, total)))
     qtbot.waitUntil(lambda: bool(reading), timeout=TIMEOUT)
-    assert reading[0][1] > 4000 and "Reading the prompt" in window.statusBar().currentMessage()
+    assert reading[0][1] > 4000
+    # The reading shows in the reply being written, with its numbers (issue 25), not in the status bar.
+    qtbot.waitUntil(lambda: window.chat._streaming is not None and window.chat._streaming.reading.isVisible(),
+                    timeout=TIMEOUT)
+    assert "Reading the prompt" in window.chat._streaming.reading_label.text()
     qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
