@@ -447,3 +447,15 @@ def test_memory_list_does_not_print_bidi_or_control_characters_raw(assistant: As
     assert "\\u202e" in out and "\\u001b" in out and "\\U000e0041" in out
     assert "👨\u200d👩\u200d👧" in out  # the joiner inside an emoji is not hidden text
     assert text_module.shown("plain text é ✓") == "plain text é ✓"
+
+
+def test_number_arguments_take_ascii_digits_and_a_minus_only_where_allowed() -> None:
+    from assistant.cli import _number
+
+    layers = _number("a number of layers", -1, 100)
+    assert layers("-1") == -1 and layers("0") == 0 and layers("12") == 12
+    for typed in ("-2", "--1", "-１", "+1", " 1", "1_0", "٣"):
+        with pytest.raises(InvalidInputError, match="is not a number of layers"):
+            layers(typed)
+    with pytest.raises(InvalidInputError):
+        _number("a memory id", 1, 10)("-1")
