@@ -187,6 +187,8 @@ class Assistant:
     def close(self) -> None:
         try:
             self.memories.flush()
+        except GlassmindError as exc:  # a full disk: the sentence says the data is safe, no traceback
+            log.warning("glassmind: %s", exc)
         except Exception:  # closing must not lose the database over a cache write
             log.exception("could not save the vector index")
         if self._model is not None:

@@ -97,6 +97,7 @@ class Backups:
             raise StoreError(
                 f"{self.dir} should be a folder (Glassmind's backups) but is a file: move it away and try again."
             )
+        tmp: Path | None = None
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             now = dt.datetime.now(dt.UTC)
@@ -112,6 +113,9 @@ class Backups:
                     dest.close()
                 os.replace(tmp, path)
         except (OSError, sqlite3.Error) as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)  # a full disk leaves a 0-byte or partial copy
             raise StoreError(f"Could not write a backup in {self.dir}: {_reason(exc)}") from exc
         self._prune()
         return Backup(path, now, reason)
@@ -130,7 +134,7 @@ class Backups:
         try:
             return self.make(conn, "daily")
         except StoreError as exc:
-            log.warning("%s", exc)
+            self.notices.append(str(exc))  # shown with the command's other notices, as one sentence
             return None
 
     def _prune(self) -> None:
@@ -238,6 +242,8 @@ def _reason(exc: OSError | sqlite3.Error) -> str:
     text = str(exc).lower()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or "full" in text:
         return "the disk is full. Free some space and try again."
+    if "disk i/o" in text:  # SQLite's word for a write the disk refused (a full disk, often)
+        return "the disk is full or failing. Free some space and try again."
     if isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text or "permission" in text:
         return "permission denied. Give your user write permission on that folder and try again."
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -314,8 +314,10 @@ def _number(what: str, low: int, high: int, *, hint: str = "") -> Callable[[str]
     argparse does not catch: main() prints it as one sentence and exits 1."""
 
     def parse(text: str) -> int:
-        # ASCII digits only: int() also takes '１' (a full-width one), '+2', '1_0' and ' 2 '.
-        value = int(text) if _DIGITS.fullmatch(text) else None
+        # ASCII digits only (a minus sign where negatives are allowed): int() also takes '１' (a
+        # full-width one), '+2', '1_0' and ' 2 '.
+        digits = text[1:] if low < 0 and text.startswith("-") else text
+        value = int(text) if _DIGITS.fullmatch(digits) else None
         if value is None or not low <= value <= high:
             typed = clean_input(text)
             typed = shown(typed if len(typed) <= 30 else typed[:30] + "…")

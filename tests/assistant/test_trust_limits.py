@@ -138,26 +138,42 @@ def _leave_free(where: Path, free: int) -> None:
 
 @pytest.mark.parametrize("free_kib", [64, 192])
 def test_commands_on_a_nearly_full_disk_give_one_sentence_and_lose_nothing(
-    small_disk: Path, embedder, monkeypatch, capsys, free_kib: int
+    small_disk: Path, embedder, chat_model, monkeypatch, capsys, caplog, free_kib: int
 ) -> None:
     import assistant.cli as cli
 
     home = small_disk / "home"
     monkeypatch.setenv("GLASSMIND_HOME", str(home))
-    monkeypatch.setattr(cli, "Assistant", lambda: Assistant(embedder=embedder))
+
+    def app() -> Assistant:
+        made = Assistant(embedder=embedder, model=chat_model)
+        made.settings.max_tokens = 8
+        real_close = made.close
+
+        def close() -> None:
+            made._model = None  # the session owns the model
+            real_close()
+
+        made.close = close  # type: ignore[method-assign]
+        return made
+
+    monkeypatch.setattr(cli, "Assistant", app)
     assert cli.main(["memory", "add", "the first note, written with room to spare"]) == 0
     assert cli.main(["memory", "add", "the second note, to forget later"]) == 0
     capsys.readouterr()
+    shutil.rmtree(home / "backups")  # the next start makes its daily backup: on the full disk
     _leave_free(small_disk, free_kib * 1024)
     typed = f"{SECRET} " + "a long note typed on a full disk " * 300
     codes = {
         "add": cli.main(["memory", "add", typed]),
         "forget": cli.main(["memory", "forget", "2"]),
         "list": cli.main(["memory", "list", "--json"]),
+        "chat": cli.main(["chat", "--once", f"{SECRET} a message typed on a full disk " * 80]),
     }
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "no transaction is active" not in err, err
-    for line in err.splitlines():
+    for line in err.splitlines():  # each problem is one line of its own, said by glassmind
         assert line.startswith(("glassmind: ", "Indexing memories", "\r")) or not line.strip() or "memories" in line
     if codes["add"]:
         assert "disk is full" in err  # told, and the text is still on the command line
@@ -165,10 +181,16 @@ def test_commands_on_a_nearly_full_disk_give_one_sentence_and_lose_nothing(
     assert not list(home.rglob("*.tmp")), list(home.rglob("*"))
     store = Store(paths.database_path(home))
     texts = [r["text"] for r in store.query("SELECT text FROM memories")]
+    messages = [r["content"] for r in store.query("SELECT content FROM messages WHERE role = 'user'")]
     store.close()
+    typed_chat = f"{SECRET} a message typed on a full disk " * 80
+    assert messages in ([], [typed_chat])  # stored whole, or not at all
+    if not messages:
+        assert codes["chat"] == 1 and "disk is full" in err  # and said so
     assert "the first note, written with room to spare" in texts
     assert (typed.strip() in texts) == (codes["add"] == 0)  # stored whole, or not at all and said so
     assert ("the second note, to forget later" in texts) == (codes["forget"] != 0)
+
 
 
 # -- 7: a damaged page --------------------------------------------------------------------------
@@ -447,3 +469,15 @@ def test_memory_list_does_not_print_bidi_or_control_characters_raw(assistant: As
     assert "\\u202e" in out and "\\u001b" in out and "\\U000e0041" in out
     assert "👨\u200d👩\u200d👧" in out  # the joiner inside an emoji is not hidden text
     assert text_module.shown("plain text é ✓") == "plain text é ✓"
+
+
+def test_number_arguments_take_ascii_digits_and_a_minus_only_where_allowed() -> None:
+    from assistant.cli import _number
+
+    layers = _number("a number of layers", -1, 100)
+    assert layers("-1") == -1 and layers("0") == 0 and layers("12") == 12
+    for typed in ("-2", "--1", "-１", "+1", " 1", "1_0", "٣"):
+        with pytest.raises(InvalidInputError, match="is not a number of layers"):
+            layers(typed)
+    with pytest.raises(InvalidInputError):
+        _number("a memory id", 1, 10)("-1")
