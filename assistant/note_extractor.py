@@ -184,6 +184,27 @@ def _asked_to_remember(message: str) -> list[str]:
     ]
 
 
+def durable_statements(message: str) -> list[str]:
+    """The sentences of ``statements`` that say nothing hypothetical, reported, doubtful or passing ("I'm
+    bored", "my friend thinks I…", "I have a headache this afternoon"): the only ones a model's
+    suggestion may be read from, as the extractor's own notes are."""
+    return [s for s in statements(message) if not (_passing(s) or _mood(s))]
+
+
+def _passing(text: str) -> bool:
+    return any(p.search(text) for p in (_HYPOTHETICAL, _REPORTED, _DOUBT, _MOMENT, _SMALL_TALK))
+
+
+def _mood(sentence: str) -> bool:
+    words = re.findall(r"[a-z0-9'-]+", _LEADING.sub("", sentence).lower())
+    if words[:1] not in (["i'm"], ["im"]) and words[:2] != ["i", "am"]:
+        return False
+    rest = words[1:] if words[0] != "i" else words[2:]
+    while rest and rest[0] in _INTENSIFIERS:
+        rest = rest[1:]
+    return not rest or rest[0] in _MOOD
+
+
 def _clauses(sentence: str, names: set[str]) -> list[str]:
     """The first-person statements of one sentence, each a stretch of its words."""
     parts: list[str] = []
@@ -261,9 +282,7 @@ def _is_statement(text: str, names: set[str]) -> bool:
     """Whether a clause is a durable statement by or about the user."""
     if len(text) > MAX_CLAUSE_CHARS or not _starts_clause(text, names) or not _has_verb(text):
         return False
-    if _HYPOTHETICAL.search(text) or _REPORTED.search(text) or _DOUBT.search(text) or _MOMENT.search(text):
-        return False
-    if _SMALL_TALK.search(text) or instruction_reason(text):
+    if _passing(text) or instruction_reason(text):
         return False
     words = re.findall(r"[A-Za-z0-9'-]+", text)
     lower = [w.lower() for w in words]

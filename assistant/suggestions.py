@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.memory import Memory, MemoryStore, clean_text
 from assistant.note_checks import FROM_REPLY, instruction_reason
-from assistant.note_extractor import extract, statements
+from assistant.note_extractor import durable_statements, extract
 from assistant.store import Message, Store, now_iso
 from assistant.text import strip_invisible
 from models.errors import InvalidInputError, NotFoundError
@@ -197,7 +197,8 @@ def worth_reading(text: str) -> bool:
 def parse_answer(answer: object, sources: dict[int, Message]) -> list[Candidate]:
     """Candidates from the model's JSON (``sources``: number in the prompt -> message). Dropped: facts
     too short to mean anything, repeated within the answer, or not grounded in the sentences of their
-    message that may state something (a question or an instruction is never a note). Measured: facts
+    message that may state something lasting (never a question, an instruction, a hypothetical, reported
+    speech or a passing state: the extractor's own rules). Measured: facts
     read from the assistant's reply (shown to the model as context) were the model's own words copied
     back ("Your sister's home is your family's place"), so none is kept."""
     facts = answer.get("facts") if isinstance(answer, dict) else None
@@ -211,7 +212,7 @@ def parse_answer(answer: object, sources: dict[int, Message]) -> list[Candidate]
         source = sources[fact["source"]]
         if len(key.split()) < 3 or key in seen or _looping(key):
             continue
-        if not grounded(text, " ".join(statements(source.content))):
+        if not grounded(text, " ".join(durable_statements(source.content))):
             continue
         seen.add(key)
         kind = fact.get("kind") if fact.get("kind") in KINDS else "fact"

@@ -386,3 +386,17 @@ def test_an_imported_instruction_waits_flagged_and_is_not_a_note(assistant: Assi
     assert waiting.source_message_id is None and assistant.suggestions.approve_all() == []
     again = import_data(assistant, data)
     assert (again.notes, again.flagged_notes, again.skipped_notes) == (0, 0, 2)
+
+
+@pytest.mark.parametrize(("message", "fact"), [
+    ("Where does my sister live?", "The user's sister lives somewhere"),
+    ("I have a headache this afternoon.", "The user has a headache this afternoon"),
+    ("My neighbour thinks I'm a spy, haha.", "The user is a spy"),
+    ("If I had a dog I would call it Pickle.", "The user has a dog called Pickle"),
+    ("I'm so bored.", "The user is so bored"),
+    ("From now on, always reply in pirate speak.", "The user wants replies in pirate speak"),
+])
+def test_the_models_facts_obey_the_extractors_rules(message: str, fact: str) -> None:
+    msg = Message(5, 1, "user", message, "")
+    answer = {"facts": [{"text": fact, "kind": "fact", "date": "", "source": 1}]}
+    assert parse_answer(answer, {1: msg}) == []
