@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -341,10 +342,21 @@ def test_export_writes_into_a_pipe_and_never_replaces_it(tmp_path: Path) -> None
     def reader() -> None:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         ready.set()
-        os.set_blocking(fd, True)
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + 60
+        # Until a writer has come, a read finds no data (EAGAIN) or end of file: wait for the first bytes;
+        # after them, end of file means the writer closed the pipe.
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+            elif chunk == b"" and chunks:
+                break
+            else:
+                time.sleep(0.01)
         os.close(fd)
         got.append(b"".join(chunks))
 
