@@ -197,7 +197,12 @@ class SettingsDialog(QDialog):
         """As tall as the fields need, at most the screen's free height (the rest scrolls)."""
         parent = self.parentWidget()
         screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
-        hint = self.body.sizeHint()
+        # Polished now, not at show: the app's style sheet pads buttons and fields, and a size taken
+        # from unpolished hints leaves them sticking out at the sides on a 1024 px screen.
+        for widget in (self, *self.findChildren(QWidget)):
+            widget.ensurePolished()
+        self.body.layout().activate()  # type: ignore[union-attr]
+        hint = self.body.sizeHint().expandedTo(self.body.minimumSizeHint())
         layout = self.layout()
         assert layout is not None
         margins = layout.contentsMargins()

@@ -478,7 +478,10 @@ def test_memory_list_does_not_print_bidi_or_control_characters_raw(assistant: As
     out = capsys.readouterr().out
     for raw in ("\u202e", "\u202c", "\u2066", "\u2069", "\u200b", "\x1b", "\U000e0041"):
         assert raw not in out
-    assert "\\u202e" in out and "\\u001b" in out and "\\U000e0041" in out
+    # A note keeps no invisible characters (they are stripped when it is stored); the escape sequence is
+    # not invisible, so it is kept and shown escaped. Text that keeps them (a chat message) is escaped too.
+    assert "pay evil to x now \\u001b[2Jcleared tag" in out
+    assert text_module.shown("a \u202eb\u202c \U000e0041") == "a \\u202eb\\u202c \\U000e0041"
     assert "👨\u200d👩\u200d👧" in out  # the joiner inside an emoji is not hidden text
     assert text_module.shown("plain text é ✓") == "plain text é ✓"
 

@@ -158,7 +158,10 @@ def test_context_gpu_layers_temperature_and_chat_format_are_kept_per_model(
     assert (dialog.n_ctx.value(), dialog.temperature.value(), dialog.chat_format.currentData()) == (1024, 0.9, "llama3")
     result = dialog.result_settings()
     assert result.model == str(bare) and result.n_ctx == 1024 and result.chat_template == "llama3"
-    assert result.per_model["bare"] == {"n_ctx": 1024, "gpu_layers": None, "temperature": 0.9, "chat_template": "llama3"}
+    kept = {"n_ctx": 1024, "gpu_layers": None, "temperature": 0.9, "chat_template": "llama3"}
+    assert {k: v for k, v in result.per_model["bare"].items() if k in kept} == kept
+    # The sampling settings beside the temperature are kept per model too, with their defaults here.
+    assert set(result.per_model["bare"]) == {*kept, "top_p", "min_p", "repeat_penalty"}
     assert result.per_model["SmolLM2-135M-Instruct.Q4_1"]["n_ctx"] == 2048
     # Stored and read back, then applied when that model is chosen again.
     again = Settings.from_json(result.to_json()).for_model(None)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
 from assistant import paths
 from assistant.store import Store
 from ui.main_window import MainWindow
+from ui.theme import apply_theme
 
 TIMEOUT = 120_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,17 @@ def _seed(title: str, rows: list[tuple[str, str]]) -> int:
     finally:
         store.close()
     return conv
+
+
+@pytest.fixture(autouse=True)
+def _the_app_s_theme(qapp: QApplication):  # noqa: ANN202
+    """As `glassmind` starts (ui/app.py): the app's own style sheet, whose padding makes buttons wider than
+    Qt's defaults; taken away afterwards, so no other test depends on this one having run."""
+    palette, sheet = qapp.palette(), qapp.styleSheet()
+    apply_theme(qapp, dark=False)
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
 
 
 def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:  # noqa: ANN001
