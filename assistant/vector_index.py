@@ -155,6 +155,19 @@ class VectorIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def similarity(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
+        """Inner product of ``query`` with the stored vectors of ``ids`` (those a search did not
+        return); empty where the index cannot give vectors back (an IVF index without a direct map)."""
+        q = query.reshape(-1).astype(np.float32)
+        out: dict[int, float] = {}
+        with self._lock:
+            for i in ids:
+                try:
+                    out[int(i)] = float(self._index.reconstruct(int(i)) @ q)
+                except (RuntimeError, AssertionError):
+                    return out
+        return out
+
     def save(self) -> str:
         """Write the index atomically; returns its SHA-256 for the database's record."""
         with self._lock:
