@@ -47,8 +47,8 @@ IN_WINDOW_SHOWN = 5  # matches already in the conversation that the panel lists
 # The relevance floor: a memory enters the window only with evidence that it bears on the message.
 # A search hit is an *anchor* when its meaning is close (dense cosine >= FLOOR_DENSE), or close enough
 # and it shares a distinctive word with the message (FLOOR_DENSE_WORD), or it shares FLOOR_WORDS
-# distinctive words. A word is distinctive when at most COMMON_SHARE of the memories hold it (and
-# never fewer than COMMON_MIN): "caroline" in a conversation with Caroline, or "hi" in a chat that
+# distinctive words. A word is distinctive when at most COMMON_SHARE of the memories hold it (never
+# fewer than COMMON_MIN, never more than COMMON_MAX): "caroline" in a conversation with Caroline, or "hi" in a chat that
 # greets every day, says nothing. With no anchor nothing is retrieved; with anchors, the turns around
 # them in their conversation, the hits close in meaning (FLOOR_KEEP) and those whose fused score is at
 # least FLOOR_RELATIVE of the best anchor's come along. What the assistant said needs ASSISTANT_MARGIN
@@ -63,6 +63,7 @@ FLOOR_RELATIVE = 0.5
 ASSISTANT_MARGIN = 0.1
 COMMON_SHARE = 0.02
 COMMON_MIN = 8
+COMMON_MAX = 200  # a word in more memories than this is common in any store (and costs a longer scan)
 BELOW_FLOOR = "below the relevance floor"
 BELOW_FLOOR_SHOWN = 5  # candidates left out by the floor that the panel lists
 
@@ -265,7 +266,7 @@ class Retriever:
 
         Each count stops past the limit, so a frequent word costs a bounded scan, not a count of
         its whole posting list."""
-        limit = max(COMMON_MIN, int(COMMON_SHARE * self.memories.index.size))
+        limit = min(COMMON_MAX, max(COMMON_MIN, int(COMMON_SHARE * self.memories.index.size)))
         out: dict[str, set[int]] = {}
         for word in words:
             if word in _SMALL_TALK:
@@ -425,9 +426,9 @@ class Retriever:
             hit.tokens = self.tokens_of(memory)
             hits[mid] = hit
         if floor and qvec is not None:
-            # A hit that holds a distinctive word but ranked past the dense search: its similarity,
-            # so the floor judges it on both (a handful per query).
-            unknown = [mid for mid, h in hits.items() if h.dense is None and h.distinctive]
+            # A hit with one distinctive word that ranked past the dense search: its similarity decides
+            # (see _anchor), so the floor judges it on both.
+            unknown = [mid for mid, h in hits.items() if h.dense is None and h.distinctive + bool(h.period) == 1]
             for mid, score in self.memories.index.similarity(qvec, unknown).items():
                 hits[mid].dense = round(score, 4)
         small_talk = not [w for w in words if w not in _SMALL_TALK]

@@ -158,15 +158,16 @@ class VectorIndex:
     def similarity(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
         """Inner product of ``query`` with the stored vectors of ``ids`` (those a search did not
         return); empty where the index cannot give vectors back (an IVF index without a direct map)."""
-        q = query.reshape(-1).astype(np.float32)
-        out: dict[int, float] = {}
+        keys = np.fromiter(ids, dtype=np.int64)
+        if not len(keys):
+            return {}
         with self._lock:
-            for i in ids:
-                try:
-                    out[int(i)] = float(self._index.reconstruct(int(i)) @ q)
-                except (RuntimeError, AssertionError):
-                    return out
-        return out
+            try:
+                vecs = self._index.reconstruct_batch(keys)
+            except (RuntimeError, AssertionError):
+                return {}
+        scores = vecs @ query.reshape(-1).astype(np.float32)
+        return {int(i): float(s) for i, s in zip(keys, scores, strict=True)}
 
     def save(self) -> str:
         """Write the index atomically; returns its SHA-256 for the database's record."""
