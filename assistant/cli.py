@@ -240,7 +240,7 @@ def cmd_memory(app: Assistant, args: argparse.Namespace) -> int:
             print(f"{mem.count()} memories", file=sys.stderr)
     elif op == "search":
         app.open_memory(_progress)
-        result = app.retriever.retrieve(_words(args.query), budget=args.budget, include_pinned=True)
+        result = app.retriever.retrieve(_words(args.query), budget=args.budget, include_pinned=True, floor=False)
         if args.json:
             json.dump([h.to_json() for h in result.hits], sys.stdout, indent=2, ensure_ascii=False)
             print()

@@ -62,7 +62,8 @@ class ContextItem:
     kind: str  # system | pinned | memory | history | message | template
     text: str
     tokens: int
-    state: str = "included"  # included | over_budget | excluded | forgotten | in_conversation
+    # included | over_budget | excluded | forgotten | in_conversation | below_floor
+    state: str = "included"
     reason: str = ""
     source: str | None = None  # "message:12" or "memory:5"
     role: str | None = None
@@ -716,6 +717,21 @@ class WindowBuilder:
                 scores={"dense": h.dense, "keyword": h.keyword, "fused": round(h.fused, 6), "via": h.via},
             )
             for h in (retrieval.in_window if retrieval is not None else [])
+        ]
+        # Candidates the relevance floor left out: shown, so the panel can say why nothing came.
+        note_items += [
+            ContextItem(
+                "memory",
+                h.memory.display(),
+                h.tokens,
+                state="below_floor",
+                reason=h.reason,
+                source=f"memory:{h.memory.id}",
+                role="user",
+                scores={"dense": h.dense, "keyword": h.keyword, "fused": round(h.fused, 6), "via": h.via},
+                label=memory_label(h.memory),
+            )
+            for h in (retrieval.below_floor if retrieval is not None else [])
         ]
         new_item = ContextItem("message", new_text, count(new_text), source=new_source, role="user")
         items = [*head, *history_items, *note_items, new_item]

@@ -44,6 +44,28 @@ MIN_SIMILARITY = 0.2  # below this cosine, a note without a keyword match is noi
 # facts; a small model's replies can be wrong and were fed back as if they were true.
 ASSISTANT_SHARE = 0.5
 IN_WINDOW_SHOWN = 5  # matches already in the conversation that the panel lists
+# The relevance floor: a memory enters the window only with evidence that it bears on the message.
+# A search hit is an *anchor* when its meaning is close (dense cosine >= FLOOR_DENSE), or close enough
+# and it shares a distinctive word with the message (FLOOR_DENSE_WORD), or it shares FLOOR_WORDS
+# distinctive words. A word is distinctive when at most COMMON_SHARE of the memories hold it (never
+# fewer than COMMON_MIN, never more than COMMON_MAX): "caroline" in a conversation with Caroline, or "hi" in a chat that
+# greets every day, says nothing. With no anchor nothing is retrieved; with anchors, the turns around
+# them in their conversation, the hits close in meaning (FLOOR_KEEP) and those whose fused score is at
+# least FLOOR_RELATIVE of the best anchor's come along. What the assistant said needs ASSISTANT_MARGIN
+# more cosine, and shared words alone never make it an anchor: its words are evidence only of what was
+# said, and its earlier mistakes must not come back as facts.
+# Calibrated on the tuning part of bench/data/noise.jsonl and on LoCoMo dev; see bench/RESULTS.md.
+FLOOR_DENSE = 0.55
+FLOOR_DENSE_WORD = 0.35
+FLOOR_WORDS = 2
+FLOOR_KEEP = 0.45
+FLOOR_RELATIVE = 0.5
+ASSISTANT_MARGIN = 0.1
+COMMON_SHARE = 0.02
+COMMON_MIN = 8
+COMMON_MAX = 200  # a word in more memories than this is common in any store (and costs a longer scan)
+BELOW_FLOOR = "below the relevance floor"
+BELOW_FLOOR_SHOWN = 5  # candidates left out by the floor that the panel lists
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -55,6 +77,12 @@ _STOPWORDS = frozenset(
     did does dont do's what's whats tell know get got like also ever one""".split()
 )
 _WORD = re.compile(r"[\w']+", re.UNICODE)
+# Words of greetings and small talk: a chat that says "hi" in every session makes "hi" rare enough
+# to look distinctive, but sharing it is no evidence that a memory helps (the relevance floor).
+_SMALL_TALK = frozenset(
+    """hi hello hey hiya yo thanks thank ok okay yes yeah yep no nope bye goodbye good morning evening night
+    lol haha cool nice great wow sure please sorry welcome cheers fine today tonight""".split()
+)
 
 
 def _usable(memory: Memory, include_pinned: bool) -> bool:
@@ -92,6 +120,7 @@ class Hit:
     period: str = ""  # the period named in the query that it falls in ("in July 2022")
     via: str = "search"  # "pinned", "search" or "neighbor"
     matched: list[str] = field(default_factory=list)
+    distinctive: int = 0  # distinctive query words it holds (see COMMON_SHARE)
     reason: str = ""
 
     def to_json(self) -> dict[str, object]:
@@ -119,6 +148,7 @@ class RetrievalResult:
     search_s: float  # the rest of retrieve(): index sync, searches, scoring, packing
     in_window: list[Hit] = field(default_factory=list)  # matches skipped: their message is in the window
     waited_s: float = 0.0  # how long retrieve() waited for an embedding started before it (start_query)
+    below_floor: list[Hit] = field(default_factory=list)  # the best candidates the relevance floor left out
 
 
 def _age(created: str, now: dt.datetime) -> str:
@@ -156,6 +186,7 @@ class Retriever:
         period_boost: float = PERIOD_BOOST,
         dense_k: int = DENSE_K,
         keyword_k: int = KEYWORD_K,
+        floor: bool = True,
     ) -> None:
         self.memories = memories
         self.count_tokens = count_tokens
@@ -169,6 +200,7 @@ class Retriever:
         self.period_boost = period_boost
         self.dense_k = dense_k
         self.keyword_k = keyword_k
+        self.floor = floor
         self._token_cache: dict[tuple[int, str], int] = {}
         self._last_query: tuple[str, np.ndarray] | None = None
         self._pending: tuple[str, Future[tuple[np.ndarray, float]]] | None = None
@@ -229,6 +261,63 @@ class Retriever:
         )
         return [(int(r["id"]), -float(r["score"])) for r in rows]
 
+    def distinctive_words(self, words: list[str]) -> dict[str, set[int]]:
+        """The query words few memories hold, each with the ids of the memories that hold it.
+
+        Each count stops past the limit, so a frequent word costs a bounded scan, not a count of
+        its whole posting list."""
+        limit = min(COMMON_MAX, max(COMMON_MIN, int(COMMON_SHARE * self.memories.index.size)))
+        out: dict[str, set[int]] = {}
+        for word in words:
+            if word in _SMALL_TALK:
+                continue
+            rows = self.memories.store.query(
+                "SELECT rowid AS id FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?",
+                ['"' + word.replace('"', "") + '"', limit + 1],
+            )
+            if 0 < len(rows) <= limit:
+                out[word] = {int(r["id"]) for r in rows}
+        return out
+
+    def _anchor(self, hit: Hit, small_talk: bool = False) -> bool:
+        """Whether a search hit alone is evidence that memory bears on the query (the floor).
+
+        ``small_talk``: the query holds nothing but greetings and small talk, whose meaning is close
+        to every other greeting; then closeness of meaning alone is no evidence."""
+        margin = ASSISTANT_MARGIN if hit.memory.speaker == "assistant" and hit.memory.kind == "message" else 0.0
+        dense = hit.dense if hit.dense is not None else -1.0
+        # A memory from the period the message names ("in June 2023") counts as one more word.
+        words = hit.distinctive + (1 if hit.period else 0)
+        return (
+            (dense >= FLOOR_DENSE + margin and not small_talk)
+            or (words >= 1 and dense >= FLOOR_DENSE_WORD + margin)
+            or (words >= FLOOR_WORDS and not margin)  # the assistant's words need closeness in meaning too
+        )
+
+    def _apply_floor(self, hits: dict[int, Hit], small_talk: bool = False) -> list[Hit]:
+        """Leave out of ``hits`` what has no evidence of relevance; returns what was left out, best first.
+
+        Kept: the anchors (see _anchor), the messages around an anchor in its conversation (the
+        passage the answer sits in), and with any anchor, the hits close in meaning (FLOOR_KEEP)."""
+        anchors = [h for h in hits.values() if self._anchor(h, small_talk)]
+        near: set[tuple[int | None, int]] = set()
+        for h in anchors:
+            if h.memory.kind == "message":
+                for mid in range(h.memory.id - self.context_window, h.memory.id + self.context_window + 1):
+                    near.add((h.memory.conversation_id, mid))
+        best = max((h.fused for h in anchors), default=0.0)
+        left: list[Hit] = []
+        for mid, hit in list(hits.items()):
+            keep = bool(anchors) and (
+                self._anchor(hit, small_talk)
+                or (hit.memory.kind == "message" and (hit.memory.conversation_id, mid) in near)
+                or (hit.dense or -1.0) >= FLOOR_KEEP
+                or hit.fused >= FLOOR_RELATIVE * best
+            )
+            if not keep:
+                left.append(hits.pop(mid))
+        return sorted(left, key=lambda h: -h.fused)
+
     # -- the whole thing ---------------------------------------------------------
 
     def retrieve(
@@ -241,6 +330,7 @@ class Retriever:
         include_pinned: bool = False,
         now: dt.datetime | None = None,
         query_vec: np.ndarray | None = None,
+        floor: bool | None = None,
     ) -> RetrievalResult:
         """Memories for ``query`` best first, packed into ``budget`` tokens.
 
@@ -250,7 +340,10 @@ class Retriever:
         ``exclude_message_ids``: messages that are no candidates at all (the one being answered,
         stored before its window is built: it would match itself and push the rest down a rank,
         so the window would differ from the one previewed before it was sent).
+        ``floor``: apply the relevance floor (default: the retriever's setting); a search the user
+        asks for shows every match.
         """
+        floor = self.floor if floor is None else floor
         now = now or dt.datetime.now(dt.UTC)
         exclude = set(exclude_message_ids)
         skip = set(skip_message_ids) | exclude
@@ -266,6 +359,7 @@ class Retriever:
             keyword = [k for k in keyword if k[0] not in mine]
         keyword = keyword[: self.keyword_k]
         in_keyword = {mid for mid, _ in keyword}
+        distinctive = self.distinctive_words(words) if floor else {}
         rows = self.memories.get_many(in_keyword)
         periods = periods_in(query, now) if self.period_boost != 1.0 else []
         embed_s = waited = 0.0
@@ -319,6 +413,7 @@ class Retriever:
                 hit.keyword_rank, hit.keyword = keyword_by_id[mid][0], round(keyword_by_id[mid][1], 4)
                 low = memory.text.lower()
                 hit.matched = [w for w in words if w in low][:4]
+            hit.distinctive = sum(1 for ids in distinctive.values() if mid in ids)
             # Unrelated notes cost prompt time and distract a small model: keep only real matches.
             if hit.keyword is None and (hit.dense or 0.0) < self.min_similarity:
                 continue
@@ -330,6 +425,14 @@ class Retriever:
             # Counted only now: a match already in the window is not quoted, so it costs nothing.
             hit.tokens = self.tokens_of(memory)
             hits[mid] = hit
+        if floor and qvec is not None:
+            # A hit with one distinctive word that ranked past the dense search: its similarity decides
+            # (see _anchor), so the floor judges it on both.
+            unknown = [mid for mid, h in hits.items() if h.dense is None and h.distinctive + bool(h.period) == 1]
+            for mid, score in self.memories.index.similarity(qvec, unknown).items():
+                hits[mid].dense = round(score, 4)
+        small_talk = not [w for w in words if w not in _SMALL_TALK]
+        below = self._apply_floor(hits, small_talk) if floor else []
         if self.neighbors:
             self._add_neighbors(hits, skip, include_pinned)
         ranked = sorted(hits.values(), key=lambda h: -h.fused)
@@ -350,7 +453,13 @@ class Retriever:
         return RetrievalResult(
             hits=chosen, budget=budget, used_tokens=used, embed_s=embed_s,
             search_s=time.perf_counter() - t0 - waited, in_window=in_window, waited_s=waited,
+            below_floor=[self._left_out(h, now) for h in below[:BELOW_FLOOR_SHOWN]],
         )
+
+    def _left_out(self, hit: Hit, now: dt.datetime) -> Hit:
+        hit.tokens = hit.tokens or self.tokens_of(hit.memory)
+        hit.reason = f"{BELOW_FLOOR}: {self._reason(hit, now)}"
+        return hit
 
     def _passage_scores(self, fused: dict[int, float], rows: dict[int, Memory]) -> dict[int, float]:
         """What each message candidate gains from matching turns around it.

@@ -156,6 +156,20 @@ class VectorIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def similarity(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
+        """Inner product of ``query`` with the stored vectors of ``ids`` (those a search did not
+        return); empty where the index cannot give vectors back (an IVF index without a direct map)."""
+        keys = np.fromiter(ids, dtype=np.int64)
+        if not len(keys):
+            return {}
+        with self._lock:
+            try:
+                vecs = self._index.reconstruct_batch(keys)
+            except (RuntimeError, AssertionError):
+                return {}
+        scores = vecs @ query.reshape(-1).astype(np.float32)
+        return {int(i): float(s) for i, s in zip(keys, scores, strict=True)}
+
     def save(self) -> str:
         """Write the index atomically; returns its SHA-256 for the database's record."""
         with self._lock:

@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-BENCHMARKS = ("locomo", "retrieval", "speed", "ui", "crash", "suggestions", "buffers")
+BENCHMARKS = ("locomo", "retrieval", "speed", "ui", "crash", "suggestions", "noise", "buffers")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -96,8 +96,37 @@ def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[
     return memories, {m.id: t["dia_id"] for m, t in zip(added, turns, strict=True)}, len(turns) / elapsed
 
 
+def ingest_sessions(memories: MemoryStore, sample: dict[str, Any]) -> dict[int, str]:
+    """The conversation as an imported chat history: one Glassmind conversation per session.
+    Returns the memory id -> dia_id map."""
+    store = memories.store
+    turns = turns_of(sample)
+    dia_of: dict[int, str] = {}
+    for session in dict.fromkeys(t["dia_id"].split(":")[0] for t in turns):
+        mine = [t for t in turns if t["dia_id"].split(":")[0] == session]
+        conv = store.create_conversation(f"{sample['speaker_a']} and {sample['speaker_b']}, session {session[1:]}")
+        rows = [{"role": "user", "content": t["text"], "created": t["created"]} for t in mine]
+        ids = store.import_messages(conv.id, rows)
+        added = memories.add_many(
+            [
+                {
+                    "text": t["text"], "kind": "message", "source": "bench", "speaker": t["speaker"],
+                    "conversation_id": conv.id, "message_id": mid, "created": t["created"],
+                }
+                for t, mid in zip(mine, ids, strict=True)
+            ]
+        )
+        dia_of.update({m.id: t["dia_id"] for m, t in zip(added, mine, strict=True)})
+    return dia_of
+
+
 def run(
-    data: Path, *, limit: int | None = None, conversations: Sequence[str] = (), progress: bool = True
+    data: Path,
+    *,
+    limit: int | None = None,
+    conversations: Sequence[str] = (),
+    progress: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from models.llama import ChatModel
     from models.registry import bundled_model_path
@@ -114,12 +143,16 @@ def run(
     per_budget: dict[int, list[float]] = {b: [] for b in BUDGETS}
     per_cat: dict[str, dict[int, list[float]]] = defaultdict(lambda: {b: [] for b in BUDGETS})
     rates, latencies = [], []
+    # Precision: of the tokens retrieved, how many are evidence turns; and questions given nothing.
+    evidence_tokens = dict.fromkeys(BUDGETS, 0)
+    retrieved_tokens = dict.fromkeys(BUDGETS, 0)
+    empty = dict.fromkeys(BUDGETS, 0)
     for path in files:
         sample = json.loads(path.read_text())
         with tempfile.TemporaryDirectory(prefix="glassmind-locomo-") as tmp:
             memories, dia_of, rate = ingest(Path(tmp), embedder, sample)
             rates.append(rate)
-            retriever = Retriever(memories, tokenizer.count_tokens)
+            retriever = Retriever(memories, tokenizer.count_tokens, **(settings or {}))
             questions = [q for q in sample["qa"] if q.get("category") != 5][:limit]
             for q in questions:
                 wanted = set(evidence_ids(q.get("evidence", [])))
@@ -130,6 +163,9 @@ def run(
                     hits = retriever.retrieve(str(q["question"]), budget=budget).hits
                     latencies.append(time.perf_counter() - t0)
                     got = {dia_of.get(h.memory.id) for h in hits}
+                    retrieved_tokens[budget] += sum(h.tokens for h in hits)
+                    evidence_tokens[budget] += sum(h.tokens for h in hits if dia_of.get(h.memory.id) in wanted)
+                    empty[budget] += not hits
                     recall = len(wanted & got) / len(wanted)
                     per_budget[budget].append(recall)
                     per_cat[CATEGORIES.get(q["category"], str(q["category"]))][budget].append(recall)
@@ -143,6 +179,10 @@ def run(
         "questions": len(per_budget[BUDGETS[0]]),
         "recall": {str(b): mean(v) for b, v in per_budget.items()},
         "by_category": {c: {str(b): mean(v) for b, v in d.items()} for c, d in sorted(per_cat.items())},
+        "evidence_token_share": {
+            str(b): round(evidence_tokens[b] / retrieved_tokens[b], 4) if retrieved_tokens[b] else 0.0 for b in BUDGETS
+        },
+        "questions_with_none": {str(b): empty[b] for b in BUDGETS},
         "ingest_messages_per_s": round(sum(rates) / len(rates), 1),
         "retrieval_p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
         "retrieval_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 2),
@@ -156,13 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--conv", default="", help="only these conversations, by file name without .json (e.g. 26,30,41)"
     )
+    parser.add_argument("--no-floor", action="store_true", help="without the relevance floor (as before issue #22)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"glassmind: no LoCoMo data at {args.data}: pass --data DIR.", file=sys.stderr)
         return 2
     chosen = [c.strip() for c in args.conv.split(",") if c.strip()]
-    result = run(args.data, limit=args.limit, conversations=chosen, progress=not args.json)
+    settings: dict[str, Any] = {"floor": False} if args.no_floor else {}
+    result = run(args.data, limit=args.limit, conversations=chosen, progress=not args.json, settings=settings)
     if args.json:
         print(json.dumps(result))
     else:
@@ -171,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  all      " + "  ".join(f"{result['recall'][str(b)]:>6.3f}" for b in BUDGETS))
         for cat, vals in result["by_category"].items():
             print(f"  {cat:<8} " + "  ".join(f"{vals[str(b)]:>6.3f}" for b in BUDGETS))
+        print("  evidence " + "  ".join(f"{result['evidence_token_share'][str(b)]:>6.3f}" for b in BUDGETS)
+              + "  (share of retrieved tokens that are evidence)")
+        print("  none     " + "  ".join(f"{result['questions_with_none'][str(b)]:>6}" for b in BUDGETS)
+              + "  (questions given no memory)")
         print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
         print(
             f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms "

@@ -47,7 +47,8 @@ CATEGORY_LABELS = {
 
 SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 CUTOFF_TEXT = "— cut-off: older turns left out —"
-STATE_LABELS = {"in_conversation": "in the chat"}  # other states read as their names
+# other states read as their names
+STATE_LABELS = {"in_conversation": "in the chat", "below_floor": "not relevant"}
 
 
 def _ago(stamp: str) -> str:

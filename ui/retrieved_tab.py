@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from assistant.context import WindowView
 from assistant.impact import Impact
 from assistant.memory import Memory
+from assistant.retrieval import BELOW_FLOOR
 from ui.context_view import table
 from ui.curation import ask_edit, ask_forget
 from ui.qt_models import RetrievedModel
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ui.reader import Reads
 
 HINT = "Select a memory to see its full text and why it was retrieved."
+NOTHING_RELEVANT = "Nothing relevant in memory"
 
 
 class RetrievedTab(QWidget):
@@ -104,18 +106,24 @@ class RetrievedTab(QWidget):
         self.model.set_items(window.items)
         rows = [self.model.item(r) for r in range(self.model.rowCount())]
         seen = sum(1 for it in rows if it.state == "in_conversation")
-        n = len(rows) - seen
+        below = sum(1 for it in rows if it.state == "below_floor")
+        n = len(rows) - seen - below
         fit = self.model.included_count()
         also = (
             f" {seen} more match{'es are' if seen > 1 else ' is'} already in the conversation, so "
             f"{'they are' if seen > 1 else 'it is'} not repeated (greyed)."
             if seen else ""
         )
-        self.label.setText(
-            f"<b>{n} memor{'y' if n == 1 else 'ies'}</b> retrieved for {title[0].lower() + title[1:]}"
-            f"{f', {fit} fit the budget' if fit != n else ''}.{also} Dense = meaning (cosine), keyword = BM25, "
-            "fused = reciprocal-rank fusion of both."
-        )
+        if not n:
+            # The relevance floor: an unrelated memory only distracts the model, so none is sent.
+            shown = f" The closest candidates are greyed: {BELOW_FLOOR}." if below else ""
+            self.label.setText(f"<b>{NOTHING_RELEVANT}</b> for {title[0].lower() + title[1:]}.{shown}{also}")
+        else:
+            self.label.setText(
+                f"<b>{n} memor{'y' if n == 1 else 'ies'}</b> retrieved for {title[0].lower() + title[1:]}"
+                f"{f', {fit} fit the budget' if fit != n else ''}.{also} Dense = meaning (cosine), keyword = BM25, "
+                "fused = reciprocal-rank fusion of both."
+            )
         self._on_view_selection_changed()
 
     def _selected_id(self) -> int | None:
