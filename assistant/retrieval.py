@@ -64,6 +64,10 @@ ASSISTANT_MARGIN = 0.1
 COMMON_SHARE = 0.02
 COMMON_MIN = 8
 COMMON_MAX = 200  # a word in more memories than this is common in any store (and costs a longer scan)
+# A question about the user's own things ("what is the name of my pet?") needs memory even where its
+# wording is far from the note's ("My dog Oscar loves ..." is 0.38): for such a question the user's own
+# words and notes are anchors from FLOOR_DENSE_WORD on.
+_PERSONAL = re.compile(r"\b(?:my|mine|our|ours)\b", re.IGNORECASE)
 BELOW_FLOOR = "below the relevance floor"
 BELOW_FLOOR_SHOWN = 5  # candidates left out by the floor that the panel lists
 
@@ -279,11 +283,12 @@ class Retriever:
                 out[word] = {int(r["id"]) for r in rows}
         return out
 
-    def _anchor(self, hit: Hit, small_talk: bool = False) -> bool:
+    def _anchor(self, hit: Hit, small_talk: bool = False, personal: bool = False) -> bool:
         """Whether a search hit alone is evidence that memory bears on the query (the floor).
 
         ``small_talk``: the query holds nothing but greetings and small talk, whose meaning is close
-        to every other greeting; then closeness of meaning alone is no evidence."""
+        to every other greeting; then closeness of meaning alone is no evidence. ``personal``: the query
+        asks about the user's own things, where the user's words need only FLOOR_DENSE_WORD."""
         margin = ASSISTANT_MARGIN if hit.memory.speaker == "assistant" and hit.memory.kind == "message" else 0.0
         dense = hit.dense if hit.dense is not None else -1.0
         # A memory from the period the message names ("in June 2023") counts as one more word.
@@ -292,14 +297,15 @@ class Retriever:
             (dense >= FLOOR_DENSE + margin and not small_talk)
             or (words >= 1 and dense >= FLOOR_DENSE_WORD + margin)
             or (words >= FLOOR_WORDS and not margin)  # the assistant's words need closeness in meaning too
+            or (personal and not margin and dense >= FLOOR_DENSE_WORD)
         )
 
-    def _apply_floor(self, hits: dict[int, Hit], small_talk: bool = False) -> list[Hit]:
+    def _apply_floor(self, hits: dict[int, Hit], small_talk: bool = False, personal: bool = False) -> list[Hit]:
         """Leave out of ``hits`` what has no evidence of relevance; returns what was left out, best first.
 
         Kept: the anchors (see _anchor), the messages around an anchor in its conversation (the
         passage the answer sits in), and with any anchor, the hits close in meaning (FLOOR_KEEP)."""
-        anchors = [h for h in hits.values() if self._anchor(h, small_talk)]
+        anchors = [h for h in hits.values() if self._anchor(h, small_talk, personal)]
         near: set[tuple[int | None, int]] = set()
         for h in anchors:
             if h.memory.kind == "message":
@@ -309,7 +315,7 @@ class Retriever:
         left: list[Hit] = []
         for mid, hit in list(hits.items()):
             keep = bool(anchors) and (
-                self._anchor(hit, small_talk)
+                self._anchor(hit, small_talk, personal)
                 or (hit.memory.kind == "message" and (hit.memory.conversation_id, mid) in near)
                 or (hit.dense or -1.0) >= FLOOR_KEEP
                 or hit.fused >= FLOOR_RELATIVE * best
@@ -432,7 +438,8 @@ class Retriever:
             for mid, score in self.memories.index.similarity(qvec, unknown).items():
                 hits[mid].dense = round(score, 4)
         small_talk = not [w for w in words if w not in _SMALL_TALK]
-        below = self._apply_floor(hits, small_talk) if floor else []
+        personal = "?" in query and _PERSONAL.search(query) is not None
+        below = self._apply_floor(hits, small_talk, personal) if floor else []
         if self.neighbors:
             self._add_neighbors(hits, skip, include_pinned)
         ranked = sorted(hits.values(), key=lambda h: -h.fused)
