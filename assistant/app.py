@@ -654,7 +654,7 @@ class Assistant:
                 # The template's text for the next window's roles: this one's, plus the reply and
                 # the next message (unless the cut-off moves or a message is excluded).
                 self._builder.skeleton((*(m["role"] for m in window.messages), "assistant", "user"))
-        except Exception:  # noqa: BLE001 - only a head start (a strict template may refuse the roles)
+        except Exception:  # only a head start (a strict template may refuse the roles)
             log.debug("could not prepare the next turn", exc_info=True)
 
     def _count_message(self, message: Message, counted: dict[str, Any], db: Any = None) -> None:

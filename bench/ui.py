@@ -81,7 +81,7 @@ def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
         window = MainWindow()
         window.show()
 
-        def wait_until(predicate, timeout_s: float = 120) -> None:  # noqa: ANN001
+        def wait_until(predicate, timeout_s: float = 120) -> None:
             end = time.time() + timeout_s
             while not predicate() and time.time() < end:
                 loop = QEventLoop()

@@ -163,7 +163,7 @@ class Embedder:
                     )
                 expected = model.encode(probes, normalize_embeddings=True, convert_to_numpy=True)
             got = np.stack([self._traced(model, traced, p) for p in probes])
-        except Exception:  # noqa: BLE001 - only a faster path; the model's own encode still works
+        except Exception:  # only a faster path; the model's own encode still works
             log.warning("could not trace the embedder; queries use sentence-transformers", exc_info=True)
             return None
         if float(np.min(np.sum(got * expected, axis=1))) < 0.9999:

@@ -167,7 +167,7 @@ class ReadAhead:
         """Tokens it read into the cache (0 if it failed or was abandoned before starting); waits."""
         try:
             return self.future.result() if self.future is not None else 0
-        except Exception:  # noqa: BLE001 - only a head start: the turn's own read reports what is wrong
+        except Exception:  # only a head start: the turn's own read reports what is wrong
             log.debug("read-ahead failed", exc_info=True)
             return 0
 

@@ -54,7 +54,7 @@ def check_prerequisites() -> None:
         fail("PyInstaller is not installed in this Python; run `pip install pyinstaller` (or `make package`).")
     gpu = os.environ.get("GLASSMIND_GPU_BUILD", "") == "1"
     try:
-        import torch  # noqa: PLC0415  (only to read its build flavour)
+        import torch  # only to read its build flavour
     except ImportError:
         fail("Cannot build without torch (needed by the embedder); run `make run` once to install the dependencies.")
     if getattr(torch.version, "cuda", None) and not gpu:

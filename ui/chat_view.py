@@ -366,7 +366,7 @@ class MessageCard(QWidget):
 class _Canvas(QWidget):
     """The widget the cards sit on; tells the scroll area when its layout changed."""
 
-    def __init__(self, relayout, parent: QWidget | None = None) -> None:  # noqa: ANN001
+    def __init__(self, relayout, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._relayout = relayout
 
@@ -400,7 +400,7 @@ class ChatScrollArea(QScrollArea):
         if w.size() != size:
             w.resize(size)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.fit()
 

@@ -36,7 +36,7 @@ FALLBACK_REASON = {
 BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "forgotten", "reserve", "free")
 
 
-def table(model) -> QTableView:  # noqa: ANN001
+def table(model) -> QTableView:
     """A flat, row-selecting table in the panel's style."""
     view = QTableView()
     view.setModel(model)
@@ -74,7 +74,7 @@ class BudgetBar(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(300, 24)
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
@@ -245,7 +245,7 @@ class ContextView(QWidget):
 
     # -- actions ------------------------------------------------------------------
 
-    def changeEvent(self, event) -> None:  # noqa: ANN001
+    def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._parts is not None:
             self.legend.set_parts(self._parts)  # the legend's "free" chip follows the theme
@@ -269,7 +269,7 @@ class ContextView(QWidget):
         else:
             self.reason.setText(item.reason or FALLBACK_REASON.get(item.kind, ""))
 
-    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+    def _on_view_context_menu(self, pos) -> None:
         item = self.current_item()
         if not item or not item.source:
             return

@@ -145,7 +145,7 @@ class Engine(QObject):
         except GlassmindError as exc:
             self.failed.emit(str(exc))
             self.status.emit("Not ready")
-        except Exception as exc:  # noqa: BLE001 - the app keeps running and says what happened
+        except Exception as exc:  # the app keeps running and says what happened
             self.failed.emit(_unexpected(exc))
             self.status.emit("Not ready")
 
@@ -184,7 +184,7 @@ class Engine(QObject):
         except GlassmindError as exc:
             self.context_ready.emit(request_id, WindowView.failed(str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # never leave the window waiting for a reply
             self.context_ready.emit(request_id, WindowView.failed(_unexpected(exc)))
             return
         with self._warm_lock:
@@ -257,7 +257,7 @@ class Engine(QObject):
         else:
             self.turn_failed.emit(conv, error)
 
-    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:  # noqa: ANN001
+    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:
         """Forward a turn's events. ``unsent``: the typed text, given back (``not_sent``) if the turn
         fails before the message is stored."""
         self.cancel.clear()
@@ -293,7 +293,7 @@ class Engine(QObject):
                     self._fail(conv, event.error, unsent)
         except GlassmindError as exc:
             self._fail(conv, str(exc), unsent)
-        except Exception as exc:  # noqa: BLE001 - never leave the window waiting for a reply
+        except Exception as exc:
             self._fail(conv, _unexpected(exc), unsent)
         finally:
             self.changed.emit("messages")
@@ -315,7 +315,7 @@ class Engine(QObject):
         except GlassmindError as exc:
             log.warning("suggestions failed: %s", exc)
             return
-        except Exception:  # noqa: BLE001 - a suggestion must never break the chat
+        except Exception:  # a suggestion must never break the chat
             log.exception("suggestions failed")
             return
         if made:
@@ -341,7 +341,7 @@ class Engine(QObject):
             changed = operations.run(app, name, args)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.failed.emit(_unexpected(exc))
         for notice in app.store.backups.notices:
             self.failed.emit(notice)

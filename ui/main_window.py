@@ -711,7 +711,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Applying settings…")
             self.engine.settings_requested.emit(dialog.result_settings())
 
-    def showEvent(self, event) -> None:  # noqa: ANN001
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True

@@ -164,7 +164,7 @@ class MemoriesTab(QWidget):
             b.setEnabled(bool(chosen))
         self.edit_button.setEnabled(len(chosen) == 1)
 
-    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+    def _on_view_context_menu(self, pos) -> None:
         chosen = self.selected()
         if not chosen:
             return

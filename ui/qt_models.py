@@ -86,7 +86,7 @@ def _one_line(text: str, limit: int = 160) -> str:
 class ConversationListModel(QAbstractListModel):
     """Conversations, newest first; the id is in Qt.UserRole."""
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._rows: list[Conversation] = []
 
@@ -168,7 +168,7 @@ class ContextItemsModel(_TableModel):
 
     HEADERS = ("Kind", "Tokens", "State", "Text")
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem | None] = []
         self._cutoff = -1
@@ -253,7 +253,7 @@ class RetrievedModel(_TableModel):
 
     HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens")
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem] = []
 
@@ -316,7 +316,7 @@ class MemoryTableModel(_TableModel):
     HEADERS = ("ID", "Flags", "Kind", "Date", "Text")
     BATCH = 200
 
-    def __init__(self, fetch: PageFetch, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, fetch: PageFetch, parent=None) -> None:
         super().__init__(parent)
         self._fetch = fetch
         self._rows: list[Memory] = []

@@ -56,7 +56,7 @@ class _ReadWorker(QObject):
         except GlassmindError as exc:
             self.opened.emit(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - the window says what happened and keeps running
+        except Exception as exc:  # the window says what happened and keeps running
             self.opened.emit(_unexpected(exc))
             return
         self.opened.emit("")
@@ -70,7 +70,7 @@ class _ReadWorker(QObject):
         except GlassmindError as exc:
             self.refused.emit(request_id, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.refused.emit(request_id, _unexpected(exc))
             return
         self.answered.emit(request_id, answer)

@@ -141,7 +141,7 @@ class RetrievedTab(QWidget):
         else:
             self.detail.setText(HINT)
 
-    def _on_view_context_menu(self, pos) -> None:  # noqa: ANN001
+    def _on_view_context_menu(self, pos) -> None:
         if self._selected_id() is None:
             return
         menu = QMenu(self)

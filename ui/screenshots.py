@@ -28,7 +28,7 @@ def _wait(ms: int) -> None:
     loop.exec()
 
 
-def _until(predicate, timeout_s: float = 120) -> None:  # noqa: ANN001
+def _until(predicate, timeout_s: float = 120) -> None:
     end = time.time() + timeout_s
     while not predicate() and time.time() < end:
         _wait(50)
@@ -114,7 +114,7 @@ LONG_MESSAGE = (
 )
 
 
-def _shoot(window, path: Path, *, screen: bool = False) -> None:  # noqa: ANN001
+def _shoot(window, path: Path, *, screen: bool = False) -> None:
     """The window (``screen``: the whole screen it is on, so anything off-screen would show)."""
     _wait(350)
     shot = window.screen().grabWindow(0) if screen else window.grab()

@@ -180,10 +180,10 @@ class _DatedTemplate:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def tokenize_parts(self, parts):  # noqa: ANN001, ANN201
+    def tokenize_parts(self, parts):
         return [0] * sum(len(t.split()) for t, _ in parts)
 
-    def render(self, messages) -> str:  # noqa: ANN001
+    def render(self, messages) -> str:
         self.renders += 1
         turns = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
         return f"<|date {self.day}|>{turns}<|assistant|>"

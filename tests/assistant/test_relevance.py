@@ -52,7 +52,7 @@ def _store(app: Assistant) -> None:
     app.memories.add("The Wi-Fi password at the cabin is bluefinch-482.")
 
 
-def _memories(window) -> list:  # noqa: ANN001
+def _memories(window) -> list:
     return [i for i in window.items if i.kind == "memory" and i.included]
 
 

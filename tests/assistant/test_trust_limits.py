@@ -284,7 +284,7 @@ def test_importing_a_pipe_or_a_device_is_refused_at_once(tmp_path: Path) -> None
         try:
             read_export(fifo)
             result.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the thread reports whatever happened
+        except BaseException as exc:  # the thread reports whatever happened
             result.append(exc)
 
     worker = threading.Thread(target=attempt, daemon=True)

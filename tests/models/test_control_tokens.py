@@ -138,10 +138,10 @@ def test_a_rewrite_that_cannot_be_followed_breaks_every_vocabulary_marker() -> N
         def count_tokens(self, text: str) -> int:
             return len(text)
 
-        def tokenize_parts(self, parts):  # noqa: ANN001, ANN201
+        def tokenize_parts(self, parts):
             return [0] * sum(len(t) for t, _ in parts)
 
-        def render(self, messages) -> str:  # noqa: ANN001
+        def render(self, messages) -> str:
             return "".join(f"<|{m['role']}|>{' '.join(m['content'].split())}<|end|>" for m in messages)
 
         def control_texts(self) -> tuple[str, ...]:

@@ -14,8 +14,8 @@ def _button(dialog: QWidget, label: str) -> QAbstractButton:
     raise AssertionError(f"no button {label!r} in the dialog, only {names}")
 
 
-def answer_dialog(qtbot, *, click: str, text: str | None = None, seen: list[str] | None = None,  # noqa: ANN001
-                  fill=None) -> None:  # noqa: ANN001
+def answer_dialog(qtbot, *, click: str, text: str | None = None, seen: list[str] | None = None,
+                  fill=None) -> None:
     """Before the action that opens a modal dialog: when it is up, replace its text box's content
     with ``text`` (typed), or let ``fill(dialog)`` type into it, note the dialog's words in ``seen``,
     and click the button labelled ``click``."""

@@ -44,7 +44,7 @@ def _seed(title: str, rows: list[tuple[str, str]], *, excluded: tuple[int, ...] 
     return conv
 
 
-def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:  # noqa: ANN001
+def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     if size:
@@ -63,12 +63,12 @@ def db(glassmind_home: Path):
     store.close()
 
 
-def _stored_shown(qtbot, w: MainWindow) -> None:  # noqa: ANN001
+def _stored_shown(qtbot, w: MainWindow) -> None:
     """Wait until the chat shows the stored messages again (read after a reply, on the reader thread)."""
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
-def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:  # noqa: ANN001
+def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:
     view = w.conversation_view
     rect = view.visualRect(w.conversations.index(w.conversations.row_of(conv)))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -90,7 +90,7 @@ def _assert_readable(w: MainWindow) -> None:
             assert label.height() >= label.heightForWidth(label.width()) - 1, f"text cut: {label.text()[:40]!r}"
 
 
-def _settle_layout(qtbot, w: MainWindow) -> None:  # noqa: ANN001
+def _settle_layout(qtbot, w: MainWindow) -> None:
     qtbot.wait(300)
     QApplication.processEvents()
 
@@ -313,7 +313,7 @@ def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_hom
 
 
 @pytest.mark.parametrize("size", [(1024, 700)])
-def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) -> None:  # noqa: ANN001
+def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) -> None:
     w = _open(qtbot, embedder, size)
     bar = w.panel.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
@@ -335,7 +335,7 @@ def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) 
 def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedder, db) -> None:
     w = _open(qtbot, embedder, (1280, 800))
 
-    def fill(dialog) -> None:  # noqa: ANN001
+    def fill(dialog) -> None:
         field = dialog.max_tokens.lineEdit()
         field.setFocus()
         field.selectAll()
@@ -412,7 +412,7 @@ def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
     _stored_shown(qtbot, w)
 
-    def last():  # noqa: ANN202 - the cards are made again each time the stored messages are shown
+    def last():  # the cards are made again each time the stored messages are shown
         return w.chat.message_cards()[-1]
 
     def counter() -> str:
@@ -472,7 +472,7 @@ def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Pa
     first = db.messages(w.conversation_id)[0].id
     qtbot.waitUntil(lambda: first in read_for_notes(), timeout=TIMEOUT)  # after the reply, in the background
 
-    def switch_off(dialog) -> None:  # noqa: ANN001
+    def switch_off(dialog) -> None:
         assert dialog.suggest_notes.isChecked()
         qtbot.mouseClick(dialog.suggest_notes, Qt.MouseButton.LeftButton, pos=QPoint(4, dialog.suggest_notes.height() // 2))
 

@@ -58,25 +58,25 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     rec = _Recorder()
 
     class RecordingConnection(sqlite3.Connection):
-        def execute(self, sql, *args):  # noqa: ANN001, ANN202
+        def execute(self, sql, *args):
             rec.note(f"execute: {str(sql)[:60]}")
             return super().execute(sql, *args)
 
-        def executemany(self, sql, *args):  # noqa: ANN001, ANN202
+        def executemany(self, sql, *args):
             rec.note(f"executemany: {str(sql)[:60]}")
             return super().executemany(sql, *args)
 
-        def executescript(self, sql):  # noqa: ANN001, ANN202
+        def executescript(self, sql):
             rec.note("executescript")
             return super().executescript(sql)
 
-        def cursor(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def cursor(self, *args, **kwargs):
             rec.note("cursor")
             return super().cursor(*args, **kwargs)
 
     real_connect = sqlite3.connect
 
-    def connect(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def connect(*args, **kwargs):
         rec.note(f"connect: {args[0] if args else kwargs.get('database')}")
         kwargs.setdefault("factory", RecordingConnection)
         return real_connect(*args, **kwargs)
@@ -88,7 +88,7 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
 
     real_read = models.gguf.read_gguf
 
-    def read_gguf(path):  # noqa: ANN001, ANN202
+    def read_gguf(path):
         rec.note(f"read_gguf: {path}")
         return real_read(path)
 
@@ -97,7 +97,7 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     return rec
 
 
-def _click(qtbot, widget, pos: QPoint | None = None) -> None:  # noqa: ANN001
+def _click(qtbot, widget, pos: QPoint | None = None) -> None:
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos if pos is not None else widget.rect().center())
 
 

@@ -14,7 +14,7 @@ from assistant.store import Store
 
 pytest.importorskip("PySide6")
 
-from ui.main_window import MainWindow  # noqa: E402
+from ui.main_window import MainWindow
 
 TIMEOUT = 120_000
 
@@ -116,7 +116,7 @@ def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
     return w.panel.window_shown
 
 
-def _click_row(qtbot, view, row: int, column: int = 0) -> None:  # noqa: ANN001
+def _click_row(qtbot, view, row: int, column: int = 0) -> None:
     rect = view.visualRect(view.model().index(row, column))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
@@ -390,7 +390,7 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
     assert window.chat.message_cards()[0].text() == "message 0"
 
 
-def _card_button(w: MainWindow, role: str, key: str, last: bool = True):  # noqa: ANN202
+def _card_button(w: MainWindow, role: str, key: str, last: bool = True):
     cards = [c for c in w.chat.message_cards() if c.role == role]
     return (cards[-1] if last else cards[0])._buttons[key]
 

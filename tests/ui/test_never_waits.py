@@ -25,7 +25,7 @@ def db(glassmind_home: Path):
     store.close()
 
 
-def _settings(embedder, **changes) -> None:  # noqa: ANN001
+def _settings(embedder, **changes) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -52,7 +52,7 @@ def _seed(title: str, turns: int) -> int:
     return conv
 
 
-def _open(qtbot, embedder) -> MainWindow:  # noqa: ANN001
+def _open(qtbot, embedder) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.resize(1024, 700)
@@ -62,7 +62,7 @@ def _open(qtbot, embedder) -> MainWindow:  # noqa: ANN001
     return w
 
 
-def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:  # noqa: ANN001
+def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:
     view = w.conversation_view
     rect = view.visualRect(w.conversations.index(w.conversations.row_of(conv)))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())

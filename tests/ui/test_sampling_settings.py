@@ -12,7 +12,7 @@ from models.registry import ModelRegistry
 from ui.settings_dialog import SettingsDialog
 
 
-def _type(qtbot, box, text: str) -> None:  # noqa: ANN001
+def _type(qtbot, box, text: str) -> None:
     box.setFocus()
     box.selectAll()
     qtbot.keyClick(box, Qt.Key.Key_Delete)
@@ -44,11 +44,11 @@ def test_sampling_is_typed_in_settings_and_kept_per_model(qtbot, tmp_path: Path)
     assert bad.top_p == 0.95 and bad.repeat_penalty == 1.1 and len(bad.problems) == 2
 
 
-def test_a_turn_samples_with_the_settings(assistant, monkeypatch) -> None:  # noqa: ANN001
+def test_a_turn_samples_with_the_settings(assistant, monkeypatch) -> None:
     seen: list[dict] = []
     real = type(assistant.model).generate
 
-    def generate(self, prompt, **kwargs):  # noqa: ANN001, ANN202 - watches the real call, changes nothing
+    def generate(self, prompt, **kwargs):  # watches the real call, changes nothing
         seen.append(kwargs)
         return real(self, prompt, **kwargs)
 

@@ -92,7 +92,7 @@ def _seed(title: str, rows: list[tuple[str, str]]) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _the_app_s_theme(qapp: QApplication):  # noqa: ANN202
+def _the_app_s_theme(qapp: QApplication):
     """As `glassmind` starts (ui/app.py): the app's own style sheet, whose padding makes buttons wider than
     Qt's defaults; taken away afterwards, so no other test depends on this one having run."""
     palette, sheet = qapp.palette(), qapp.styleSheet()
@@ -102,7 +102,7 @@ def _the_app_s_theme(qapp: QApplication):  # noqa: ANN202
     qapp.setPalette(palette)
 
 
-def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:  # noqa: ANN001
+def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.resize(*size)
@@ -113,14 +113,14 @@ def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:  
     return w
 
 
-def _click_tab(qtbot, w: MainWindow, name: str) -> None:  # noqa: ANN001
+def _click_tab(qtbot, w: MainWindow, name: str) -> None:
     bar = w.panel.tabBar()
     index = next(i for i in range(bar.count()) if bar.tabText(i).startswith(name))
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     assert w.panel.currentIndex() == index
 
 
-def _fits(qtbot, w: MainWindow, when: str) -> None:  # noqa: ANN001
+def _fits(qtbot, w: MainWindow, when: str) -> None:
     qtbot.wait(250)
     QApplication.processEvents()
     problems = misfits(w)

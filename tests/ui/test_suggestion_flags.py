@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from test_everyday import TIMEOUT, _open, _seed  # noqa: E402
+from PySide6.QtCore import Qt
+from test_everyday import TIMEOUT, _open, _seed
 
-from assistant import memory, paths  # noqa: E402
-from assistant.store import Store  # noqa: E402
+from assistant import memory, paths
+from assistant.store import Store
 
 
 @pytest.fixture

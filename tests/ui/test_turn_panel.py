@@ -29,7 +29,7 @@ def db(glassmind_home: Path):
     store.close()
 
 
-def _notes(embedder, *, pinned: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+def _notes(embedder, *, pinned: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -41,7 +41,7 @@ def _notes(embedder, *, pinned: tuple[str, ...] = (), notes: tuple[str, ...] = (
     core.close()
 
 
-def _open(qtbot, embedder, size: tuple[int, int] = (1280, 800)) -> MainWindow:  # noqa: ANN001
+def _open(qtbot, embedder, size: tuple[int, int] = (1280, 800)) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.resize(*size)
@@ -52,7 +52,7 @@ def _open(qtbot, embedder, size: tuple[int, int] = (1280, 800)) -> MainWindow:  
     return w
 
 
-def _send_typed(qtbot, w: MainWindow, *lines: str) -> None:  # noqa: ANN001
+def _send_typed(qtbot, w: MainWindow, *lines: str) -> None:
     """Type the lines with Shift+Enter between them, then Enter; wait for the stored reply."""
     for n, line in enumerate(lines):
         if n:
@@ -65,13 +65,13 @@ def _send_typed(qtbot, w: MainWindow, *lines: str) -> None:  # noqa: ANN001
                     timeout=TIMEOUT)
 
 
-def _click_tab(qtbot, w: MainWindow, name: str) -> None:  # noqa: ANN001
+def _click_tab(qtbot, w: MainWindow, name: str) -> None:
     bar = w.panel.tabBar()
     index = next(i for i in range(bar.count()) if bar.tabText(i).startswith(name))
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
 
 
-def _shown_text(label) -> str:  # noqa: ANN001
+def _shown_text(label) -> str:
     doc = QTextDocument()
     doc.setHtml(label.text())
     return doc.toPlainText().replace("\u2028", "\n")
