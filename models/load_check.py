@@ -13,6 +13,7 @@ both load it the same way). A frozen bundle starts the child through its own exe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -68,34 +69,33 @@ def safer_options(wanted: LoadOptions) -> list[LoadOptions]:
 
 def cpu_has_amx() -> bool:
     """Whether this CPU has Intel AMX for int8 (where llama.cpp's AMX path crashes), read from /proc/cpuinfo."""
-    return "amx_int8" in _cpu_flags()
+    return "amx_int8" in _cpuinfo()[1]
 
 
 def cpu_identity() -> str:
     """The CPU's model name and feature flags: a different CPU is a different combination."""
-    name = ""
+    name, flags = _cpuinfo()
+    return f"{name} [{' '.join(sorted(flags))}]"
+
+
+@functools.cache
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """The first CPU's model name and flags, read once: every model load asks (twice)."""
+    name, flags = "", frozenset[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith("model name") and not name:
                     name = line.split(":", 1)[1].strip()
+                elif line.startswith(("flags", "Features")) and not flags:
+                    flags = frozenset(line.split(":", 1)[1].split())
+                if name and flags:
                     break
-    except OSError:
+    except OSError:  # not Linux
         import platform
 
         name = platform.processor() or platform.machine()
-    return f"{name} [{' '.join(sorted(_cpu_flags()))}]"
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return name, flags
 
 
 @dataclass(frozen=True)

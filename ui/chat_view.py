@@ -105,6 +105,15 @@ def _wrapping(vertical: QSizePolicy.Policy) -> QSizePolicy:
     return policy
 
 
+def _wrapped_label(name: str) -> QLabel:
+    """An empty label of style ``name`` whose text wraps to the width it is given (see _wrapping)."""
+    label = QLabel("")
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+    return label
+
+
 def _when(created: str) -> str:
     try:
         stamp = dt.datetime.fromisoformat(created).astimezone()
@@ -147,10 +156,7 @@ class MessageCard(QWidget):
         head = QHBoxLayout()
         self.who = QLabel("You" if role == "user" else "Glassmind")
         self.who.setObjectName("role")
-        self.meta = QLabel("")
-        self.meta.setObjectName("muted")
-        self.meta.setWordWrap(True)  # "· excluded from context · stopped early" wraps in a narrow column
-        self.meta.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        self.meta = _wrapped_label("muted")  # "· excluded from context · stopped early" wraps in a narrow column
         head.addWidget(self.who, 0, Qt.AlignmentFlag.AlignTop)
         head.addWidget(self.meta, 1)
         lay.addLayout(head)
@@ -181,10 +187,7 @@ class MessageCard(QWidget):
         row = QVBoxLayout(self.reading)
         row.setContentsMargins(0, 2, 0, 2)
         row.setSpacing(4)
-        self.reading_label = QLabel("")
-        self.reading_label.setObjectName("muted")
-        self.reading_label.setWordWrap(True)
-        self.reading_label.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        self.reading_label = _wrapped_label("muted")
         bar_row = QHBoxLayout()
         self.reading_bar = QProgressBar()
         self.reading_bar.setTextVisible(False)
@@ -493,14 +496,8 @@ class ChatView(QWidget):
         notice_lay = QVBoxLayout(self.notice_box)
         notice_lay.setContentsMargins(18, 6, 18, 0)
         notice_lay.setSpacing(4)
-        self.notice = QLabel("")
-        self.notice.setObjectName("notice")
-        self.notice.setWordWrap(True)
-        self.notice.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
-        self.warm_up = QLabel("")
-        self.warm_up.setObjectName("muted")
-        self.warm_up.setWordWrap(True)
-        self.warm_up.setSizePolicy(_wrapping(QSizePolicy.Policy.Preferred))
+        self.notice = _wrapped_label("notice")
+        self.warm_up = _wrapped_label("muted")
         self.warm_up_bar = QProgressBar()
         self.warm_up_bar.setTextVisible(False)
         self.warm_up_bar.setMaximumHeight(6)

@@ -36,6 +36,13 @@ def _index_file(home: Path) -> Path:
     return paths.index_dir(home) / "memories.faiss"
 
 
+def _damage(db: Path) -> None:
+    """The current database unreadable, its WAL gone: nothing can be learnt from it."""
+    db.write_bytes(b"this is not a database" * 400)
+    for side in ("-wal", "-shm"):
+        db.with_name(db.name + side).unlink(missing_ok=True)
+
+
 def _restore(name: str | None = None) -> None:
     from assistant.cli import main
 
@@ -104,9 +111,7 @@ def test_restore_after_a_killed_forget_brings_nothing_back(
     _killed_forget(assistant, note_id, monkeypatch)
     db = paths.database_path(glassmind_home)
     if current == "damaged":  # the reason to restore: nothing can be read from the current database
-        db.write_bytes(b"this is not a database" * 400)
-        for side in ("-wal", "-shm"):
-            db.with_name(db.name + side).unlink(missing_ok=True)
+        _damage(db)
     _restore(name)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
     back = Store(db)
@@ -137,9 +142,7 @@ def test_restore_of_a_backup_older_than_the_ledger(
     (glassmind_home / "glassmind.db.erased").unlink(missing_ok=True)  # no ledger yet: an older Glassmind
     Store(paths.database_path(glassmind_home)).close()  # the first start with it: made from the gaps
     db = paths.database_path(glassmind_home)
-    db.write_bytes(b"this is not a database" * 400)  # only the ledger knows what went
-    for side in ("-wal", "-shm"):
-        db.with_name(db.name + side).unlink(missing_ok=True)
+    _damage(db)  # only the ledger knows what went
     _restore(name)
     assert not _files_with(glassmind_home, SECRET)
     back = Store(paths.database_path(glassmind_home))
@@ -160,9 +163,7 @@ def test_restore_after_a_killed_edit_brings_no_old_text_back(
     assistant.store.close()
     db = paths.database_path(glassmind_home)
     if current == "damaged":
-        db.write_bytes(b"this is not a database" * 400)
-        for side in ("-wal", "-shm"):
-            db.with_name(db.name + side).unlink(missing_ok=True)
+        _damage(db)
     _restore(name)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
     back = Store(db)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from windows import open_window
 
 from assistant import paths
 from assistant.store import Store
@@ -53,13 +54,7 @@ def _seed(title: str, turns: int) -> int:
 
 
 def _open(qtbot, embedder) -> MainWindow:
-    w = MainWindow(embedder=embedder)
-    qtbot.addWidget(w)
-    w.resize(1024, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
-    return w
+    return open_window(qtbot, embedder, (1024, 700), timeout=TIMEOUT, ready=False)
 
 
 def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 from fit import misfits
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
+from windows import open_window
 
 from assistant import paths
 from assistant.store import Store
@@ -103,14 +104,7 @@ def _the_app_s_theme(qapp: QApplication):
 
 
 def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:
-    w = MainWindow(embedder=embedder)
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
-    return w
+    return open_window(qtbot, embedder, size, timeout=TIMEOUT)
 
 
 def _click_tab(qtbot, w: MainWindow, name: str) -> None:

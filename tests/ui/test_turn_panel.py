@@ -12,6 +12,7 @@ import pytest
 from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextDocument
+from windows import open_window
 
 from assistant import paths
 from assistant.store import Store
@@ -42,14 +43,7 @@ def _notes(embedder, *, pinned: tuple[str, ...] = (), notes: tuple[str, ...] = (
 
 
 def _open(qtbot, embedder, size: tuple[int, int] = (1280, 800)) -> MainWindow:
-    w = MainWindow(embedder=embedder)
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
-    return w
+    return open_window(qtbot, embedder, size, timeout=TIMEOUT)
 
 
 def _send_typed(qtbot, w: MainWindow, *lines: str) -> None:
