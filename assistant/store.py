@@ -7,7 +7,6 @@ SQLite is the source of truth. The database is opened in WAL mode with
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -19,10 +18,11 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant import erasure
+from assistant import erasure, repository
 from assistant.backup import Backups
 from assistant.ledger import Ledger
 from assistant.migrations import migrate, pending_migrations
+from assistant.repository import now_iso as now_iso  # where callers have always found it
 from models.errors import NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ def conversation_title(text: str) -> str:
     """A conversation's title made from its first message: the first 48 characters on one line."""
     line = " ".join(text.split())
     return line[:48] + ("…" if len(line) > 48 else "")
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -301,36 +297,6 @@ class Store:
         """A transaction under the store lock; sqlite errors become StoreError."""
         return _Write(self)
 
-    @staticmethod
-    def new_id(db: sqlite_utils.Database, table: str) -> int:
-        """The next id for ``table`` inside an open write: above every id it ever had, so a
-        forgotten id is never given to a new row (a cache keyed by it cannot mistake the two)."""
-        row = db.execute(
-            f"SELECT max((SELECT high FROM id_watermark WHERE name = ?), coalesce((SELECT max(id) FROM {table}), 0))",
-            [table],
-        ).fetchone()
-        new = int(row[0] or 0) + 1
-        db.execute(
-            "INSERT INTO id_watermark (name, high) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET high = excluded.high",
-            [table, new],
-        )
-        return new
-
-    @classmethod
-    def insert(cls, db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
-        """Insert ``row`` under a never-used id inside an open write; returns the id."""
-        rid = cls.new_id(db, table)
-        values = {"id": rid, **row}
-        if all(v is None or isinstance(v, (str, int, float, bytes)) for v in values.values()):
-            # Plain values: one INSERT, without sqlite-utils' per-call look-ups (part of every turn).
-            columns = ", ".join(f'"{c}"' for c in values)
-            db.execute(
-                f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(values))})', list(values.values())
-            )
-        else:
-            db.table(table).insert(values)
-        return rid
-
     def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """Like ``query``, as plain tuples: for the reads on every turn's path."""
         with self._lock:
@@ -359,16 +325,15 @@ class Store:
             return default
 
     def set_setting(self, key: str, value: Any) -> None:
-        with self.write() as db:
-            db.table("settings").upsert({"key": key, "value": json.dumps(value)}, pk="key")
+        with self.write() as tx:
+            repository.save_setting(tx, key, value)
 
     # -- conversations ---------------------------------------------------------
 
     def create_conversation(self, title: str = "New conversation", *, model: str | None = None) -> Conversation:
-        stamp = now_iso()
-        with self.write() as db:
-            cid = self.insert(db, "conversations", {"title": title, "created": stamp, "updated": stamp, "model": model})
-        return self.conversation(int(cid))
+        with self.write() as tx:
+            cid = repository.add_conversation(tx, title=title, created=now_iso(), model=model)
+        return self.conversation(cid)
 
     def conversation(self, conversation_id: int) -> Conversation:
         rows = self.query("SELECT * FROM conversations WHERE id = ?", [conversation_id])
@@ -391,8 +356,8 @@ class Store:
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self.conversation(conversation_id)
-        with self.write() as db:
-            db.table("conversations").update(conversation_id, {"title": title.strip() or "Untitled"})
+        with self.write() as tx:
+            repository.rename_conversation(tx, conversation_id, title.strip() or "Untitled")
 
     # -- messages --------------------------------------------------------------
 
@@ -400,15 +365,15 @@ class Store:
         """Insert many messages at once (import, benchmarks); each row has role, content, created."""
         self.conversation(conversation_id)
         ids = []
-        with self.write() as db:
+        with self.write() as tx:
             for row in rows:
-                ids.append(self.insert(db, "messages", {"conversation_id": conversation_id, **row}))
+                ids.append(repository.add_message(tx, {"conversation_id": conversation_id, **row}))
         return ids
 
     def update_message(self, message_id: int, **fields: Any) -> Message:
         self.message(message_id)
-        with self.write() as db:
-            db.table("messages").update(message_id, fields)
+        with self.write() as tx:
+            repository.update_message(tx, message_id, fields)
         return self.message(message_id)
 
     def message(self, message_id: int) -> Message:
@@ -475,37 +440,6 @@ class Store:
         return [int(r["id"]) for r in rows]
 
     # -- turn records ------------------------------------------------------------
-
-    def record_turn(
-        self,
-        *,
-        conversation_id: int,
-        user_message_id: int,
-        reply_message_id: int | None,
-        model: str | None,
-        n_ctx: int,
-        reserve: int,
-        prompt_tokens: int,
-        prompt: str,
-        items: list[dict[str, Any]],
-    ) -> int:
-        with self.write() as db:
-            return self.insert(
-                db,
-                "turns",
-                {
-                    "conversation_id": conversation_id,
-                    "user_message_id": user_message_id,
-                    "reply_message_id": reply_message_id,
-                    "created": now_iso(),
-                    "model": model,
-                    "n_ctx": n_ctx,
-                    "reserve": reserve,
-                    "prompt_tokens": prompt_tokens,
-                    "prompt": prompt,
-                    "items": json.dumps(items),
-                },
-            )
 
     def turn_for_message(self, message_id: int) -> TurnRecord | None:
         rows = self.query(

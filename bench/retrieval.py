@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant import paths
+from assistant import paths, repository
 from assistant.memory import MemoryStore
 from assistant.retrieval import Retriever
 from assistant.store import Store, now_iso
@@ -51,14 +51,9 @@ def _synthetic_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _fill(store: Store, texts: list[str]) -> None:
     stamp = now_iso()
-    with store.write() as db:
-        db.table("memories").insert_all(
-            (
-                {"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0}
-                for t in texts
-            ),
-            batch_size=5000,
-        )
+    rows = ({"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0} for t in texts)
+    with store.write() as tx:
+        repository.add_memories_unnumbered(tx, rows, batch_size=5000)
 
 
 # "before": the retriever as it was before the relevance floor (issue #22), for a paired baseline.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import paths
+from assistant import paths, repository
 from assistant.memory import MemoryStore
 from assistant.retrieval import Retriever
 from assistant.store import Store
@@ -78,17 +78,20 @@ def test_forget_leaves_no_bytes_in_the_data_dir(memory: MemoryStore, glassmind_h
     secret = "zebracorn-passphrase-7731"
     text = f"The vault code is {secret} and nobody else knows it."
     m = memory.add(text)
-    memory.store.record_turn(
-        conversation_id=memory.store.create_conversation("Vault").id,
-        user_message_id=1,
-        reply_message_id=None,
-        model="x",
-        n_ctx=10,
-        reserve=1,
-        prompt_tokens=1,
-        prompt=f"prompt with The vault code is {secret} and nobody else knows it.",
-        items=[{"kind": "memory", "source": f"memory:{m.id}", "text": secret, "state": "included"}],
-    )
+    conversation_id = memory.store.create_conversation("Vault").id
+    with memory.store.write() as tx:
+        repository.record_turn(
+            tx,
+            conversation_id=conversation_id,
+            user_message_id=1,
+            reply_message_id=None,
+            model="x",
+            n_ctx=10,
+            reserve=1,
+            prompt_tokens=1,
+            prompt=f"prompt with The vault code is {secret} and nobody else knows it.",
+            items=[{"kind": "memory", "source": f"memory:{m.id}", "text": secret, "state": "included"}],
+        )
     memory.flush()
     assert memory.forget([m.id]) == 1
     with pytest.raises(NotFoundError):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import erasure, paths
+from assistant import erasure, paths, repository
 from assistant.app import Assistant, ContextReady, Finished
 from assistant.backup import Backups
 from assistant.store import Store
@@ -120,7 +120,7 @@ def test_restore_after_a_killed_forget_brings_nothing_back(
         assert not erasure.pending(back.db.conn)
         # The erased id is never given again, though the restored copy was made before it went.
         with back.write() as w:
-            assert Store.new_id(w, "memories") > late.id
+            assert repository.new_id(w, "memories") > late.id
     finally:
         back.close()
     assert Backups(glassmind_home / "backups").list()  # rewritten, not dropped

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import paths
+from assistant import paths, repository
 from assistant import text as text_module
 from assistant.app import Assistant, Failed
 from assistant.store import Store
@@ -217,10 +217,11 @@ def test_a_damaged_page_is_reported_at_open_with_the_newest_backup(
     assistant.memories.add("The spare key is under the blue pot.")
     conv = assistant.store.create_conversation("c")
     user = add_message(assistant.store, conv.id, "user", "hello")
-    assistant.store.record_turn(
-        conversation_id=conv.id, user_message_id=user.id, reply_message_id=None, model=None, n_ctx=1, reserve=0,
-        prompt_tokens=0, prompt="", items=[],
-    )
+    with assistant.store.write() as tx:
+        repository.record_turn(
+            tx, conversation_id=conv.id, user_message_id=user.id, reply_message_id=None, model=None, n_ctx=1,
+            reserve=0, prompt_tokens=0, prompt="", items=[],
+        )
     backup = assistant.store.backups.make(assistant.store.db.conn, "manual")
     db = assistant.store.path
     assistant._model = None
