@@ -20,9 +20,10 @@ from assistant.curation import Curation
 from assistant.drafts import PREVIEW_REUSE_S, SHORT_MESSAGE_WORDS, Drafts, _Preview, retrieval_query
 from assistant.events import ContextReady, Failed, Finished, ModelInfo, Reading, Token, TurnEvent
 from assistant.memory import MemoryStore, message_item
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
-from assistant.store import Message, Store, conversation_title, now_iso
+from assistant.store import Message, conversation_title, now_iso
 from assistant.suggestions import Suggestion, SuggestionBook, suggest
 from assistant.text import clean_input, is_blank
 from assistant.turns import MIN_CONTINUE_TOKENS, Rewrites
@@ -52,7 +53,7 @@ class Assistant(Drafts, Rewrites, Curation):
         model: ChatModel | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else paths.data_dir()
-        self.store = Store(paths.database_path(self.data_dir))
+        self.store = open_store(paths.database_path(self.data_dir))
         self.settings = Settings.from_json(self.store.get_setting("settings"))
         self.registry = ModelRegistry(self.data_dir)
         self.embedder = embedder or Embedder()

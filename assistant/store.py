@@ -6,21 +6,23 @@ SQLite is the source of truth. The database is opened in WAL mode with
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
-from assistant import erasure, repository
-from assistant.backup import Backups
-from assistant.ledger import Ledger
+from assistant import repository
+from assistant.ledger import Erasure, Ledger
 from assistant.migrations import migrate, pending_migrations
 from assistant.repository import now_iso as now_iso  # where callers have always found it
 from models.errors import NotFoundError, StoreError
@@ -91,7 +93,39 @@ class TurnRecord:
     prompt_parts: str | None = None  # JSON [source, text, is_template] parts; see assistant/erasure.py
 
 
-def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> StoreError:
+class BackupFile(Protocol):
+    """One backup (assistant/backup.py's Backup)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def created(self) -> dt.datetime: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    def describe(self) -> str: ...
+
+
+class BackupShelf(Protocol):
+    """The backups beside the database (assistant/backup.py's Backups), as the store holds them: it
+    names the newest in what it says and takes one before a migration; what else they do (rewrite
+    themselves after a forget, restore) is for the modules above the store, which open it with them
+    (assistant/opening.py)."""
+
+    dir: Path
+    notices: builtins.list[str]
+
+    def list(self) -> Sequence[BackupFile]: ...
+    def make(self, conn: sqlite3.Connection, reason: str) -> BackupFile: ...
+    def maybe_daily(self, conn: sqlite3.Connection) -> BackupFile | None: ...
+    def remove_strays(self) -> int: ...
+    def scrub(self, done: Erasure) -> None: ...
+    def rewrite(self, change: Callable[[sqlite3.Connection], None]) -> None: ...
+    def restore(self, name: str | None, db_path: Path) -> BackupFile: ...
+
+
+def _explain(exc: sqlite3.Error, path: Path, backups: BackupShelf | None = None) -> StoreError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return StoreError(
@@ -117,15 +151,18 @@ def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> 
 
 
 class Store:
-    """One connection to the Glassmind database; methods are safe to call from several threads."""
+    """One connection to the Glassmind database; methods are safe to call from several threads.
+
+    Opened as the app opens it by ``assistant.opening.open_store``: with its backups, after the
+    forgets a kill interrupted are finished."""
 
     # How long a write waits for another process's transaction before it says the database is busy.
     lock_timeout_s = 5.0
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, backups: BackupShelf) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self.backups = Backups(self.path.parent / "backups")
+        self.backups = backups
         self.ledger = Ledger(self.path)  # what was erased, outside every copy (assistant/ledger.py)
         self._commits_file = self.path.with_name(self.path.name + ".commits")
         self._commits_fd: int | None = None  # kept open: see _write_commits
@@ -152,19 +189,14 @@ class Store:
             self.migrations_applied = migrate(self.db)
             self._counting = True
             self._check_lost_commits()
-            self._keep_ledger()
         except sqlite3.Error as exc:
             raise _explain(exc, self.path, self.backups) from exc
-        self.backups.remove_strays()
         restore_tmp = self.path.with_name(self.path.name + ".restore")
         restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
         restore_tmp.with_name(restore_tmp.name + "-journal").unlink(missing_ok=True)
-        erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
         self.damaged = bool(problems)
         if problems:
             self.notices.append(self._damage_notice(problems[0]))
-        else:  # a damaged database is not backed up: its copy would push a good backup out
-            self.backups.maybe_daily(conn)
 
     def _damage_notice(self, problem: str) -> str:
         """What the integrity check at open found, said once, with the way back."""
@@ -179,23 +211,6 @@ class Store:
             f"The database {self.path} is damaged (SQLite's check found: {problem[:120]}); what it shows may be "
             f"incomplete: {restore}."
         )
-
-    def _keep_ledger(self) -> None:
-        """A database older than the ledger starts it with every id it has lost (all erased: only
-        forgetting deletes rows); no new row may take an id the ledger names (a fresh database in
-        a data dir that had one)."""
-        try:
-            if not self.ledger.exists():
-                self.ledger.record(erasure.gaps(self.db.conn))
-            erased = self.ledger.read()
-        except OSError as exc:  # read-only media: reading works, a forget will say what is wrong
-            log.info("could not keep %s: %s", self.ledger.path, exc)
-            return
-        have = erasure.watermarks(self.db.conn)
-        want = {t: erased.high(t) for t in ("memories", "messages", "conversations") if erased.high(t) > have.get(t, 0)}
-        if want:
-            with self.write() as db:
-                erasure.raise_watermarks(db.conn, want)
 
     def _refuse_emptied_file(self) -> None:
         """A 0-byte database that held data once is damage, not a fresh start: never overwrite it."""
@@ -284,6 +299,10 @@ class Store:
                 self.db.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")
             except sqlite3.Error as exc:
                 raise _explain(exc, self.path, self.backups) from exc
+
+    def explain(self, exc: sqlite3.Error) -> StoreError:
+        """What a SQLite error on this database means to the user, as one sentence with the way out."""
+        return _explain(exc, self.path, self.backups)
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ import numpy as np
 
 from assistant import paths, repository
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
 from assistant.store import Store, now_iso
 from assistant.vector_index import build_index
@@ -66,7 +67,7 @@ def latency_at(
     variants = variants or {"now": {}}
     vocab = _vocabulary(20_000, rng)
     with tempfile.TemporaryDirectory(prefix="glassmind-bench-") as tmp:
-        store = Store(paths.database_path(Path(tmp)))
+        store = open_store(paths.database_path(Path(tmp)))
         t0 = time.perf_counter()
         _fill(store, _sentences(n, vocab, rng))
         fill_s = time.perf_counter() - t0
@@ -124,7 +125,7 @@ def ingest_rate(n: int = 1000) -> dict[str, Any]:
     embedder.encode(texts)
     raw = n / (time.perf_counter() - t)
     with tempfile.TemporaryDirectory(prefix="glassmind-bench-") as tmp:
-        store = Store(paths.database_path(Path(tmp)))
+        store = open_store(paths.database_path(Path(tmp)))
         memories = MemoryStore(store, embedder, paths.index_dir(Path(tmp)))
         memories.open_index()
         t = time.perf_counter()

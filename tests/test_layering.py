@@ -134,3 +134,56 @@ def test_only_the_repository_store_and_erasure_write() -> None:
                 found += _writes(path.read_text(), name)
     assert found == []
 
+
+
+def _module_graph(package: str) -> dict[str, set[str]]:
+    """Which modules of ``package`` each of its modules imports, anywhere in the file (inside
+    functions and ``if TYPE_CHECKING`` too: a cycle dodged by a late import is still a cycle)."""
+    modules = {f"{package}.{p.stem}" for p in (ROOT / package).glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for module in sorted(modules):
+        path = ROOT / package / f"{module.split('.')[-1]}.py"
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Call) and (target := _dynamic_target(node)):
+                names = [target]
+            targets.update(n for n in names if n in modules)
+        graph[module] = targets - {module}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_check_sees_a_loop() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle_inside_assistant() -> None:
+    """The storage layer never imports what sits on it (store -> erasure -> store was one)."""
+    assert _cycle(_module_graph("assistant")) is None

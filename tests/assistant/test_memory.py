@@ -8,8 +8,8 @@ import pytest
 
 from assistant import paths, repository
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from models.errors import InvalidInputError, NotFoundError
 
 FACTS = [
@@ -23,7 +23,7 @@ FACTS = [
 
 @pytest.fixture
 def memory(glassmind_home: Path, embedder) -> MemoryStore:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     mem = MemoryStore(store, embedder, paths.index_dir(glassmind_home))
     mem.open_index()
     for fact in FACTS:
@@ -133,7 +133,7 @@ def test_data_dir_copied_elsewhere_still_works(memory: MemoryStore, glassmind_ho
     memory.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = tmp_path / "other-machine"
     shutil.copytree(glassmind_home, copy)
-    store = Store(paths.database_path(copy))
+    store = open_store(paths.database_path(copy))
     moved = MemoryStore(store, embedder, paths.index_dir(copy))
     assert moved.open_index() == "loaded"
     assert "Lisbon" in retriever(moved).retrieve("holiday in Portugal", budget=30).hits[0].memory.text
