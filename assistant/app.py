@@ -2,7 +2,8 @@
 
 One turn: store the user message at once -> retrieve -> assemble the window
 -> generate (streamed, cancellable) -> store the reply with its figures ->
-embed and index both -> record the window for that turn.
+embed and index both -> record the window for that turn. Every write goes through
+assistant/repository.py, in a transaction opened here; no SQL is written in this module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from assistant.context import ContextWindow, WindowBuilder
 from assistant.curation import Curation
 from assistant.drafts import PREVIEW_REUSE_S, SHORT_MESSAGE_WORDS, Drafts, _Preview, retrieval_query
 from assistant.events import ContextReady, Failed, Finished, ModelInfo, Reading, Token, TurnEvent
+from assistant.loading import Loading
 from assistant.memory import MemoryStore, message_item
 from assistant.opening import open_store
 from assistant.retrieval import Retriever
@@ -28,10 +30,9 @@ from assistant.suggestions import Suggestion, SuggestionBook, suggest
 from assistant.text import clean_input, is_blank
 from assistant.turns import MIN_CONTINUE_TOKENS, Rewrites
 from models.embedder import Embedder
-from models.errors import GlassmindError, InputTooLargeError, InvalidInputError, ModelFileError
+from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
 from models.llama import ChatModel, ReadAhead
-from models.registry import ModelEntry, ModelRegistry
-from models.templates import fallback_template
+from models.registry import ModelRegistry
 
 # The turn's values and the window's helpers, for callers that import them from here.
 __all__ = [
@@ -42,8 +43,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Assistant(Drafts, Rewrites, Curation):
-    """Everything but the window: owns one store connection, the memory, and (lazily) the models."""
+class Assistant(Loading, Drafts, Rewrites, Curation):
+    """Everything but the window: owns one store connection, the memory, and (lazily) the models.
+
+    This module is the turn itself; the rest of the Assistant is written beside it, one part a
+    module: loading.py (models, settings), drafts.py (the window for a draft), turns.py (regenerate,
+    answers, edit & resend, continue), curation.py (messages and conversations)."""
 
     def __init__(
         self,
@@ -69,72 +74,6 @@ class Assistant(Drafts, Rewrites, Curation):
         self.read_ahead: bool | None = None
         self.suggestions = SuggestionBook(self.store, self.memories)
 
-    # -- set-up ----------------------------------------------------------------
-
-    def save_settings(self, settings: Settings) -> None:
-        settings.validate()
-        loading = ("model", "n_ctx", "gpu_layers", "chat_template", "threads", "flash_attn")
-        reload = any(getattr(settings, k) != getattr(self.settings, k) for k in loading)
-        self.store.set_setting("settings", settings.to_json())
-        self.settings = settings
-        if reload and self._model is not None:
-            self.unload_model()
-
-    def model_entry(self) -> ModelEntry:
-        return self.registry.resolve(self.settings.model)
-
-    def model_info(self) -> ModelInfo:
-        """Name, backend and size of the loaded model (loading it first if needed)."""
-        model = self.load_model()
-        return ModelInfo(
-            name=self.model_entry().name,
-            backend=model.backend,
-            n_ctx=model.n_ctx,
-            gpu_layers=model.gpu_layers,
-            notice=model.notice or "",
-        )
-
-    def load_model(self) -> ChatModel:
-        """Load the chat model named in the settings (the bundled default when none)."""
-        if self._model is None:
-            entry = self.model_entry()
-            if entry.error:
-                raise ModelFileError(entry.error)
-            s = self.settings
-            template = fallback_template(s.chat_template) if s.chat_template else None
-            self._model = ChatModel(
-                entry.path, n_ctx=s.n_ctx, n_gpu_layers=s.gpu_layers, n_threads=s.threads or None,
-                flash_attn=s.flash_attn, chat_template=template, load_record=paths.load_check_record(self.data_dir),
-            )
-            self._builder = WindowBuilder(self._model)
-            self._retriever = None
-        return self._model
-
-    def unload_model(self) -> None:
-        if self._model is not None:
-            self._model.close()
-        self._model = None
-        self._builder = None
-        self._retriever = None
-        self._preview = None
-
-    @property
-    def model(self) -> ChatModel:
-        return self.load_model()
-
-    @property
-    def retriever(self) -> Retriever:
-        if self._retriever is None:
-            self._retriever = Retriever(self.memories, self.model.count_tokens)
-        return self._retriever
-
-    def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str:
-        """Load the embedder and the vector index (rebuilt from SQLite if needed). ``embed=False``:
-        the index only, for erasing (the embedder takes seconds to load and is not needed)."""
-        if embed:
-            self.embedder.load()
-        return self.memories.open_index(progress, embed=embed)
-
     def close(self) -> None:
         try:
             self.memories.flush()
@@ -148,7 +87,6 @@ class Assistant(Drafts, Rewrites, Curation):
         self.embedder.close()
         self.store.close()
 
-    # -- the window ---------------------------------------------------------------
     # -- turns -----------------------------------------------------------------------
 
     def new_conversation(self, title: str | None = None) -> int:
@@ -196,9 +134,7 @@ class Assistant(Drafts, Rewrites, Curation):
                 )
                 fresh = True
             else:
-                fresh = conv.title == "New conversation" and not db.execute(
-                    "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", [conversation_id]
-                ).fetchone()
+                fresh = conv.title == "New conversation" and not repository.has_messages(db, conversation_id)
             mid = self._insert_message(db, conversation_id, "user", text, stamp)
             if fresh:
                 repository.title_conversation(db, conversation_id, conversation_title(text), mid)

@@ -4,6 +4,7 @@ delete a conversation for good (memories are curated in assistant/memory.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from assistant import erasure, repository
 from assistant.memory import Memory, MemoryStore
@@ -16,8 +17,8 @@ class Curation:
     store: Store
     memories: MemoryStore
 
-    def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # given by the Assistant this is a part of (assistant/app.py)
+        def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str: ...
 
     def set_message_excluded(self, message_id: int, excluded: bool) -> None:
         """Keep a message stored but out of (or back in) the context window."""

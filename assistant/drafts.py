@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
 from assistant.events import Reading
@@ -49,19 +49,16 @@ class Drafts:
     _retriever: Retriever | None
     _preview: _Preview | None
 
-    def load_model(self) -> ChatModel:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # given by the Assistant this is a part of (assistant/app.py)
+        def load_model(self) -> ChatModel: ...
 
-    @property
-    def model(self) -> ChatModel:
-        raise NotImplementedError
+        @property
+        def model(self) -> ChatModel: ...
 
-    @property
-    def retriever(self) -> Retriever:
-        raise NotImplementedError
+        @property
+        def retriever(self) -> Retriever: ...
 
-    def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str:
-        raise NotImplementedError
+        def open_memory(self, progress: Callable[[int, int], None] | None = None, *, embed: bool = True) -> str: ...
 
     def context(self, conversation_id: int | None, text: str, *, search: bool = True) -> ContextWindow:
         """The window the next turn would use for ``text`` (nothing is stored).

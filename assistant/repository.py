@@ -2,9 +2,9 @@
 
 A caller opens the transaction (``with store.write() as tx:``) and calls these functions with it,
 so that what must be stored together (a message, its memory row, its conversation's date) is one
-commit. Reads stay where they are read (store.py, reading.py, retrieval.py); forgetting stays in
-erasure.py, backups in backup.py, the schema in migrations.py. tests/test_layering.py checks that no
-other module writes.
+commit. A read that a write depends on is here too, in the same transaction; other reads stay
+where they are read (store.py, reading.py, retrieval.py). Forgetting stays in erasure.py, backups
+in backup.py, the schema in migrations.py. tests/test_layering.py checks that no other module writes.
 
 This module imports nothing of the app: store.py builds on it, not the other way round.
 """
@@ -115,6 +115,12 @@ def add_message(tx: Transaction, row: Mapping[str, Any], *, touch: bool = False)
     if touch:
         tx.execute("UPDATE conversations SET updated = ? WHERE id = ?", [row["created"], row["conversation_id"]])
     return mid
+
+
+def has_messages(tx: Transaction, conversation_id: int) -> bool:
+    """Whether the conversation has a message yet (read in the transaction that adds its first)."""
+    row = tx.execute("SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", [conversation_id]).fetchone()
+    return row is not None
 
 
 def update_message(tx: Transaction, message_id: int, fields: Mapping[str, Any]) -> None:

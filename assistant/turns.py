@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from assistant import repository
 from assistant.context import ContextWindow
@@ -23,30 +24,28 @@ class Rewrites:
     store: Store
     memories: MemoryStore
 
-    def turn(
-        self,
-        conversation_id: int | None,
-        text: str,
-        *,
-        cancel: threading.Event | None = None,
-        reading: Reading | None = None,
-    ) -> Iterator[TurnEvent]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # given by the Assistant this is a part of (assistant/app.py)
+        def turn(
+            self,
+            conversation_id: int | None,
+            text: str,
+            *,
+            cancel: threading.Event | None = None,
+            reading: Reading | None = None,
+        ) -> Iterator[TurnEvent]: ...
 
-    def _start_query(self, history: list[Message] | None, text: str) -> None:
-        raise NotImplementedError
+        def _start_query(self, history: list[Message] | None, text: str) -> None: ...
 
-    def _respond(
-        self,
-        conversation_id: int,
-        history: list[Message],
-        user: Message,
-        cancel: threading.Event | None,
-        reading: Reading | None = None,
-        resume: Message | None = None,
-        preview: ContextWindow | None = None,
-    ) -> Iterator[TurnEvent]:
-        raise NotImplementedError
+        def _respond(
+            self,
+            conversation_id: int,
+            history: list[Message],
+            user: Message,
+            cancel: threading.Event | None,
+            reading: Reading | None = None,
+            resume: Message | None = None,
+            preview: ContextWindow | None = None,
+        ) -> Iterator[TurnEvent]: ...
 
     def regenerate(
         self, conversation_id: int, *, cancel: threading.Event | None = None, reading: Reading | None = None

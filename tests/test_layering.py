@@ -187,3 +187,13 @@ def test_the_cycle_check_sees_a_loop() -> None:
 def test_no_import_cycle_inside_assistant() -> None:
     """The storage layer never imports what sits on it (store -> erasure -> store was one)."""
     assert _cycle(_module_graph("assistant")) is None
+
+
+def test_the_turn_pipeline_holds_no_sql() -> None:
+    """assistant/app.py reads as store -> retrieve -> window -> generate -> record: the SQL is in the
+    repository (writes) and the store (reads)."""
+    source = (ROOT / "assistant" / "app.py").read_text()
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b")
+    found = [n.lineno for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+             and sql.search(n.value)]
+    assert found == []
