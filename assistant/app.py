@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import erasure, paths, repository
+from assistant.after_turn import AfterReply, AfterTurn
 from assistant.context import ContextWindow, WindowBuilder
 from assistant.curation import Curation
 from assistant.drafts import PREVIEW_REUSE_S, SHORT_MESSAGE_WORDS, Drafts, _Preview, retrieval_query
@@ -26,7 +27,7 @@ from assistant.opening import open_store
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from assistant.store import Message, conversation_title, now_iso
-from assistant.suggestions import Suggestion, SuggestionBook, suggest
+from assistant.suggestions import SuggestionBook
 from assistant.text import clean_input, is_blank
 from assistant.turns import MIN_CONTINUE_TOKENS, Rewrites
 from models.embedder import Embedder
@@ -36,19 +37,20 @@ from models.registry import ModelRegistry
 
 # The turn's values and the window's helpers, for callers that import them from here.
 __all__ = [
-    "MIN_CONTINUE_TOKENS", "PREVIEW_REUSE_S", "SHORT_MESSAGE_WORDS", "Assistant", "ContextReady", "Failed",
+    "MIN_CONTINUE_TOKENS", "PREVIEW_REUSE_S", "SHORT_MESSAGE_WORDS", "AfterTurn", "Assistant", "ContextReady", "Failed",
     "Finished", "ModelInfo", "Reading", "Token", "TurnEvent", "retrieval_query",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Assistant(Loading, Drafts, Rewrites, Curation):
+class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
     """Everything but the window: owns one store connection, the memory, and (lazily) the models.
 
     This module is the turn itself; the rest of the Assistant is written beside it, one part a
     module: loading.py (models, settings), drafts.py (the window for a draft), turns.py (regenerate,
-    answers, edit & resend, continue), curation.py (messages and conversations)."""
+    answers, edit & resend, continue), curation.py (messages and conversations), after_turn.py
+    (what follows a reply: suggested notes, notices)."""
 
     def __init__(
         self,
@@ -342,23 +344,3 @@ class Assistant(Loading, Drafts, Rewrites, Curation):
         """Embed what the turn stored (the slow part; rows were written with the messages)."""
         self.open_memory()
         self.memories.embed_pending()
-
-    # -- suggestions ---------------------------------------------------------------
-
-    def suggest(self, conversation_id: int, *, cancel: threading.Event | None = None) -> list[Suggestion] | None:
-        """Notes the model suggests from the conversation's last user message, stored as pending (as
-        notes at once with auto-approve on, except flagged ones). Call it after the reply is stored, when
-        nothing waits for the model; ``cancel`` abandons it (None then) and the message is read again next time.
-        Nothing (an empty list) when the user switched suggestions off."""
-        if not self.settings.suggest_notes:
-            return []
-        self.embedder.load()
-        made = suggest(
-            self.suggestions, self.model, self.embedder.encode, self.store.messages(conversation_id), cancel=cancel
-        )
-        if made and self.settings.auto_approve:
-            for s in made:
-                if s.flag is None:  # an instruction, or words from the reply, waits for the user
-                    self.suggestions.approve(s.id)
-            made = [self.suggestions.get(s.id) for s in made]
-        return made

@@ -465,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        for notice in app.store.backups.notices:
+        for notice in app.take_notices():
             print(f"glassmind: {notice}", file=sys.stderr)
         app.close()
 

@@ -166,6 +166,21 @@ class Drafts:
             log.debug("prefill skipped", exc_info=True)
             return 0
 
+    def too_large(self, conversation_id: int | None, text: str) -> str | None:
+        """Why ``text`` cannot be sent as it is (it does not fit the next window), or None: asked
+        before a send, so the user can choose to send the part that fits (``fit_message``). Only a
+        message longer in characters than twice the window is checked; any other problem is the
+        turn's to report."""
+        if len(text) <= 2 * self.model.n_ctx:
+            return None
+        try:
+            self.context(conversation_id, text)
+        except InputTooLargeError as exc:
+            return str(exc)
+        except GlassmindError:
+            pass  # the turn itself reports it
+        return None
+
     def fit_message(self, conversation_id: int | None, text: str) -> str:
         """The longest beginning of ``text`` that fits the next window: only when the user asks for it."""
         text = text[:MAX_MESSAGE_CHARS]

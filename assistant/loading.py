@@ -83,6 +83,11 @@ class Loading:
         self._preview = None
 
     @property
+    def model_loaded(self) -> bool:
+        """Whether a chat model is loaded now (asking does not load one)."""
+        return self._model is not None
+
+    @property
     def model(self) -> ChatModel:
         return self.load_model()
 
