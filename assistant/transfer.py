@@ -415,7 +415,7 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
 # -- writing ------------------------------------------------------------------------
 
 
-def _stored_keys(db: Any) -> set[str]:
+def _stored_keys(db: repository.Transaction) -> set[str]:
     """Fingerprints of every stored conversation: its import key, and one made from its messages."""
     keys = {r[0] for r in db.execute("SELECT import_key FROM conversations WHERE import_key IS NOT NULL")}
     by_conv: dict[int, tuple[str, list[tuple[str, str, str]]]] = {
@@ -518,13 +518,13 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
     return result
 
 
-def _flagged_exists(db: Any, note: _Note) -> bool:
+def _flagged_exists(db: repository.Transaction, note: _Note) -> bool:
     """An instruction-like note imported before waits (or waited) as a suggestion: not again."""
     found = db.execute("SELECT 1 FROM suggestions WHERE text = ? LIMIT 1", [clean_text(note.text)]).fetchone()
     return found is not None
 
 
-def _note_exists(db: Any, note: _Note) -> bool:
+def _note_exists(db: repository.Transaction, note: _Note) -> bool:
     text = clean_text(note.text)  # as it was stored: without invisible characters
     if note.created is None:
         sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [text]
