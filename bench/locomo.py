@@ -24,8 +24,8 @@ from typing import Any
 
 from assistant import paths
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from models.embedder import Embedder
 
 BUDGETS = (256, 512, 1024)
@@ -69,7 +69,7 @@ def evidence_ids(raw: Sequence[str]) -> list[str]:
 
 
 def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[MemoryStore, dict[int, str], float]:
-    store = Store(paths.database_path(data_dir))
+    store = open_store(paths.database_path(data_dir))
     memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
     memories.open_index()
     turns = turns_of(sample)
