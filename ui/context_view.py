@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.context import WindowItem, WindowView, parse_source
+from assistant.kinds import ItemState
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
 
 FREE_DARK = "#34373f"
@@ -212,19 +213,20 @@ class ContextView(QWidget):
         parts = {c: window.by_category.get(c, 0) for c in BAR_ORDER}
         # A past turn's record: what was sent and forgotten since is no longer "included", but its
         # tokens were read; they count apart, so the legend adds up to the tokens used.
-        forgotten = sum(1 for it in window.items if it.state == "forgotten")
+        forgotten = sum(1 for it in window.items if it.state == ItemState.FORGOTTEN)
         if forgotten:
             counted = sum(v for k, v in parts.items() if k not in ("forgotten", "reserve", "free"))
             parts["forgotten"] = max(0, window.prompt_tokens - counted)
         self._parts = parts
         n_ctx = window.n_ctx
-        left = sum(1 for it in window.items if it.state not in ("included", "in_conversation", "forgotten"))
+        shown_in = (ItemState.INCLUDED, ItemState.IN_CONVERSATION, ItemState.FORGOTTEN)
+        left = sum(1 for it in window.items if it.state not in shown_in)
         self.summary.setText(
             f"<b>{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
             f"{window.reserve:,} reserved for the reply · {left} left out"
             + (f" · {forgotten} forgotten since" if forgotten else "")
         )
-        dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == "over_budget"]
+        dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == ItemState.OVER_BUDGET]
         self.warning.setText(
             f"⚠ {len(dropped_pins)} pinned note{'s do' if len(dropped_pins) > 1 else ' does'} not fit this turn: "
             "the pinned notes and the message take more room than the context has. Unpin a note, shorten the "
@@ -261,9 +263,9 @@ class ContextView(QWidget):
         curable = is_memory or source.startswith("message:")
         state = item.state if item else None
         self.pin_button.setText("Unpin" if item and item.kind == "pinned" else "Pin")
-        self.pin_button.setEnabled(is_memory and state not in ("excluded", "in_conversation"))
-        self.exclude_button.setEnabled(curable and state != "excluded")
-        self.include_button.setEnabled(curable and state == "excluded")
+        self.pin_button.setEnabled(is_memory and state not in (ItemState.EXCLUDED, ItemState.IN_CONVERSATION))
+        self.exclude_button.setEnabled(curable and state != ItemState.EXCLUDED)
+        self.include_button.setEnabled(curable and state == ItemState.EXCLUDED)
         if item is None:
             self.reason.setText("Select an item to see why it is in the window, or why not.")
         else:

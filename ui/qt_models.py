@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 from assistant.context import WindowItem, parse_source
+from assistant.kinds import ItemState
 from assistant.memory import ALTERNATIVE, Memory
 from assistant.store import Conversation
 
@@ -48,7 +49,7 @@ CATEGORY_LABELS = {
 SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 CUTOFF_TEXT = "— cut-off: older turns left out —"
 # other states read as their names
-STATE_LABELS = {"in_conversation": "in the chat", "below_floor": "not relevant"}
+STATE_LABELS = {ItemState.IN_CONVERSATION: "in the chat", ItemState.BELOW_FLOOR: "not relevant"}
 
 
 def _ago(stamp: str) -> str:

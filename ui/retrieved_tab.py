@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from assistant.context import WindowView
 from assistant.impact import Impact
+from assistant.kinds import ItemState
 from assistant.memory import Memory
 from assistant.retrieval import BELOW_FLOOR
 from ui.context_view import table
@@ -105,8 +106,8 @@ class RetrievedTab(QWidget):
     def show_window(self, window: WindowView, title: str) -> None:
         self.model.set_items(window.items)
         rows = [self.model.item(r) for r in range(self.model.rowCount())]
-        seen = sum(1 for it in rows if it.state == "in_conversation")
-        below = sum(1 for it in rows if it.state == "below_floor")
+        seen = sum(1 for it in rows if it.state == ItemState.IN_CONVERSATION)
+        below = sum(1 for it in rows if it.state == ItemState.BELOW_FLOOR)
         n = len(rows) - seen - below
         fit = self.model.included_count()
         also = (
