@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from assistant.context import WindowItem, WindowView, parse_source
 from assistant.kinds import ItemState
+from assistant.operations import Curation, Exclude, ExcludeMessage, Pin
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
 
 FREE_DARK = "#34373f"
@@ -130,12 +131,11 @@ class ContextView(QWidget):
     """What the model reads for a turn, as a budget bar and the ordered items.
 
     Signals:
-        operation(str, object): "pin"/"unpin"/"exclude"/"include" with [memory id], or
-            "exclude_message"/"include_message" with a message id.
+        operation(Curation): Pin or Exclude of the item's memory, or ExcludeMessage of its message.
         back_to_next_turn(): the user wants the live preview again (after viewing a past turn).
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
     back_to_next_turn = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -284,23 +284,23 @@ class ContextView(QWidget):
 
     def _on_pin_button_clicked(self) -> None:
         item = self.current_item()
-        self._emit("unpin" if item and item.kind == "pinned" else "pin")
+        found = parse_source(item.source) if item else None
+        if item is not None and found is not None and found[0] == "memory":
+            self.operation.emit(Pin((found[1],), pinned=item.kind != "pinned"))
 
     def _on_exclude_button_clicked(self) -> None:
-        self._emit("exclude")
+        self._exclude(True)
 
     def _on_include_button_clicked(self) -> None:
-        self._emit("include")
+        self._exclude(False)
 
-    def _emit(self, name: str) -> None:
+    def _exclude(self, excluded: bool) -> None:
         item = self.current_item()
-        if not item or not item.source:
-            return
-        found = parse_source(item.source)
+        found = parse_source(item.source) if item else None
         if found is None:
             return
         kind, ident = found
         if kind == "memory":
-            self.operation.emit(name, [ident])
-        elif name in ("exclude", "include"):
-            self.operation.emit(f"{name}_message", ident)
+            self.operation.emit(Exclude((ident,), excluded))
+        else:
+            self.operation.emit(ExcludeMessage(ident, excluded))

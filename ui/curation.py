@@ -11,11 +11,12 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from assistant.impact import Impact, edit_warning, forget_warning
 from assistant.memory import Memory
+from assistant.operations import Exclude, Forget
 from ui.dialogs import ask_text
 
 
-def ask_forget(parent: QWidget, ids: list[int], found: list[Impact]) -> str | None:
-    """"forget", "exclude" (keep it, leave it out of what the model reads) or None (cancelled)."""
+def ask_forget(parent: QWidget, ids: list[int], found: list[Impact]) -> Forget | Exclude | None:
+    """Forget, Exclude (keep it, leave it out of what the model reads) or None (cancelled)."""
     in_chat = any(i.message_id is not None for i in found)
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
@@ -32,9 +33,9 @@ def ask_forget(parent: QWidget, ids: list[int], found: list[Impact]) -> str | No
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     box.exec()
     if box.clickedButton() is forget:
-        return "forget"
+        return Forget(tuple(ids))
     if exclude is not None and box.clickedButton() is exclude:
-        return "exclude"
+        return Exclude(tuple(ids))
     return None
 
 

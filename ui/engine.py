@@ -15,8 +15,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
-from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.app import Assistant, ContextReady, Failed, Finished, ModelInfo, Token
 from assistant.context import WindowView
+from assistant.operations import Curation
 from assistant.settings import Settings
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError
@@ -53,19 +54,19 @@ class Engine(QObject):
     """
 
     status = Signal(str)
-    loaded = Signal(object)
+    loaded = Signal(ModelInfo)
     failed = Signal(str)
-    context_ready = Signal(int, object)
-    turn_started = Signal(int, object)
+    context_ready = Signal(int, WindowView)
+    turn_started = Signal(int, WindowView)
     reading = Signal(int, int)
     warming = Signal(int, int)
     tokens = Signal(str)
-    turn_finished = Signal(int, object)
+    turn_finished = Signal(int, Finished)
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
     not_sent = Signal(str, str)
     changed = Signal(str)
-    suggestions_ready = Signal(object)  # the pending suggestions (list of assistant.suggestions.Suggestion)
+    suggestions_ready = Signal(list)  # the pending suggestions (list of assistant.suggestions.Suggestion)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
@@ -75,8 +76,8 @@ class Engine(QObject):
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     edit_resend_requested = Signal(int, str)
-    operation_requested = Signal(str, object)
-    settings_requested = Signal(object)
+    operation_requested = Signal(Curation)
+    settings_requested = Signal(Settings)
     shutdown_requested = Signal()
 
     def __init__(self, embedder: Embedder | None = None) -> None:
@@ -330,15 +331,15 @@ class Engine(QObject):
             except GlassmindError as exc:
                 self.failed.emit(str(exc))
 
-    @Slot(str, object)
-    def _on_self_operation_requested(self, name: str, args: Any) -> None:
-        """Curation: pin, unpin, exclude, include, edit, forget, add, remember, exclude_message, ..."""
+    @Slot(Curation)
+    def _on_self_operation_requested(self, command: Curation) -> None:
+        """Curation: Pin, Exclude, EditMemory, Forget, AddNote, Remember, ExcludeMessage, ..."""
         app = self._ready()
         if app is None:
             return
         changed: frozenset[str] = frozenset({"memories", "messages"})
         try:
-            changed = operations.run(app, name, args)
+            changed = operations.run(app, command)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:
@@ -352,7 +353,7 @@ class Engine(QObject):
         if "suggestions" in changed:
             self._send_suggestions()
 
-    @Slot(object)
+    @Slot(Settings)
     def _on_self_settings_requested(self, settings: Settings) -> None:
         app = self._ready()
         if app is None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from assistant.impact import Impact
 from assistant.memory import Memory
+from assistant.operations import AddNote, Curation, EditMemory, Exclude, Pin
 from assistant.reading import MemoryRefresh
 from ui.context_view import table
 from ui.curation import ask_edit, ask_forget, ask_new_note
@@ -42,11 +43,10 @@ class MemoriesTab(QWidget):
     """Search, sort, and Add / Pin / Exclude / Edit / Forget on the selected memories.
 
     Signals:
-        operation(str, object): "add" with text, "pin"/"unpin"/"exclude"/"include"/"forget" with ids,
-            "edit" with (id, text).
+        operation(Curation): AddNote, Pin, Exclude, EditMemory or Forget.
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
 
     def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,11 +168,11 @@ class MemoriesTab(QWidget):
         chosen = self.selected()
         if not chosen:
             return
-        ids = [m.id for m in chosen]
+        ids = tuple(m.id for m in chosen)
         menu = QMenu(self)
-        for label, name in (("Pin", "pin"), ("Unpin", "unpin"), ("Exclude from context", "exclude"),
-                            ("Include in context", "include")):
-            menu.addAction(label, functools.partial(self.operation.emit, name, ids))
+        for label, command in (("Pin", Pin(ids)), ("Unpin", Pin(ids, pinned=False)),
+                               ("Exclude from context", Exclude(ids)), ("Include in context", Exclude(ids, False))):
+            menu.addAction(label, functools.partial(self.operation.emit, command))
         menu.addSeparator()
         edit = menu.addAction("Edit…", self._on_edit_button_clicked)
         edit.setEnabled(len(chosen) == 1)
@@ -182,17 +182,17 @@ class MemoriesTab(QWidget):
     def _on_add_button_clicked(self) -> None:
         text = ask_new_note(self)
         if text is not None:
-            self.operation.emit("add", text)
+            self.operation.emit(AddNote(text))
 
     def _on_pin_button_clicked(self) -> None:
         chosen = self.selected()
         if chosen:
-            self.operation.emit("unpin" if all(m.pinned for m in chosen) else "pin", [m.id for m in chosen])
+            self.operation.emit(Pin(tuple(m.id for m in chosen), pinned=not all(m.pinned for m in chosen)))
 
     def _on_exclude_button_clicked(self) -> None:
         chosen = self.selected()
         if chosen:
-            self.operation.emit("include" if all(m.excluded for m in chosen) else "exclude", [m.id for m in chosen])
+            self.operation.emit(Exclude(tuple(m.id for m in chosen), excluded=not all(m.excluded for m in chosen)))
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         chosen = self.selected()
@@ -203,7 +203,7 @@ class MemoriesTab(QWidget):
     def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
         text = ask_edit(self, memory, found)
         if text is not None:
-            self.operation.emit("edit", (memory.id, text))
+            self.operation.emit(EditMemory(memory.id, text))
 
     def _on_forget_button_clicked(self) -> None:
         chosen = self.selected()
@@ -214,4 +214,4 @@ class MemoriesTab(QWidget):
     def _on_reads_forget_impacts(self, ids: list[int], found: list[Impact]) -> None:
         choice = ask_forget(self, ids, found)
         if choice is not None:
-            self.operation.emit(choice, ids)
+            self.operation.emit(choice)

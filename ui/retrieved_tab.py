@@ -22,6 +22,7 @@ from assistant.context import WindowView
 from assistant.impact import Impact
 from assistant.kinds import ItemState
 from assistant.memory import Memory
+from assistant.operations import Curation, EditMemory, Pin
 from assistant.retrieval import BELOW_FLOOR
 from ui.context_view import table
 from ui.curation import ask_edit, ask_forget
@@ -38,10 +39,10 @@ class RetrievedTab(QWidget):
     """Scored hits of one window (dense, keyword, fused), with Pin, Edit and Forget.
 
     Signals:
-        operation(str, object): "pin" with [memory id], "edit" with (id, text), "forget"/"exclude" with ids.
+        operation(Curation): Pin, EditMemory, Forget or Exclude of the selected memory.
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
 
     def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -154,7 +155,7 @@ class RetrievedTab(QWidget):
     def _on_pin_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self.operation.emit("pin", [mid])
+            self.operation.emit(Pin((mid,)))
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         mid = self._selected_id()
@@ -168,7 +169,7 @@ class RetrievedTab(QWidget):
     def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
         text = ask_edit(self, memory, found)
         if text is not None:
-            self.operation.emit("edit", (memory.id, text))
+            self.operation.emit(EditMemory(memory.id, text))
 
     def _on_forget_button_clicked(self) -> None:
         mid = self._selected_id()
@@ -178,4 +179,4 @@ class RetrievedTab(QWidget):
     def _on_reads_forget_impacts(self, memory_id: int, found: list[Impact]) -> None:
         choice = ask_forget(self, [memory_id], found)
         if choice is not None:
-            self.operation.emit(choice, [memory_id])
+            self.operation.emit(choice)
