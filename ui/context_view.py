@@ -2,10 +2,13 @@
 
 A widget only: it shows a WindowView (a live preview or a past turn's
 record) and turns the user's pin / exclude / include into ``operation``
-requests; the main window forwards those to the engine.
+commands through the panel's one curation flow (ui/curation.py); the main
+window forwards those to the engine.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
@@ -24,8 +27,12 @@ from PySide6.QtWidgets import (
 
 from assistant.context import WindowItem, WindowView, parse_source
 from assistant.kinds import ItemState
-from assistant.operations import Curation, Exclude, ExcludeMessage, Pin
+from assistant.operations import Curation
+from ui.curation import CurationFlow
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
+
+if TYPE_CHECKING:
+    from ui.reader import Reads
 
 FREE_DARK = "#34373f"
 FALLBACK_REASON = {
@@ -138,8 +145,9 @@ class ContextView(QWidget):
     operation = Signal(Curation)
     back_to_next_turn = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.curation = CurationFlow(self, reads, self.operation.emit)
         self._parts: dict[str, int] | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
@@ -286,7 +294,7 @@ class ContextView(QWidget):
         item = self.current_item()
         found = parse_source(item.source) if item else None
         if item is not None and found is not None and found[0] == "memory":
-            self.operation.emit(Pin((found[1],), pinned=item.kind != "pinned"))
+            self.curation.pin([found[1]], pinned=item.kind != "pinned")
 
     def _on_exclude_button_clicked(self) -> None:
         self._exclude(True)
@@ -301,6 +309,6 @@ class ContextView(QWidget):
             return
         kind, ident = found
         if kind == "memory":
-            self.operation.emit(Exclude((ident,), excluded))
+            self.curation.exclude([ident], excluded)
         else:
-            self.operation.emit(ExcludeMessage(ident, excluded))
+            self.curation.exclude_message(ident, excluded)

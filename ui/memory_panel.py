@@ -110,7 +110,7 @@ class MemoryPanel(QTabWidget):
         self.tabBar().setUsesScrollButtons(True)
         self.tabBar().setElideMode(Qt.TextElideMode.ElideNone)
         self.window_shown = WindowView()
-        self.context = ContextView()
+        self.context = ContextView(reads)
         self.retrieved = RetrievedTab(reads)
         self.memories = MemoriesTab(reads)
         self.prompt_tab = PromptTab()

@@ -19,13 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.context import WindowView
-from assistant.impact import Impact
 from assistant.kinds import ItemState
-from assistant.memory import Memory
-from assistant.operations import Curation, EditMemory, Pin
+from assistant.operations import Curation
 from assistant.retrieval import BELOW_FLOOR
 from ui.context_view import table
-from ui.curation import ask_edit, ask_forget
+from ui.curation import CurationFlow
 from ui.qt_models import RetrievedModel
 
 if TYPE_CHECKING:
@@ -46,7 +44,7 @@ class RetrievedTab(QWidget):
 
     def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._reads = reads
+        self.curation = CurationFlow(self, reads, self.operation.emit)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
         lay.setSpacing(8)
@@ -155,28 +153,14 @@ class RetrievedTab(QWidget):
     def _on_pin_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self.operation.emit(Pin((mid,)))
+            self.curation.pin([mid])
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self._reads.memory(mid, self._on_reads_memory)
-
-    def _on_reads_memory(self, memory: Memory | None) -> None:
-        if memory is not None:  # None: forgotten meanwhile
-            self._reads.impacts([memory.id], lambda found: self._on_reads_edit_impacts(memory, found))
-
-    def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
-        text = ask_edit(self, memory, found)
-        if text is not None:
-            self.operation.emit(EditMemory(memory.id, text))
+            self.curation.edit(mid)
 
     def _on_forget_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self._reads.impacts([mid], lambda found: self._on_reads_forget_impacts(mid, found))
-
-    def _on_reads_forget_impacts(self, memory_id: int, found: list[Impact]) -> None:
-        choice = ask_forget(self, [memory_id], found)
-        if choice is not None:
-            self.operation.emit(choice)
+            self.curation.forget([mid])
