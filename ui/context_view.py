@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -45,7 +45,7 @@ FALLBACK_REASON = {
 BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "forgotten", "reserve", "free")
 
 
-def table(model) -> QTableView:
+def table(model: QAbstractItemModel) -> QTableView:
     """A flat, row-selecting table in the panel's style."""
     view = QTableView()
     view.setModel(model)
@@ -83,7 +83,7 @@ class BudgetBar(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(300, 24)
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
@@ -255,7 +255,7 @@ class ContextView(QWidget):
 
     # -- actions ------------------------------------------------------------------
 
-    def changeEvent(self, event) -> None:
+    def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._parts is not None:
             self.legend.set_parts(self._parts)  # the legend's "free" chip follows the theme
@@ -279,7 +279,7 @@ class ContextView(QWidget):
         else:
             self.reason.setText(item.reason or FALLBACK_REASON.get(item.kind, ""))
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         item = self.current_item()
         if not item or not item.source:
             return

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
-from assistant.app import Assistant, ContextReady, Failed, Finished, ModelInfo, Token
+from assistant.app import Assistant, ContextReady, Failed, Finished, ModelInfo, Token, TurnEvent
 from assistant.context import WindowView
 from assistant.operations import Curation
 from assistant.settings import Settings
@@ -258,7 +259,7 @@ class Engine(QObject):
         else:
             self.turn_failed.emit(conv, error)
 
-    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:
+    def _run(self, events: Iterable[TurnEvent], conversation_id: Any, *, unsent: str | None = None) -> None:
         """Forward a turn's events. ``unsent``: the typed text, given back (``not_sent``) if the turn
         fails before the message is stored."""
         self.cancel.clear()

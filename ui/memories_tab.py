@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -164,7 +164,7 @@ class MemoriesTab(QWidget):
             b.setEnabled(bool(chosen))
         self.edit_button.setEnabled(len(chosen) == 1)
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         chosen = self.selected()
         if not chosen:
             return

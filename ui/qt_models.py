@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -87,7 +87,7 @@ def _one_line(text: str, limit: int = 160) -> str:
 class ConversationListModel(QAbstractListModel):
     """Conversations, newest first; the id is in Qt.UserRole."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Conversation] = []
 
@@ -169,7 +169,7 @@ class ContextItemsModel(_TableModel):
 
     HEADERS = ("Kind", "Tokens", "State", "Text")
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem | None] = []
         self._cutoff = -1
@@ -254,7 +254,7 @@ class RetrievedModel(_TableModel):
 
     HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens")
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem] = []
 
@@ -317,7 +317,7 @@ class MemoryTableModel(_TableModel):
     HEADERS = ("ID", "Flags", "Kind", "Date", "Text")
     BATCH = 200
 
-    def __init__(self, fetch: PageFetch, parent=None) -> None:
+    def __init__(self, fetch: PageFetch, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._fetch = fetch
         self._rows: list[Memory] = []

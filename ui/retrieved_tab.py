@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -141,7 +141,7 @@ class RetrievedTab(QWidget):
         else:
             self.detail.setText(HINT)
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         if self._selected_id() is None:
             return
         menu = QMenu(self)
