@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.kinds import ItemState
 from assistant.ledger import TABLES, Erased
 from assistant.ledger import Erasure as Erasure  # where it was first defined
 
@@ -159,7 +160,7 @@ def _redact(
         if src in sources or (own_turn and item.get("kind") == "message" and src is None):
             item["text"] = replacement
             if replacement == FORGOTTEN:
-                item["state"], item["reason"] = "forgotten", "forgotten by you"
+                item["state"], item["reason"] = ItemState.FORGOTTEN, "forgotten by you"
             changed = True
     for part in parts:
         if part[0] in sources:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from assistant import erasure, repository
+from assistant.kinds import MemoryKind, MemorySource
 from assistant.store import Store, now_iso
 from assistant.text import clean_input, is_blank, strip_invisible
 from assistant.vector_index import Progress, VectorIndex
@@ -32,19 +33,19 @@ MAX_MEMORY_CHARS = 20_000
 EMBED_FORMAT = "line-v1"
 LOG_KEEP = 50_000  # vector_changes rows kept behind the saved index
 # The source of a message's memory: shown in its conversation, or an answer Regenerate set aside
-# (searchable and forgettable, never retrieved into a prompt).
-CHAT, ALTERNATIVE = "chat", "alternative"
+# (searchable and forgettable, never retrieved into a prompt). Aliases of assistant.kinds' members.
+CHAT, ALTERNATIVE = MemorySource.CHAT, MemorySource.ALTERNATIVE
 
 
 @dataclass(frozen=True)
 class Memory:
     id: int
-    kind: str
+    kind: MemoryKind
     text: str
     speaker: str | None
     conversation_id: int | None
     message_id: int | None
-    source: str | None
+    source: MemorySource | str | None  # an imported note may carry a source of its own
     created: str
     updated: str | None
     pinned: bool
@@ -88,7 +89,10 @@ def _day_label(day: str) -> str:
 
 
 def _memory(row: dict[str, Any]) -> Memory:
-    return Memory(**{**row, "pinned": bool(row["pinned"]), "excluded": bool(row["excluded"])})
+    return Memory(**{
+        **row, "kind": MemoryKind(row["kind"]), "source": MemorySource.parse(row["source"]),
+        "pinned": bool(row["pinned"]), "excluded": bool(row["excluded"]),
+    })
 
 
 # A memory row's columns in Memory's order: get_many (part of every retrieval) builds its
@@ -96,12 +100,15 @@ def _memory(row: dict[str, Any]) -> Memory:
 _FIELDS = [f.name for f in fields(Memory)]
 _COLUMNS = ", ".join(_FIELDS)
 _FLAGS = (_FIELDS.index("pinned"), _FIELDS.index("excluded"))
+_KIND, _SOURCE = _FIELDS.index("kind"), _FIELDS.index("source")
 
 
 def _memory_of(values: Sequence[Any]) -> Memory:
     row = list(values)
     for i in _FLAGS:
         row[i] = bool(row[i])
+    row[_KIND] = MemoryKind(row[_KIND])
+    row[_SOURCE] = MemorySource.parse(row[_SOURCE])
     return Memory(*row)
 
 
@@ -387,8 +394,8 @@ class MemoryStore:
         self,
         text: str,
         *,
-        kind: str = "note",
-        source: str = "user",
+        kind: str = MemoryKind.NOTE,
+        source: str = MemorySource.USER,
         speaker: str | None = None,
         conversation_id: int | None = None,
         message_id: int | None = None,
@@ -426,14 +433,14 @@ class MemoryStore:
         """
         memories = []
         for item in items:
-            kind = item.get("kind", "note")
+            kind = MemoryKind(item.get("kind", MemoryKind.NOTE))
             row = {
                 "kind": kind,
-                "text": clean_text(item["text"]) if kind == "note" else item["text"],
+                "text": clean_text(item["text"]) if kind == MemoryKind.NOTE else item["text"],
                 "speaker": item.get("speaker"),
                 "conversation_id": item.get("conversation_id"),
                 "message_id": item.get("message_id"),
-                "source": item.get("source", "user"),
+                "source": MemorySource.parse(item.get("source", MemorySource.USER)),
                 "created": item.get("created") or now_iso(),
                 "updated": None,
                 "pinned": int(bool(item.get("pinned"))),
@@ -512,7 +519,7 @@ def message_item(row: dict[str, Any]) -> dict[str, Any]:
     """The memory row that makes a stored message long-term memory."""
     return {
         "text": row["content"],
-        "kind": "message",
+        "kind": MemoryKind.MESSAGE,
         "source": ALTERNATIVE if row.get("alternative_of") is not None else CHAT,
         "speaker": row["role"],
         "conversation_id": row["conversation_id"],

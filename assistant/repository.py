@@ -229,7 +229,7 @@ def add_suggestion(
         "source_message_id": source_message_id,
         "replaces": replaces,
         "note_id": None,
-        "status": "pending",
+        "status": "pending",  # SuggestionStatus.PENDING
         "created": created or now_iso(),
     })
 

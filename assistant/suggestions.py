@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant import repository
+from assistant.kinds import MemoryKind, MemorySource, SuggestionStatus
 from assistant.memory import Memory, MemoryStore, clean_text
 from assistant.note_checks import FROM_REPLY, instruction_reason
 from assistant.note_extractor import durable_statements, extract
@@ -107,7 +108,7 @@ class Suggestion:
     replaces: int | None
     replaces_text: str | None
     note_id: int | None
-    status: str
+    status: SuggestionStatus
     created: str
     flag: str | None = None
     from_reply: bool = False
@@ -325,7 +326,7 @@ class SuggestionBook:
         self.store = store
         self.memories = memories
 
-    def rows(self, status: str | None = "pending") -> list[Suggestion]:
+    def rows(self, status: str | None = SuggestionStatus.PENDING) -> list[Suggestion]:
         sql = (
             _SELECT
             + (" WHERE s.status = ?" if status else "")
@@ -392,8 +393,8 @@ class SuggestionBook:
         with self.store.write() as db:
             note = self.memories.insert_rows(db, [{
                 "text": text,
-                "kind": "note",
-                "source": "suggestion",
+                "kind": MemoryKind.NOTE,
+                "source": MemorySource.SUGGESTION,
                 "conversation_id": conversation[0]["conversation_id"] if conversation else None,
                 "note_type": s.kind,
                 "event_date": s.event_date,
@@ -404,7 +405,7 @@ class SuggestionBook:
 
     def approve_all(self) -> list[Memory]:
         """Approve every pending suggestion that carries no flag; a flagged one waits for its own Approve."""
-        return [self.approve(s.id) for s in self.rows("pending") if s.flag is None]
+        return [self.approve(s.id) for s in self.rows(SuggestionStatus.PENDING) if s.flag is None]
 
     def reject(self, suggestion_id: int) -> None:
         """Never make this note; the text stays so the same fact is not proposed again."""
@@ -414,7 +415,7 @@ class SuggestionBook:
 
     def _pending(self, suggestion_id: int) -> Suggestion:
         s = self.get(suggestion_id)
-        if s.status != "pending":
+        if s.status != SuggestionStatus.PENDING:
             raise InvalidInputError(f"Suggestion {suggestion_id} was already {s.status}.")
         return s
 
@@ -429,6 +430,7 @@ def _suggestion(row: dict[str, Any]) -> Suggestion:
     row = dict(row)
     from_reply = row.pop("source_role", None) == "assistant"
     flag = instruction_reason(row["text"]) or (FROM_REPLY if from_reply else None)
+    row["status"] = SuggestionStatus(row["status"])
     return Suggestion(**row, flag=flag, from_reply=from_reply)
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
-from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.app import Assistant, ContextReady, Failed, Finished, ModelInfo, Token, TurnEvent
 from assistant.context import WindowView
+from assistant.operations import Curation
 from assistant.settings import Settings
 from models.embedder import Embedder
 from models.errors import GlassmindError
@@ -53,19 +55,19 @@ class Engine(QObject):
     """
 
     status = Signal(str)
-    loaded = Signal(object)
+    loaded = Signal(ModelInfo)
     failed = Signal(str)
-    context_ready = Signal(int, object)
-    turn_started = Signal(int, object)
+    context_ready = Signal(int, WindowView)
+    turn_started = Signal(int, WindowView)
     reading = Signal(int, int)
     warming = Signal(int, int)
     tokens = Signal(str)
-    turn_finished = Signal(int, object)
+    turn_finished = Signal(int, Finished)
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
     not_sent = Signal(str, str)
     changed = Signal(str)
-    suggestions_ready = Signal(object)  # the pending suggestions (list of assistant.suggestions.Suggestion)
+    suggestions_ready = Signal(list)  # the pending suggestions (list of assistant.suggestions.Suggestion)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
@@ -75,8 +77,8 @@ class Engine(QObject):
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     edit_resend_requested = Signal(int, str)
-    operation_requested = Signal(str, object)
-    settings_requested = Signal(object)
+    operation_requested = Signal(Curation)
+    settings_requested = Signal(Settings)
     shutdown_requested = Signal()
 
     def __init__(self, embedder: Embedder | None = None) -> None:
@@ -252,7 +254,7 @@ class Engine(QObject):
         else:
             self.turn_failed.emit(conv, error)
 
-    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:
+    def _run(self, events: Iterable[TurnEvent], conversation_id: Any, *, unsent: str | None = None) -> None:
         """Forward a turn's events. ``unsent``: the typed text, given back (``not_sent``) if the turn
         fails before the message is stored."""
         self.cancel.clear()
@@ -327,15 +329,15 @@ class Engine(QObject):
             except GlassmindError as exc:
                 self.failed.emit(str(exc))
 
-    @Slot(str, object)
-    def _on_self_operation_requested(self, name: str, args: Any) -> None:
-        """Curation: pin, unpin, exclude, include, edit, forget, add, remember, exclude_message, ..."""
+    @Slot(Curation)
+    def _on_self_operation_requested(self, command: Curation) -> None:
+        """Curation: Pin, Exclude, EditMemory, Forget, AddNote, Remember, ExcludeMessage, ..."""
         app = self._ready()
         if app is None:
             return
         changed: frozenset[str] = frozenset({"memories", "messages"})
         try:
-            changed = operations.run(app, name, args)
+            changed = operations.run(app, command)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:
@@ -348,7 +350,7 @@ class Engine(QObject):
         if "suggestions" in changed:
             self._send_suggestions()
 
-    @Slot(object)
+    @Slot(Settings)
     def _on_self_settings_requested(self, settings: Settings) -> None:
         app = self._ready()
         if app is None:
