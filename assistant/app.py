@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import erasure, paths
-from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
+from assistant.context import MAX_MESSAGE_CHARS, OWN_PROMPT, SETTINGS_PROMPT, ContextWindow, WindowBuilder
 from assistant.memory import ALTERNATIVE, CHAT, Memory, MemoryStore, message_item
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
@@ -207,7 +207,7 @@ class Assistant:
         """
         self._preview = None
         history = self.store.messages(conversation_id) if conversation_id is not None else []
-        window = self._window(history, text, search=search)
+        window = self._window(history, text, search=search, conversation_id=conversation_id)
         if search:
             key = self._preview_key(conversation_id, text)
             self._preview = _Preview(key, self.store.version(), time.monotonic(), window)
@@ -253,6 +253,7 @@ class Assistant:
         own_id: int | None = None,
         search: bool = True,
         on_stable: Callable[[list[int]], None] | None = None,
+        conversation_id: int | None = None,
     ) -> ContextWindow:
         model = self.load_model()
         assert self._builder is not None
@@ -270,8 +271,10 @@ class Assistant:
                 exclude_message_ids=[own_id] if own_id is not None else (),
             )
 
+        system_prompt, own = self.system_prompt(conversation_id)
         return self._builder.build(
-            system_prompt=s.system_prompt,
+            system_prompt=system_prompt,
+            system_label=OWN_PROMPT if own else SETTINGS_PROMPT,
             new_text=text,
             history=history,
             pinned=self.memories.pinned(),
@@ -314,6 +317,25 @@ class Assistant:
         except InputTooLargeError as exc:
             tokens = self.model.tokenize(text)[: max(1, exc.limit - 16)]
             return self.model.detokenize(tokens)
+
+    def system_prompt(self, conversation_id: int | None) -> tuple[str, bool]:
+        """The system prompt a conversation's turns use, and whether it is the conversation's own
+        (else the one from Settings)."""
+        if conversation_id is not None:
+            own = self.store.conversation(conversation_id).system_prompt
+            if own:
+                return own, True
+        return self.settings.system_prompt, False
+
+    def set_system_prompt(self, conversation_id: int, text: str | None) -> None:
+        """Give a conversation its own system prompt; None or blank: the one from Settings again."""
+        cleaned = clean_input(text or "").strip()
+        if len(cleaned) > MAX_MESSAGE_CHARS:
+            raise InvalidInputError(
+                f"That system prompt is {len(cleaned):,} characters; Glassmind takes at most "
+                f"{MAX_MESSAGE_CHARS:,}: shorten it."
+            )
+        self.store.set_system_prompt(conversation_id, None if is_blank(cleaned) else cleaned)
 
     # -- turns -----------------------------------------------------------------------
 
@@ -510,7 +532,10 @@ class Assistant:
                 ahead_on = resume is None and (
                     self.read_ahead if self.read_ahead is not None else self.model.gpu_layers > 0
                 )
-                window = self._window(history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None)
+                window = self._window(
+                    history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None,
+                    conversation_id=conversation_id,
+                )
             model = self.model
             counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)
