@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.store import AnswerChoice, Message
+from ui.chat_header import ChatHeader
 from ui.flow import FlowLayout
 
 BATCH = 40
@@ -458,6 +459,8 @@ class ChatView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
+        self.header = ChatHeader()  # the model switcher and the conversation's system prompt
+        lay.addWidget(self.header)
         self.banner = QLabel("")
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)

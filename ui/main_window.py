@@ -22,6 +22,7 @@ from assistant.reading import ConversationView, MessagePage, PastTurn, SettingsV
 from assistant.store import Conversation, Message
 from models.embedder import Embedder
 from models.errors import GlassmindError
+from ui.chat_header import HeaderFlow
 from ui.chat_view import BATCH, ChatView
 from ui.conversations import ConversationsPane
 from ui.dialogs import ask_text
@@ -151,6 +152,10 @@ class MainWindow(QMainWindow):
         self.engine_thread = EngineThread(embedder)
         self.engine = self.engine_thread.engine
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self.header_flow = HeaderFlow(
+            self.chat.header, self.reads, self.engine, window=self, conversation=lambda: self.conversation_id,
+            saved=self._on_header_prompt_saved, notice=self.chat.show_notice,
+        )
 
         self.engine.status.connect(self._on_engine_status)
         self.engine.loaded.connect(self._on_engine_loaded)
@@ -346,6 +351,7 @@ class MainWindow(QMainWindow):
 
     def _show_view(self, view: ConversationView) -> None:
         self.chat.set_messages(view.messages, has_older=view.has_older)
+        self.header_flow.show_conversation_prompt(view.conversation.system_prompt)
         cards = self.chat.message_cards()
         last = cards[-1].message if cards else None
         if last is not None and last.role == "assistant":
@@ -521,6 +527,7 @@ class MainWindow(QMainWindow):
             self._held_tokens = None  # the reply is over: the stored messages show it
         self._last_reading = (0, 0)
         self.chat.set_busy(busy)
+        self.header_flow.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self.conversation_view.setEnabled(not busy)
 
@@ -651,8 +658,18 @@ class MainWindow(QMainWindow):
         self.sidebar.select(None)
         self._drop_pending_views()
         self.chat.set_messages([], has_older=False)
+        self.header_flow.show_conversation_prompt(None)
         self.chat.composer.setFocus()
         self._request_preview(leave_past_turn=True)
+
+    def _on_header_prompt_saved(self, conversation_id: int) -> None:
+        """A system prompt was saved: a conversation made for it (set before the first message) is
+        the open one now; the next turn's window shows the prompt."""
+        if self.conversation_id is None and not self._busy:
+            self.conversation_id = conversation_id
+            self._reload_conversations()
+        if conversation_id == self.conversation_id:
+            self._request_preview(leave_past_turn=True)
 
     def _on_sidebar_search_changed(self, _text: str) -> None:
         self._reload_conversations()
