@@ -758,6 +758,8 @@ class Assistant:
             db.execute("DELETE FROM turns WHERE conversation_id = ?", [conversation_id])
             db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
         erasure.purge_now(self.store)
+        # The backups too: the conversation's row (its title, its own system prompt) and records.
+        self.store.backups.rewrite(lambda conn: erasure.erase_conversations(conn, [conversation_id]))
 
 
 SHORT_MESSAGE_WORDS = 8

@@ -139,6 +139,8 @@ def test_deleting_a_conversation_takes_its_prompt_with_it(assistant: Assistant, 
     assistant.set_system_prompt(conv, f"Always mention the {secret}.")
     list(assistant.turn(conv, "Hello"))
     assistant.memories.flush()
+    backup = assistant.store.backups.make(assistant.store.db.conn, "test")  # holds the prompt
+    assert secret.encode() in backup.path.read_bytes()
     assistant.delete_conversation(conv)
     assert assistant.store.conversations() == []
     for path in glassmind_home.rglob("*"):
