@@ -544,8 +544,9 @@ class WindowBuilder:
             if system_only > budget:
                 raise InvalidInputError(
                     f"The system prompt alone takes {system_only:,} tokens, more than the {budget:,} this "
-                    f"context ({n_ctx:,} tokens, {reserve:,} kept for the reply) allows: shorten the system "
-                    "prompt or raise the context size."
+                    f"context ({n_ctx:,} tokens, {reserve:,} kept for the reply) allows: shorten "
+                    + ("this conversation's system prompt" if system_label == OWN_PROMPT else "the system prompt")
+                    + " or raise the context size."
                 )
             raise InputTooLargeError(
                 f"Your message is about {count(new_text):,} tokens, but only {budget - system_only:,} fit in the "

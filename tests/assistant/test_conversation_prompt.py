@@ -146,3 +146,11 @@ def test_deleting_a_conversation_takes_its_prompt_with_it(assistant: Assistant, 
     for path in glassmind_home.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_an_own_prompt_too_big_for_the_context_says_whose_to_shorten(assistant: Assistant) -> None:
+    conv = assistant.new_conversation()
+    assistant.set_system_prompt(conv, "word " * (assistant.model.n_ctx + 100))
+    with pytest.raises(InvalidInputError, match="shorten this conversation's system prompt"):
+        assistant.context(conv, "Hello")
+    assert assistant.store.conversation(conv).system_prompt is not None  # kept, to be shortened
