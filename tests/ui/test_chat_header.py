@@ -129,7 +129,9 @@ def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot, window: Ma
 def _pick(qtbot, combo: QComboBox, name: str) -> None:
     """Choose the model called ``name`` in the switcher as a keyboard user does: focus it, type the
     name's first letter (the offscreen platform cannot show the list's popup without warnings)."""
+    qtbot.waitUntil(combo.isEnabled, timeout=TIMEOUT)  # it waits while a model loads or a reply streams
     combo.setFocus()
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new search, not the last letter's + this one
     qtbot.keyClick(combo, name[0])
     assert combo.currentText() == name
 
