@@ -205,6 +205,7 @@ class MainWindow(PlacedWindow):
             self.model_label.setText("Not ready")
             return
         self._reload_conversations()
+        self.header_flow.refresh_models()  # also when the model then fails to load: another can be picked
         if self._restore_id is not None:
             self.reads.conversation_view(self._restore_id, BATCH, self._on_reads_restored)
         self.engine.start_requested.emit()

@@ -204,3 +204,29 @@ def test_the_header_and_the_prompt_dialog_fit_at_1024x700(qtbot, qapp, glassmind
         w.close()
         qapp.setStyleSheet(sheet)
         qapp.setPalette(palette)
+
+
+def test_a_model_that_fails_at_start_can_be_switched_away_from(qtbot, glassmind_home: Path, embedder) -> None:
+    from assistant.settings import Settings
+
+    models = ModelRegistry(glassmind_home).models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    write_tiny_gguf(models / "tiny-chat.gguf", chat_template=CHATML)
+    base = write_header_only_gguf(models / "a-base-model.gguf")
+    store = Store(paths.database_path())
+    try:
+        store.set_setting("settings", Settings(model=str(base)).to_json())  # chosen last time; cannot load
+    finally:
+        store.close()
+    w = MainWindow(embedder=embedder)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: "no chat template" in w.chat.banner.text(), timeout=TIMEOUT)
+        combo = w.chat.header.model
+        qtbot.waitUntil(lambda: combo.count() == 3 and combo.currentText() == "a-base-model", timeout=TIMEOUT)
+        _pick(qtbot, combo, "tiny-chat")
+        qtbot.waitUntil(lambda: w.model_label.text() == "Model: tiny-chat", timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: combo.isEnabled() and combo.currentText() == "tiny-chat", timeout=TIMEOUT)
+    finally:
+        w.close()
