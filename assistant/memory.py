@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant import erasure
+from assistant import erasure, repository
 from assistant.store import Store, now_iso
 from assistant.text import clean_input, is_blank, strip_invisible
 from assistant.vector_index import Progress, VectorIndex
@@ -327,11 +327,7 @@ class MemoryStore:
                 for i, m in enumerate(memories)
                 if m.id in alive
             ]
-            if rows:
-                db.table("memory_vectors").upsert_all(rows, pk="memory_id")
-                db.conn.executemany(
-                    "INSERT INTO vector_changes (memory_id, op) VALUES (?, 'add')", [(r["memory_id"],) for r in rows]
-                )
+            repository.save_vectors(db, rows)
         self.sync_index()
 
     def flush(self) -> None:
@@ -343,14 +339,9 @@ class MemoryStore:
             return
         sha = self.index.save()
         record = {"model": self.model_key, "dim": self.embedder.dim, "generation": self._generation, "sha256": sha}
-        with self.store.write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('vector_index', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [json.dumps(record)],
-            )
+        with self.store.write() as tx:
             # Keep a long tail of the log for processes whose index is a little behind.
-            db.execute("DELETE FROM vector_changes WHERE seq <= ?", [self._generation - LOG_KEEP])
+            repository.save_index_record(tx, record, keep_log_after=self._generation - LOG_KEEP)
         self._dirty = False
 
     # -- reading ----------------------------------------------------------------
@@ -427,7 +418,7 @@ class MemoryStore:
             self._store_vectors(memories)
         return memories
 
-    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Memory]:
+    def insert_rows(self, db: repository.Transaction, items: Sequence[dict[str, Any]]) -> list[Memory]:
         """Insert memory rows inside the caller's open write (no embedding: ``embed_pending`` does it).
 
         FTS5 indexes them at once (triggers), so they are searchable by keyword even if the
@@ -450,7 +441,7 @@ class MemoryStore:
                 "note_type": item.get("note_type"),
                 "event_date": item.get("event_date"),
             }
-            mid = self.store.insert(db, "memories", row)
+            mid = repository.add_memory(db, row)
             memories.append(_memory({**row, "id": mid}))
         return memories
 
@@ -467,17 +458,15 @@ class MemoryStore:
         ids = list(ids)
         self._set_flag(ids, "excluded", excluded)
         # A message's memory and the message share the flag.
-        with self.store.write() as db:
-            for memory in self.get_many(ids).values():
-                if memory.message_id is not None:
-                    db.execute("UPDATE messages SET excluded = ? WHERE id = ?", [int(excluded), memory.message_id])
+        with self.store.write() as tx:
+            messages = [m.message_id for m in self.get_many(ids).values() if m.message_id is not None]
+            repository.set_messages_excluded(tx, messages, excluded)
 
     def _set_flag(self, ids: Iterable[int], column: str, value: bool) -> None:
         ids = list(ids)
         self._require(ids)
-        with self.store.write() as db:
-            for mid in ids:
-                db.table("memories").update(mid, {column: int(value), "updated": now_iso()})
+        with self.store.write() as tx:
+            repository.set_memory_flag(tx, ids, column, value)
 
     def edit(self, memory_id: int, text: str, *, then: erasure.Also | None = None) -> Memory:
         """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the

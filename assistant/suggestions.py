@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant import repository
 from assistant.memory import Memory, MemoryStore, clean_text
 from assistant.note_checks import FROM_REPLY, instruction_reason
 from assistant.note_extractor import durable_statements, extract
-from assistant.store import Message, Store, now_iso
+from assistant.store import Message, Store
 from assistant.text import strip_invisible
 from models.errors import InvalidInputError, NotFoundError
 
@@ -352,20 +354,12 @@ class SuggestionBook:
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM messages WHERE id = ?", [message_id]).fetchone():
                 return []
-            db.execute(
-                "INSERT OR IGNORE INTO suggestion_runs (message_id, created) VALUES (?, ?)", [message_id, now_iso()]
-            )
+            repository.mark_read(db, message_id)
             for cand, replaces in proposals:
-                ids.append(Store.insert(db, "suggestions", {
-                    "text": cand.text,
-                    "kind": cand.kind,
-                    "event_date": cand.event_date,
-                    "source_message_id": cand.source_message_id,
-                    "replaces": replaces,
-                    "note_id": None,
-                    "status": "pending",
-                    "created": now_iso(),
-                }))
+                ids.append(repository.add_suggestion(
+                    db, text=cand.text, kind=cand.kind, event_date=cand.event_date,
+                    source_message_id=cand.source_message_id, replaces=replaces,
+                ))
         return [self.get(i) for i in ids]
 
     def known(self) -> tuple[list[Known], list[Known]]:
@@ -386,12 +380,9 @@ class SuggestionBook:
         self.memories.embedder.load()
         self.memories.open_index()  # the note is embedded and indexed like any other
 
-        def mark(conn: Any, note_id: int) -> None:
-            done = conn.execute(
-                "UPDATE suggestions SET status = 'approved', note_id = ?, text = ? WHERE id = ? AND status = 'pending'",
-                [note_id, text, suggestion_id],
-            ).rowcount
-            if not done:  # approved or rejected meanwhile (another window): nothing is written
+        def mark(conn: sqlite3.Connection, note_id: int) -> None:
+            # Approved or rejected meanwhile (another window): nothing is written.
+            if not repository.approve_suggestion(conn, suggestion_id, note_id, text):
                 raise InvalidInputError(f"Suggestion {suggestion_id} was already approved or rejected.")
 
         if s.replaces is not None:
@@ -418,8 +409,8 @@ class SuggestionBook:
     def reject(self, suggestion_id: int) -> None:
         """Never make this note; the text stays so the same fact is not proposed again."""
         self._pending(suggestion_id)
-        with self.store.write() as db:
-            db.execute("UPDATE suggestions SET status = 'rejected' WHERE id = ?", [suggestion_id])
+        with self.store.write() as tx:
+            repository.reject_suggestion(tx, suggestion_id)
 
     def _pending(self, suggestion_id: int) -> Suggestion:
         s = self.get(suggestion_id)

@@ -20,7 +20,7 @@ from assistant.app import Assistant, ContextReady, Failed, Finished, Token
 from assistant.context import WindowView
 from assistant.settings import Settings
 from models.embedder import Embedder
-from models.errors import GlassmindError, InputTooLargeError
+from models.errors import GlassmindError
 
 log = logging.getLogger(__name__)
 
@@ -219,15 +219,10 @@ class Engine(QObject):
         app = self._ready()
         if app is None:
             return
-        if len(text) > 2 * app.model.n_ctx:
-            # Possibly too big for the window: check first, so the user can choose to cut it.
-            try:
-                app.context(conversation_id, text)
-            except InputTooLargeError as exc:
-                self.too_large.emit(text, str(exc))
-                return
-            except GlassmindError:
-                pass  # the turn itself reports it
+        reason = app.too_large(conversation_id, text)  # then the user can choose to send what fits
+        if reason is not None:
+            self.too_large.emit(text, reason)
+            return
         events = app.turn(conversation_id, text, cancel=self.cancel, reading=self.reading.emit)
         self._run(events, conversation_id, unsent=text)
 
@@ -317,11 +312,12 @@ class Engine(QObject):
             self.changed.emit("messages")
             self.changed.emit("memories")
         if finished and conv >= 0:
-            self._suggest(conv)
+            self._after_turn(conv)
 
-    def _suggest(self, conversation_id: int) -> None:
-        """After a reply: the model proposes notes from the user's message (issue 11). It runs only
-        when nothing waits: typing or sending sets ``suggest_cancel`` and it gives way at once."""
+    def _after_turn(self, conversation_id: int) -> None:
+        """After a reply, the core's step after a turn (Assistant.after_turn): the model proposes notes
+        from the user's message (issue 11). It runs only when nothing waits: typing or sending sets
+        ``suggest_cancel`` and it gives way at once. This only shows what it found."""
         app = self.app
         if app is None:
             return
@@ -329,16 +325,17 @@ class Engine(QObject):
         if self.closing.is_set():  # checked after the clear: a close from now on cancels the run
             return
         try:
-            made = app.suggest(conversation_id, cancel=self.suggest_cancel)
-        except GlassmindError as exc:
-            log.warning("suggestions failed: %s", exc)
-            return
+            after = app.after_turn(conversation_id, cancel=self.suggest_cancel)
         except Exception:  # a suggestion must never break the chat
             log.exception("suggestions failed")
             return
-        if made:
+        if after.error is not None:
+            log.warning("suggestions failed: %s", after.error)
+        for notice in after.notices:
+            self.failed.emit(notice)
+        if after.suggestions:
             self._send_suggestions()
-            if app.settings.auto_approve:
+            if after.notes_added:
                 self.changed.emit("memories")
 
     def _send_suggestions(self) -> None:
@@ -361,9 +358,8 @@ class Engine(QObject):
             self.failed.emit(str(exc))
         except Exception as exc:
             self.failed.emit(_unexpected(exc))
-        for notice in app.store.backups.notices:
+        for notice in app.take_notices():
             self.failed.emit(notice)
-        app.store.backups.notices.clear()
         for what in ("conversations", "memories", "messages"):
             if what in changed:
                 self.changed.emit(what)
@@ -378,7 +374,7 @@ class Engine(QObject):
         previous = app.settings
         try:
             app.save_settings(settings)
-            if app._model is None:
+            if not app.model_loaded:
                 self._load()
             else:
                 self.status.emit("Ready")  # nothing to reload: "Applying settings…" must not stay
@@ -386,7 +382,7 @@ class Engine(QObject):
             self.failed.emit(f"{exc} Glassmind keeps the previous settings.")
             try:
                 app.save_settings(previous)
-                if app._model is None:
+                if not app.model_loaded:
                     self._load()
             except GlassmindError as again:
                 self.failed.emit(str(again))

@@ -83,9 +83,9 @@ def seed_layout() -> int:
     """A conversation for the size screenshots: a long code block, and an excluded reply with an
     earlier answer set aside."""
     from assistant import paths
-    from assistant.store import Store
+    from assistant.opening import open_store
 
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     conv = store.create_conversation("Watering script").id
     ids = store.import_messages(conv, [
         {"role": "user", "content": "Write a script that tells me which herbs to water.",

@@ -16,7 +16,7 @@ from windows import open_window
 
 from assistant import paths
 from assistant.context import OWN_PROMPT, SETTINGS_PROMPT
-from assistant.store import Store
+from assistant.opening import open_store
 from models.registry import ModelRegistry
 from models.templates import CHATML
 from tests.gguf_files import write_header_only_gguf
@@ -100,7 +100,7 @@ def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot, window: Ma
     qtbot.keyClicks(w.chat.composer, "Who are you?")
     qtbot.mouseClick(w.chat.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         conv = store.conversation(w.conversation_id)
         assert conv.system_prompt == TYPED
@@ -213,7 +213,7 @@ def test_a_model_that_fails_at_start_can_be_switched_away_from(qtbot, glassmind_
     models.mkdir(parents=True, exist_ok=True)
     write_tiny_gguf(models / "tiny-chat.gguf", chat_template=CHATML)
     base = write_header_only_gguf(models / "a-base-model.gguf")
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         store.set_setting("settings", Settings(model=str(base)).to_json())  # chosen last time; cannot load
     finally:
