@@ -109,7 +109,7 @@ def ingest_cached(cache: Path, embedder: Embedder, path: Path) -> tuple[MemorySt
     data_dir = cache / f"{path.stem}-{hashlib.sha256(raw).hexdigest()[:12]}"
     done = data_dir / "dia_of.json"
     if done.exists():
-        store = Store(paths.database_path(data_dir))
+        store = open_store(paths.database_path(data_dir))
         memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
         memories.open_index()
         return memories, {int(k): str(v) for k, v in json.loads(done.read_text()).items()}, None
