@@ -186,7 +186,10 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
                 ahead_on = resume is None and (
                     self.read_ahead if self.read_ahead is not None else self.model.gpu_layers > 0
                 )
-                window = self._window(history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None)
+                window = self._window(
+                    history, user.content, own_id=user.id, on_stable=read_ahead if ahead_on else None,
+                    conversation_id=conversation_id,
+                )
             model = self.model
             counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
             tokens = list(window.tokens)

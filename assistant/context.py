@@ -32,6 +32,9 @@ MAX_MESSAGE_CHARS = 200_000
 CUTOFF_STEP = 6  # history messages: the cut-off moves in steps of three exchanges
 SKELETONS_KEPT = 16  # role sequences whose rendered template text is kept (see WindowBuilder.skeleton)
 
+# Whose system prompt a window's "system" item holds (its label): a conversation's own, or the app's.
+OWN_PROMPT = "This conversation's system prompt"
+SETTINGS_PROMPT = "The system prompt from Settings"
 CATEGORIES = ("system", "pinned", "memory", "history", "message", "template")
 
 
@@ -504,6 +507,7 @@ class WindowBuilder:
         self,
         *,
         system_prompt: str,
+        system_label: str | None = None,
         new_text: str,
         history: Sequence[Message] = (),
         pinned: Sequence[Memory] = (),
@@ -543,8 +547,9 @@ class WindowBuilder:
             if system_only > budget:
                 raise InvalidInputError(
                     f"The system prompt alone takes {system_only:,} tokens, more than the {budget:,} this "
-                    f"context ({n_ctx:,} tokens, {reserve:,} kept for the reply) allows: shorten the system "
-                    "prompt or raise the context size."
+                    f"context ({n_ctx:,} tokens, {reserve:,} kept for the reply) allows: shorten "
+                    + ("this conversation's system prompt" if system_label == OWN_PROMPT else "the system prompt")
+                    + " or raise the context size."
                 )
             raise InputTooLargeError(
                 f"Your message is about {count(new_text):,} tokens, but only {budget - system_only:,} fit in the "
@@ -554,7 +559,9 @@ class WindowBuilder:
                 limit=max(0, budget - system_only),
             )
         room = budget - base_tokens
-        items: list[ContextItem] = [ContextItem("system", system_prompt, count(system_prompt), role="system")]
+        items: list[ContextItem] = [ContextItem(
+            "system", system_prompt, count(system_prompt), role="system", label=system_label
+        )]
 
         # Pinned notes: first in, in pin order, while the budget allows.
         pinned_lines: list[tuple[int, str]] = []

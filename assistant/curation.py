@@ -45,3 +45,5 @@ class Curation:
         with self.store.write() as tx:
             repository.delete_conversation(tx, conversation_id)
         erasure.purge_now(self.store)
+        # The backups too: the conversation's row (its title, its own system prompt) and records.
+        self.store.backups.rewrite(lambda conn: erasure.erase_conversations(conn, [conversation_id]))

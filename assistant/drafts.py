@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.context import MAX_MESSAGE_CHARS, ContextWindow, WindowBuilder
+from assistant.context import MAX_MESSAGE_CHARS, OWN_PROMPT, SETTINGS_PROMPT, ContextWindow, WindowBuilder
 from assistant.events import Reading
 from assistant.memory import MemoryStore
 from assistant.retrieval import RetrievalResult, Retriever
 from assistant.settings import Settings
 from assistant.store import Message, Store
+from assistant.text import clean_input, is_blank
 from models.embedder import Embedder
-from models.errors import GlassmindError, InputTooLargeError
+from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
 from models.llama import ChatModel
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Drafts:
         """
         self._preview = None
         history = self.store.messages(conversation_id) if conversation_id is not None else []
-        window = self._window(history, text, search=search)
+        window = self._window(history, text, search=search, conversation_id=conversation_id)
         if search:
             key = self._preview_key(conversation_id, text)
             self._preview = _Preview(key, self.store.version(), time.monotonic(), window)
@@ -114,6 +115,7 @@ class Drafts:
         own_id: int | None = None,
         search: bool = True,
         on_stable: Callable[[list[int]], None] | None = None,
+        conversation_id: int | None = None,
     ) -> ContextWindow:
         model = self.load_model()
         assert self._builder is not None
@@ -131,8 +133,10 @@ class Drafts:
                 exclude_message_ids=[own_id] if own_id is not None else (),
             )
 
+        system_prompt, own = self.system_prompt(conversation_id)
         return self._builder.build(
-            system_prompt=s.system_prompt,
+            system_prompt=system_prompt,
+            system_label=OWN_PROMPT if own else SETTINGS_PROMPT,
             new_text=text,
             history=history,
             pinned=self.memories.pinned(),
@@ -142,6 +146,25 @@ class Drafts:
             new_source=f"message:{own_id}" if own_id is not None else None,
             on_stable=on_stable,
         )
+
+    def system_prompt(self, conversation_id: int | None) -> tuple[str, bool]:
+        """The system prompt a conversation's turns use, and whether it is the conversation's own
+        (else the one from Settings)."""
+        if conversation_id is not None:
+            own = self.store.conversation(conversation_id).system_prompt
+            if own:
+                return own, True
+        return self.settings.system_prompt, False
+
+    def set_system_prompt(self, conversation_id: int, text: str | None) -> None:
+        """Give a conversation its own system prompt; None or blank: the one from Settings again."""
+        cleaned = clean_input(text or "").strip()
+        if len(cleaned) > MAX_MESSAGE_CHARS:
+            raise InvalidInputError(
+                f"That system prompt is {len(cleaned):,} characters; Glassmind takes at most "
+                f"{MAX_MESSAGE_CHARS:,}: shorten it."
+            )
+        self.store.set_system_prompt(conversation_id, None if is_blank(cleaned) else cleaned)
 
     def prefill(
         self,

@@ -481,16 +481,33 @@ def settle(
     gone = close_over(conn, mem, msg)
     if gone.memory_ids or gone.message_ids:
         erase_rows(conn, gone, journal=False)
-    for chunk in _chunks(convs):
-        if _has(conn, "turns"):
-            conn.execute(f"DELETE FROM turns WHERE conversation_id IN ({_marks(chunk)})", chunk)
-        conn.execute(f"DELETE FROM conversations WHERE id IN ({_marks(chunk)})", chunk)
+    _drop_conversations(conn, convs)
     if _has(conn, "id_watermark"):
         want = dict(highs or {})
         for table in TABLES:
             want[table] = max(want.get(table, 0), erased.high(table))
         raise_watermarks(conn, want)
     return len(gone.memory_ids) + len(gone.message_ids)
+
+
+def _drop_conversations(conn: sqlite3.Connection, conversation_ids: Sequence[int]) -> None:
+    for chunk in _chunks(conversation_ids):
+        if _has(conn, "turns"):
+            conn.execute(f"DELETE FROM turns WHERE conversation_id IN ({_marks(chunk)})", chunk)
+        conn.execute(f"DELETE FROM conversations WHERE id IN ({_marks(chunk)})", chunk)
+
+
+def erase_conversations(conn: sqlite3.Connection, conversation_ids: Sequence[int]) -> None:
+    """Inside the caller's transaction on a copy of the database (a backup): conversations for
+    good, with their messages (and what those hold), turn records and rows (title, system prompt).
+    Works on older schemas."""
+    ids = list(conversation_ids)
+    msg: list[int] = []
+    for chunk in _chunks(ids):
+        msg += _ids(conn.execute(f"SELECT id FROM messages WHERE conversation_id IN ({_marks(chunk)})", chunk))
+    if msg:
+        erase_rows(conn, close_over(conn, [], msg), journal=False)
+    _drop_conversations(conn, ids)
 
 
 def raise_watermarks(conn: sqlite3.Connection, highs: dict[str, int]) -> None:

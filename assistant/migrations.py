@@ -203,3 +203,9 @@ def m008_alternatives(db: sqlite_utils.Database) -> None:
     retrieval (their memory's source is "alternative"), erased with their question."""
     db.table("messages").add_column("alternative_of", int)  # the user message they answer; NULL: shown
     db.table("messages").create_index(["alternative_of"])
+
+
+@migration
+def m009_conversation_system_prompt(db: sqlite_utils.Database) -> None:
+    """A conversation's own system prompt; NULL: the one from Settings. Deleted with its conversation."""
+    db.table("conversations").add_column("system_prompt", str)

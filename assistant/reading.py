@@ -72,6 +72,16 @@ class SettingsView:
     models: tuple[ModelEntry, ...]
 
 
+@dataclass(frozen=True)
+class SystemPromptView:
+    """What the system prompt dialog opens with: the conversation's own prompt (None: it uses the
+    one from Settings) and the one from Settings."""
+
+    conversation_id: int | None
+    own: str | None
+    default: str
+
+
 class Reader:
     """Read-only queries for a display; one connection, used from one thread."""
 
@@ -153,3 +163,11 @@ class Reader:
         """The stored settings, and the model list (reading each GGUF file's header)."""
         settings = Settings.from_json(self.store.get_setting("settings"))
         return SettingsView(settings, tuple(ModelRegistry(self.data_dir).entries()))
+
+    def system_prompt(self, conversation_id: int | None) -> SystemPromptView:
+        """A conversation's own system prompt and the one from Settings (a conversation gone
+        meanwhile, or none yet: only the one from Settings)."""
+        settings = Settings.from_json(self.store.get_setting("settings"))
+        conversation = self.conversation(conversation_id) if conversation_id is not None else None
+        own = conversation.system_prompt if conversation is not None else None
+        return SystemPromptView(conversation_id if conversation is not None else None, own, settings.system_prompt)

@@ -77,16 +77,24 @@ def add_conversation(
     updated: str | None = None,
     model: str | None = None,
     import_key: str | None = None,
+    system_prompt: str | None = None,
 ) -> int:
     """The one place a conversation row is made (new chats, a first message, an import)."""
     row: dict[str, Any] = {"title": title, "created": created, "updated": updated or created, "model": model}
     if import_key is not None:
         row["import_key"] = import_key
+    if system_prompt is not None:
+        row["system_prompt"] = system_prompt
     return insert(tx, "conversations", row)
 
 
 def rename_conversation(tx: Transaction, conversation_id: int, title: str) -> None:
     tx.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])
+
+
+def set_system_prompt(tx: Transaction, conversation_id: int, text: str | None) -> None:
+    """A conversation's own system prompt; None: the one from Settings."""
+    tx.execute("UPDATE conversations SET system_prompt = ? WHERE id = ?", [text, conversation_id])
 
 
 def title_conversation(tx: Transaction, conversation_id: int, title: str | None, message_id: int) -> None:

@@ -45,6 +45,7 @@ class Conversation:
     model: str | None = None
     title_message_id: int | None = None  # the message the title was made from
     import_key: str | None = None  # fingerprint of an imported conversation
+    system_prompt: str | None = None  # its own system prompt; None: the one from Settings
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,12 @@ class Store:
         self.conversation(conversation_id)
         with self.write() as tx:
             repository.rename_conversation(tx, conversation_id, title.strip() or "Untitled")
+
+    def set_system_prompt(self, conversation_id: int, text: str | None) -> None:
+        """Give a conversation its own system prompt; None: back to the one from Settings."""
+        self.conversation(conversation_id)
+        with self.write() as tx:
+            repository.set_system_prompt(tx, conversation_id, text)
 
     # -- messages --------------------------------------------------------------
 

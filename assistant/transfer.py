@@ -61,6 +61,7 @@ class _Conversation:
     title: str
     created: str
     messages: list[_Message]
+    system_prompt: str | None = None  # its own; absent from exports made before it existed
 
     @property
     def key(self) -> str:
@@ -136,6 +137,7 @@ def export_data(app: Assistant) -> dict[str, Any]:
                 "title": conv.title,
                 "created": conv.created,
                 "messages": [_exported(app, m) for m in app.store.messages(conv.id)],
+                **({"system_prompt": conv.system_prompt} if conv.system_prompt else {}),
             }
         )
     notes = [
@@ -382,7 +384,11 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
                 for ai, a in enumerate(answers or [], 1)
             )
             messages.append(_Message(role, content, mcreated, status, _flag(m, "excluded", mwhere), earlier))
-        conversations.append(_Conversation(title[:200], created, messages))
+        system_prompt = clean_input(_string(c, "system_prompt", where, required=False) or "").strip()
+        if len(system_prompt) > MAX_MESSAGE_CHARS:
+            raise _problem(where, f"the system prompt is {len(system_prompt):,} characters; at most "
+                           f"{MAX_MESSAGE_CHARS:,} are allowed")
+        conversations.append(_Conversation(title[:200], created, messages, system_prompt or None))
 
     notes = []
     for ni, n in enumerate(raw_notes, 1):
@@ -447,7 +453,8 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
             known.add(key)
             updated = max([conv.created] + [m.created for m in conv.messages])
             cid = repository.add_conversation(
-                db, title=conv.title, created=conv.created, updated=updated, import_key=key
+                db, title=conv.title, created=conv.created, updated=updated, import_key=key,
+                system_prompt=conv.system_prompt,
             )
             # The first user message names the conversation when its title was made from it.
             first_user = next((m for m in conv.messages if m.role == "user" and m.content.strip()), None)

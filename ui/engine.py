@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -26,6 +27,16 @@ from models.errors import GlassmindError
 log = logging.getLogger(__name__)
 
 COALESCE_S = 0.03
+
+
+@dataclass(frozen=True)
+class PromptSaved:
+    """The answer to a system prompt request: the conversation (made for it when there was none)
+    and, when it could not be saved, why, with the text the user typed (to give back)."""
+
+    conversation_id: int | None
+    text: str | None
+    error: str = ""
 
 
 def _unexpected(exc: BaseException) -> str:
@@ -52,6 +63,7 @@ class Engine(QObject):
         too_large(str, str): a message that cannot fit, untouched and not stored, and why.
         not_sent(str, str): a message that could not be stored (a full disk, say), to give back, and why.
         changed(str): data changed ("memories", "conversations", "messages").
+        system_prompt_saved(PromptSaved): a conversation's system prompt was set (or why not).
     """
 
     status = Signal(str)
@@ -68,6 +80,7 @@ class Engine(QObject):
     not_sent = Signal(str, str)
     changed = Signal(str)
     suggestions_ready = Signal(list)  # the pending suggestions (list of assistant.suggestions.Suggestion)
+    system_prompt_saved = Signal(PromptSaved)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
@@ -79,6 +92,9 @@ class Engine(QObject):
     edit_resend_requested = Signal(int, str)
     operation_requested = Signal(Curation)
     settings_requested = Signal(Settings)
+    # A conversation's own system prompt: its id (None: a new conversation for it) and the text
+    # (None: the one from Settings again).
+    system_prompt_requested = Signal(object, object)
     shutdown_requested = Signal()
 
     def __init__(self, embedder: Embedder | None = None) -> None:
@@ -108,9 +124,11 @@ class Engine(QObject):
         self.edit_resend_requested.connect(self._on_self_edit_resend_requested)
         self.operation_requested.connect(self._on_self_operation_requested)
         self.settings_requested.connect(self._on_self_settings_requested)
+        self.system_prompt_requested.connect(self._on_self_system_prompt_requested)
         self.shutdown_requested.connect(self._on_self_shutdown_requested)
         for request in (self.turn_requested, self.fitted_turn_requested, self.regenerate_requested,
-                        self.edit_resend_requested, self.shutdown_requested):
+                        self.edit_resend_requested, self.shutdown_requested, self.settings_requested,
+                        self.system_prompt_requested):
             request.connect(lambda *_: self._stop_warm_up(), Qt.ConnectionType.DirectConnection)
         self.context_requested.connect(self._on_self_context_requested_now, Qt.ConnectionType.DirectConnection)
 
@@ -371,6 +389,27 @@ class Engine(QObject):
             except GlassmindError as again:
                 self.failed.emit(str(again))
         self.changed.emit("memories")
+
+    @Slot(object, object)
+    def _on_self_system_prompt_requested(self, conversation_id: int | None, text: str | None) -> None:
+        app = self._ready()
+        if app is None:
+            self.system_prompt_saved.emit(PromptSaved(
+                conversation_id, text, "Glassmind is not ready: the database or the model could not be opened."
+            ))
+            return
+        try:
+            if conversation_id is None:
+                conversation_id = app.new_conversation()
+                self.changed.emit("conversations")
+            app.set_system_prompt(conversation_id, text)
+        except GlassmindError as exc:
+            self.system_prompt_saved.emit(PromptSaved(conversation_id, text, str(exc)))
+            return
+        except Exception as exc:
+            self.system_prompt_saved.emit(PromptSaved(conversation_id, text, _unexpected(exc)))
+            return
+        self.system_prompt_saved.emit(PromptSaved(conversation_id, text))
 
     @Slot()
     def _on_self_shutdown_requested(self) -> None:

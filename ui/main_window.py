@@ -7,13 +7,12 @@ frozen values, and the window shows them when they arrive.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QToolButton
+from PySide6.QtCore import QCoreApplication, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QToolButton
 
 from assistant import paths
 from assistant.app import Finished, ModelInfo
@@ -30,6 +29,7 @@ from assistant.reading import ConversationView, MessagePage, PastTurn, SettingsV
 from assistant.store import Conversation, Message
 from models.embedder import Embedder
 from models.errors import GlassmindError
+from ui.chat_header import HeaderFlow
 from ui.chat_view import BATCH, ChatView
 from ui.conversations import ConversationsPane
 from ui.dialogs import ask_text
@@ -37,18 +37,15 @@ from ui.engine import EngineThread
 from ui.memory_panel import MemoryPanel
 from ui.reader import Reads
 from ui.settings_dialog import SettingsDialog
-from ui.theme import apply_theme
+from ui.window_state import CHAT_MIN, PANEL_MIN, SIDEBAR_MIN, PlacedWindow
 
 PREVIEW_DELAY_MS = 400
 WARM_UP_SHOWN = 1000  # tokens: a shorter warm-up is over before a line about it could be read
-# Widths (px) below which a column stops shrinking: the chat stays readable at 1024x700.
-SIDEBAR_MIN, CHAT_MIN, PANEL_MIN = 170, 400, 340
-PANEL_DEFAULT = 440
 DEFAULT_SIZE = QSize(1280, 800)  # the first window, on a screen with room for it
 THEMES = (("System", "system"), ("Light", "light"), ("Dark", "dark"))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(PlacedWindow):
     """Wires the views to the engine (model, changes) and the reader (reads for display)."""
 
     def __init__(self, *, embedder: Embedder | None = None) -> None:
@@ -159,6 +156,10 @@ class MainWindow(QMainWindow):
         self.engine_thread = EngineThread(embedder)
         self.engine = self.engine_thread.engine
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self.header_flow = HeaderFlow(
+            self.chat.header, self.reads, self.engine, window=self, conversation=lambda: self.conversation_id,
+            saved=self._on_header_prompt_saved, notice=self.chat.show_notice,
+        )
 
         self.engine.status.connect(self._on_engine_status)
         self.engine.loaded.connect(self._on_engine_loaded)
@@ -202,91 +203,6 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.reads.open()  # then the engine starts (_on_reads_opened): the database is opened once at a time
 
-    # -- window state (size, columns, panel, conversation, theme) ----------------------------
-
-    def _restore_state(self) -> None:
-        st = self.ui_state
-        geometry = st.value("geometry")
-        restored = False
-        if geometry is not None:
-            restored = bool(self.restoreGeometry(geometry))  # position, maximised
-        size = st.value("size")
-        if isinstance(size, list) and len(size) == 2 and not self.isMaximized():
-            with contextlib.suppress(TypeError, ValueError):
-                self.resize(int(size[0]), int(size[1]))
-        self._fit_to_screen(centre=not restored)
-        sizes = st.value("splitter")
-        if isinstance(sizes, list) and len(sizes) == 3:
-            try:
-                self.split.setSizes([int(x) for x in sizes])
-                self._sized = True
-            except (TypeError, ValueError):
-                pass
-        self._set_panel_visible(str(st.value("panel_visible", "true")).lower() != "false")
-        theme = str(st.value("theme", "system"))
-        for action in self.theme_actions.actions():
-            action.setChecked(action.data() == theme)
-        app = QApplication.instance()
-        if theme in ("light", "dark") and isinstance(app, QApplication):
-            apply_theme(app, dark=theme == "dark")
-        with contextlib.suppress(TypeError, ValueError):
-            self._restore_id = int(st.value("conversation")) if st.value("conversation") is not None else None
-
-    def _fit_to_screen(self, *, centre: bool = False) -> None:
-        """Keep the window on the screen it opens on: no bigger than its free area (a size saved on a
-        larger monitor, or the default on a small screen), and inside it; ``centre``: in its middle."""
-        if self.isMaximized() or self.isFullScreen():
-            return
-        screen = QGuiApplication.screenAt(self.geometry().center()) or self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            return
-        area: QRect = screen.availableGeometry()
-        # The frame (title bar, borders) is known once the window is shown; before, it counts as none.
-        frame = self.frameGeometry()
-        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
-        width = max(self.minimumWidth(), min(self.width(), area.width() - extra_w))
-        height = max(self.minimumHeight(), min(self.height(), area.height() - extra_h))
-        if (width, height) != (self.width(), self.height()):
-            self.resize(width, height)
-        if centre:
-            left = area.left() + (area.width() - width - extra_w) // 2
-            top = area.top() + (area.height() - height - extra_h) // 2
-        else:
-            left = min(max(frame.left(), area.left()), area.left() + area.width() - width - extra_w)
-            top = min(max(frame.top(), area.top()), area.top() + area.height() - height - extra_h)
-        position = QPoint(max(area.left(), left), max(area.top(), top))
-        if position != frame.topLeft():
-            self.move(position)
-
-    def _save_state(self) -> None:
-        st = self.ui_state
-        st.setValue("geometry", self.saveGeometry())
-        st.setValue("size", [str(self.width()), str(self.height())])
-        st.setValue("splitter", [str(x) for x in self.split.sizes()])
-        st.setValue("panel_visible", "true" if self.panel_action.isChecked() else "false")
-        if self.conversation_id is None:
-            st.remove("conversation")
-        else:
-            st.setValue("conversation", self.conversation_id)
-        st.sync()
-
-    def _set_panel_visible(self, visible: bool) -> None:
-        for toggle in (self.panel_action, self.panel_button):
-            toggle.blockSignals(True)
-            toggle.setChecked(visible)
-            toggle.blockSignals(False)
-        self.panel.setVisible(visible)
-
-    def _on_panel_action_toggled(self, visible: bool) -> None:
-        self._set_panel_visible(visible)
-
-    def _on_theme_triggered(self, action: QAction) -> None:
-        key = str(action.data())
-        self.ui_state.setValue("theme", key)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            apply_theme(app, dark=None if key == "system" else key == "dark")
-
     # -- reading (answers from the reader thread) ------------------------------------------
 
     def _on_reads_opened(self, error: str) -> None:
@@ -297,6 +213,7 @@ class MainWindow(QMainWindow):
             self.model_label.setText("Not ready")
             return
         self._reload_conversations()
+        self.header_flow.refresh_models()  # also when the model then fails to load: another can be picked
         if self._restore_id is not None:
             self.reads.conversation_view(self._restore_id, BATCH, self._on_reads_restored)
         self.engine.start_requested.emit()
@@ -354,6 +271,7 @@ class MainWindow(QMainWindow):
 
     def _show_view(self, view: ConversationView) -> None:
         self.chat.set_messages(view.messages, has_older=view.has_older)
+        self.header_flow.show_conversation_prompt(view.conversation.system_prompt)
         cards = self.chat.message_cards()
         last = cards[-1].message if cards else None
         if last is not None and last.role == "assistant":
@@ -529,6 +447,7 @@ class MainWindow(QMainWindow):
             self._held_tokens = None  # the reply is over: the stored messages show it
         self._last_reading = (0, 0)
         self.chat.set_busy(busy)
+        self.header_flow.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self.conversation_view.setEnabled(not busy)
 
@@ -659,8 +578,18 @@ class MainWindow(QMainWindow):
         self.sidebar.select(None)
         self._drop_pending_views()
         self.chat.set_messages([], has_older=False)
+        self.header_flow.show_conversation_prompt(None)
         self.chat.composer.setFocus()
         self._request_preview(leave_past_turn=True)
+
+    def _on_header_prompt_saved(self, conversation_id: int) -> None:
+        """A system prompt was saved: a conversation made for it (set before the first message) is
+        the open one now; the next turn's window shows the prompt."""
+        if self.conversation_id is None and not self._busy:
+            self.conversation_id = conversation_id
+            self._reload_conversations()
+        if conversation_id == self.conversation_id:
+            self._request_preview(leave_past_turn=True)
 
     def _on_sidebar_search_changed(self, _text: str) -> None:
         self._reload_conversations()
@@ -718,26 +647,6 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.statusBar().showMessage("Applying settings…")
             self.engine.settings_requested.emit(dialog.result_settings())
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if not self._shown_once:
-            self._shown_once = True
-            if self.frameGeometry().size() != self.size():
-                self._fit_to_screen()  # again, now that the frame around the window is known
-        if not self._sized:
-            self._sized = True
-            self.fit_columns()
-
-    def fit_columns(self) -> None:
-        """Default widths: a narrow sidebar, the panel at its usual width, the rest for the chat."""
-        width = self.split.width() or self.width()
-        sidebar = max(SIDEBAR_MIN, min(230, int(width * 0.17)))
-        # Wide enough for all of its tabs (a narrow panel would scroll some of them out of sight).
-        tabs = self.panel.tabBar().sizeHint().width() + 8
-        room = width - sidebar - CHAT_MIN - 2 * self.split.handleWidth()
-        panel = max(PANEL_MIN, min(max(min(PANEL_DEFAULT, int(width * 0.34)), tabs), room))
-        self.split.setSizes([sidebar, max(CHAT_MIN, width - sidebar - panel), panel])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a running reply (the core keeps it as a partial reply) and close the core cleanly."""

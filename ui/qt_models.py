@@ -230,6 +230,8 @@ class ContextItemsModel(_TableModel):
             if col == 2:
                 return "in" if included else STATE_LABELS.get(it.state, it.state.replace("_", " "))
             who = {"user": "You: ", "assistant": "Glassmind: "}.get(it.role or "", "")
+            if it.kind == "system" and it.label:  # whose prompt: the conversation's own or Settings'
+                return f"{it.label}: {_one_line(it.text)}"
             return (who if it.kind == "history" else "") + _one_line(it.text)
         if role == Qt.ItemDataRole.ToolTipRole:
             reason = f"\n\n{it.reason}" if it.reason else ""

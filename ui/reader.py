@@ -18,7 +18,15 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from assistant.impact import Impact
 from assistant.memory import Memory
-from assistant.reading import ConversationView, MemoryRefresh, MessagePage, PastTurn, Reader, SettingsView
+from assistant.reading import (
+    ConversationView,
+    MemoryRefresh,
+    MessagePage,
+    PastTurn,
+    Reader,
+    SettingsView,
+    SystemPromptView,
+)
 from assistant.store import Conversation, Message
 from models.errors import GlassmindError
 
@@ -185,3 +193,6 @@ class Reads(QObject):
 
     def settings(self, then: Then[SettingsView]) -> None:
         self._ask(lambda r: r.settings(), then)
+
+    def system_prompt(self, conversation_id: int | None, then: Then[SystemPromptView]) -> None:
+        self._ask(lambda r: r.system_prompt(conversation_id), then)
