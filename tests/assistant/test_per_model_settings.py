@@ -3,21 +3,11 @@ in the core and in `glassmind chat --model`; a fallback chat format lets a GGUF 
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-
-import pytest
 
 import assistant.cli as cli
 from assistant.app import Assistant, Finished
-from models.llama import ChatModel
 from tests.tiny_gguf import write_tiny_gguf
-
-pytestmark = pytest.mark.skipif(
-    "chat_template" not in inspect.signature(ChatModel.__init__).parameters
-    or "for_model" not in inspect.getsource(cli.cmd_chat),
-    reason="needs the chat_template hook in models/llama.py and assistant/app.py, and for_model in cmd_chat",
-)
 
 
 def test_choosing_a_model_applies_its_own_settings(glassmind_home: Path, embedder, tmp_path: Path) -> None:

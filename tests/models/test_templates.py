@@ -4,7 +4,6 @@ and a fallback (ChatML, Llama 3, Gemma)."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,6 @@ from models.templates import (
     suggest,
 )
 from tests.tiny_gguf import write_tiny_gguf
-
-HOOK = "chat_template" in inspect.signature(ChatModel.__init__).parameters
-needs_hook = pytest.mark.skipif(not HOOK, reason="needs ChatModel(chat_template=...) in models/llama.py")
 
 # Llama 3's own template trims message text, so the window cannot keep text and markers apart.
 LLAMA3_OFFICIAL = (
@@ -122,7 +118,6 @@ def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedde
         model.close()
 
 
-@needs_hook
 @pytest.mark.parametrize("name", list(FALLBACKS))
 def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder, name: str) -> None:
     model = _load(_tiny(tmp_path, f"bare-{name}", None, name), fallback_template(name))
@@ -133,14 +128,12 @@ def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder, name: 
         model.close()
 
 
-@needs_hook
 def test_no_template_says_so_and_names_the_fallbacks(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="no chat template") as err:
         _load(_tiny(tmp_path, "bare", None))
     assert "ChatML" in str(err.value)
 
 
-@needs_hook
 @pytest.mark.parametrize("template, why", [(GEMMA2_OFFICIAL, "System role not supported"), (BROKEN, "")])
 def test_unrenderable_template_is_refused_with_a_way_out(tmp_path: Path, template: str, why: str) -> None:
     path = _tiny(tmp_path, "strict", template, "gemma")

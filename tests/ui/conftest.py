@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clicks import check_answered
 
 from assistant import paths
 from assistant.settings import Settings
@@ -23,6 +25,13 @@ if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
     _screens.write_text(json.dumps({"screens": [{"name": "desktop", "x": 0, "y": 0, "width": 1920, "height": 1080,
                                                  "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screens}"
+
+
+@pytest.fixture(autouse=True)
+def _dialogs_answered() -> Iterator[None]:
+    """A test that waited for a dialog fails if the dialog never opened (tests/ui/clicks.py)."""
+    yield
+    check_answered()
 
 
 @pytest.fixture(autouse=True)

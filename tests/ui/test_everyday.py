@@ -15,6 +15,7 @@ from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+from windows import button, model_shown, replying
 
 from assistant import memory, paths
 from assistant.store import Store
@@ -51,7 +52,7 @@ def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:
         w.resize(*size)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: model_shown(w), timeout=TIMEOUT)
     return w
 
 
@@ -235,8 +236,8 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(w.chat.composer, "Tell me a long story about a lighthouse keeper and a storm.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
     reply = w.chat.message_cards()[-1]
     assert reply.message is not None and reply.message.status == "length"
@@ -245,9 +246,9 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
     before = reply.message.content
     conv = w.conversation_id
 
-    qtbot.mouseClick(reply._buttons["continue"], Qt.MouseButton.LeftButton)
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.mouseClick(button(reply, "continue"), Qt.MouseButton.LeftButton)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]  # the same reply, longer
     assert msgs[1].content.startswith(before) and len(msgs[1].content) > len(before)
@@ -270,7 +271,7 @@ def test_the_newest_message_stays_in_view_and_clicking_text_selects_a_turn(
     qtbot.keyClicks(w.chat.composer, "Say one word.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # the sent message is in view
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # and so is the finished reply
 
@@ -295,7 +296,7 @@ def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_hom
 
     # An empty draft in a new conversation retrieves nothing.
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn" and w.shown_request == w._request_id,
+    qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn" and w.preview_is_latest,
                     timeout=TIMEOUT)
     assert w.panel.retrieved_model.rowCount() == 0
 
@@ -409,7 +410,7 @@ def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home
     w = _open(qtbot, embedder, (1280, 800))
     qtbot.keyClicks(w.chat.composer, "Invent a name for a pet dragon.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
 
     def last():  # the cards are made again each time the stored messages are shown
@@ -420,8 +421,8 @@ def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home
 
     first = last().text()
     assert counter() == ""  # one answer: no arrows
-    qtbot.mouseClick(last()._buttons["regenerate"], Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy and counter() == "2/2", timeout=TIMEOUT)
+    qtbot.mouseClick(button(last(), "regenerate"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not replying(w) and counter() == "2/2", timeout=TIMEOUT)
     second = last().text()
     assert not last().alt_next.isEnabled()
     qtbot.mouseClick(last().alt_previous, Qt.MouseButton.LeftButton)
@@ -468,7 +469,7 @@ def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Pa
 
     qtbot.keyClicks(w.chat.composer, "I am allergic to peanuts and my cat is called Pixel.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     first = db.messages(w.conversation_id)[0].id
     qtbot.waitUntil(lambda: first in read_for_notes(), timeout=TIMEOUT)  # after the reply, in the background
 
@@ -482,7 +483,7 @@ def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Pa
     qtbot.waitUntil(lambda: not w.statusBar().currentMessage().startswith("Applying"), timeout=TIMEOUT)
     qtbot.keyClicks(w.chat.composer, "My balcony faces north.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
     second = [m for m in db.messages(w.conversation_id) if m.role == "user"][-1].id
     w.close()  # the engine has finished all it was asked to do

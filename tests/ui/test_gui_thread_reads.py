@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
+from windows import button
 
 from assistant import paths
 from assistant.store import Store
@@ -150,7 +151,7 @@ def test_clicking_through_the_app_reads_nothing_on_the_gui_thread(
     seen: list[str] = []
     answer_dialog(qtbot, click="Cancel", seen=seen)
     user_card = w.chat.message_cards()[0]
-    _click(qtbot, user_card._buttons["edit"])
+    _click(qtbot, button(user_card, "edit"))
     qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)
 
     # Switch to the seeded conversation.

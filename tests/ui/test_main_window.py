@@ -14,6 +14,8 @@ from assistant.store import Store
 
 pytest.importorskip("PySide6")
 
+from windows import button, model_shown, reading_card, replying
+
 from ui.main_window import MainWindow
 
 TIMEOUT = 120_000
@@ -36,7 +38,7 @@ def _open(qtbot, embedder=None) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: model_shown(w), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
     return w
 
@@ -51,8 +53,8 @@ def window(qtbot, glassmind_home: Path, embedder):
 def _send(qtbot, w: MainWindow, text: str) -> None:
     w.chat.composer.setPlainText(text)
     w.chat.send_button.click()
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
 
 
@@ -61,21 +63,11 @@ def _stored_shown(qtbot, w: MainWindow) -> None:
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
-def _settle(qtbot, w: MainWindow) -> None:
-    """Let queued engine work (operations, previews) finish."""
-    w._request_id += 1
-    wanted = w._request_id
-    w.engine.context_requested.emit(wanted, w.conversation_id, "…")
-    # A newer preview (asked for by the window itself) may supersede ours: wait for the latest.
-    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
-
-
 def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
+    """A draft pasted in: wait until the panel shows the window for it (the newest the window asked for)."""
     w.chat.composer.setPlainText(text)
-    w._preview_timer.stop()
-    w._request_preview()
-    wanted = w._request_id
-    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.preview_is_latest and any(i.kind == "message" and i.text == text
+                                                        for i in w.panel.context_model.items()), timeout=TIMEOUT)
     return w.panel.window_shown
 
 
@@ -85,7 +77,7 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: 
     window.chat.composer.setPlainText("Say hello to me in one short sentence.")
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.completion_tokens >= 1
     roles = [c.role for c in window.chat.message_cards()]
     assert roles == ["user", "assistant"]
@@ -187,7 +179,7 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     # Escape stops a reply, as in other chat apps (the Stop button is clicked in another test).
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.stop_reason == "cancelled"
     store = Store(glassmind_home / "glassmind.db")
     msgs = store.messages(window.conversation_id)
@@ -209,7 +201,7 @@ def test_ctrl_comma_opens_settings(qtbot, window: MainWindow, monkeypatch) -> No
 def test_switching_conversations(qtbot, window: MainWindow) -> None:
     _send(qtbot, window, "First conversation here.")
     first = window.conversation_id
-    window._on_new_clicked()
+    qtbot.mouseClick(window.sidebar.new_button, Qt.MouseButton.LeftButton)
     _send(qtbot, window, "Second conversation here.")
     second = window.conversation_id
     assert first != second and window.conversations.rowCount() == 2
@@ -322,11 +314,11 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.waitUntil(lambda: bool(reading), timeout=TIMEOUT)
     assert reading[0][1] > 4000
     # The reading shows in the reply being written, with its numbers (issue 25), not in the status bar.
-    qtbot.waitUntil(lambda: window.chat._streaming is not None and window.chat._streaming.reading.isVisible(),
-                    timeout=TIMEOUT)
-    assert "Reading the prompt" in window.chat._streaming.reading_label.text()
+    qtbot.waitUntil(lambda: reading_card(window) is not None, timeout=TIMEOUT)
+    card = reading_card(window)
+    assert card is not None and "Reading the prompt" in card.reading_label.text()
     qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
     sent = db.messages(window.conversation_id)[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
@@ -346,9 +338,8 @@ def test_settings_reload_the_model_and_bad_models_are_refused(
     dialog = SettingsDialog(current, ModelRegistry(tmp_path), window)
     dialog.n_ctx.setValue(4096)
     dialog.max_tokens.setValue(256)
-    window._model_info = None
     window.engine.settings_requested.emit(dialog.result_settings())
-    qtbot.waitUntil(lambda: window._model_info is not None and window._model_info.n_ctx == 4096, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.context_label.text().endswith("/ 4,096"), timeout=TIMEOUT)
     data = _preview(qtbot, window, "hi")
     assert data.n_ctx == 4096 and data.reserve == 256
 
@@ -361,8 +352,7 @@ def test_settings_reload_the_model_and_bad_models_are_refused(
     qtbot.waitUntil(
         lambda: Settings.from_json(db.get_setting("settings")).model is None, timeout=TIMEOUT
     )
-    qtbot.waitUntil(lambda: window._model_info is not None
-                    and window._model_info.name == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.model_label.text() == "Model: SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
 
 
 def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow, db) -> None:
@@ -374,7 +364,7 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
         [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}", "created": "2026-01-01T00:00:00+00:00"}
          for n in range(BATCH * 2 + 5)],
     )
-    window._reload_conversations()
+    qtbot.keyClicks(window.sidebar.search, "long")  # the list is read again, as the user searches
     qtbot.waitUntil(lambda: window.conversations.row_of(conv) >= 0, timeout=TIMEOUT)
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv)))
     qtbot.waitUntil(lambda: window.conversation_id == conv, timeout=5000)
@@ -392,7 +382,7 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
 
 def _card_button(w: MainWindow, role: str, key: str, last: bool = True):
     cards = [c for c in w.chat.message_cards() if c.role == role]
-    return (cards[-1] if last else cards[0])._buttons[key]
+    return button(cards[-1] if last else cards[0], key)
 
 
 def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, db) -> None:
@@ -404,8 +394,8 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
 
     # Regenerate: the old reply is replaced by a new one, streamed into the view.
     _card_button(window, "assistant", "regenerate").click()
-    assert window._busy
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert replying(window)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     _stored_shown(qtbot, window)
     msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]
@@ -418,7 +408,7 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     qtbot.mouseClick(_card_button(window, "user", "edit"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)  # the dialog opens once the message is read
     assert "erased for good" in seen[0]
-    qtbot.waitUntil(lambda: not window._busy and len(db.messages(conv)) == 2
+    qtbot.waitUntil(lambda: not replying(window) and len(db.messages(conv)) == 2
                     and db.messages(conv)[0].content == "Name one fruit.", timeout=TIMEOUT)
     msgs = db.messages(conv)
     _stored_shown(qtbot, window)
@@ -437,7 +427,8 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     item = next(i for i in data.items if i.source == f"message:{msgs[0].id}")
     assert item.state == "excluded"
     # The card now offers to include it again.
-    qtbot.waitUntil(lambda: "include" in [c for c in window.chat.message_cards() if c.role == "user"][0]._buttons,
+    qtbot.waitUntil(lambda: [c for c in window.chat.message_cards() if c.role == "user"][0].action_button("include")
+                    is not None,
                     timeout=TIMEOUT)
 
 
@@ -466,9 +457,8 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
 
     conv_a = db.create_conversation("Alpha plans").id
     conv_b = db.create_conversation("Beta notes").id
-    window._reload_conversations()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
 
+    # Searching reads the list again (the two were written by another connection, as the CLI would).
     window.sidebar.search.setText("alpha")
     qtbot.waitUntil(
         lambda: [window.conversations.conversation_id(r) for r in range(window.conversations.rowCount())] == [conv_a],
@@ -504,7 +494,7 @@ def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: Mai
     typed = "a long message typed when the disk was full " * 250
     window.chat.composer.setPlainText(typed)
     window.chat.send_button.click()
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.chat.composer.toPlainText() == typed
     error = window.chat.banner.text()
     conn.execute("PRAGMA max_page_count = 1073741823")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from windows import open_window
+from windows import open_window, reading_card, replying
 
 from assistant import paths
 from assistant.store import Store
@@ -93,7 +93,7 @@ def test_typing_and_switching_conversation_never_wait_for_the_warm_up(qtbot, gla
 
     # Switching conversation: the other one opens and its window shows, the warm-up gives way.
     _click_conversation(qtbot, w, other)
-    qtbot.waitUntil(lambda: w.conversation_id == other and w.shown_request == w._request_id
+    qtbot.waitUntil(lambda: w.conversation_id == other and w.preview_is_latest
                     and sum(i.kind == "history" for i in w.panel.window_shown.items) == 2, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not _warming(w), timeout=TIMEOUT)
     w.close()
@@ -109,15 +109,15 @@ def test_a_long_prompt_is_read_in_the_reply_with_its_numbers_and_stop(
     )
     w.chat.composer.setPlainText(text)  # a paste
     qtbot.mouseClick(w.chat.send_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.chat._streaming is not None and w.chat._streaming.reading.isVisible(), timeout=TIMEOUT)
-    card = w.chat._streaming
+    qtbot.waitUntil(lambda: reading_card(w) is not None, timeout=TIMEOUT)
+    card = reading_card(w)
     assert card is not None
     label = card.reading_label.text()
     assert label.startswith("Reading the prompt:") and " of " in label and "tokens" in label
     assert card.reading_bar.maximum() > 3000 and 0 < card.reading_bar.value() < card.reading_bar.maximum()
     assert "Reading" not in w.statusBar().currentMessage()
     qtbot.mouseClick(card.reading_stop, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     assert w.chat.notice_text() == "Stopped; the partial reply is saved."
     notice = w.chat.notice
     assert notice.isVisible() and notice.height() >= notice.heightForWidth(notice.width()) - 1
@@ -130,14 +130,14 @@ def test_new_conversation_stays_usable_while_a_reply_streams(qtbot, glassmind_ho
     w = _open(qtbot, embedder)
     qtbot.keyClicks(w.chat.composer, "Tell me a long story about a lighthouse keeper and a storm at sea.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy and w.sidebar.new_button.isEnabled()
+    assert replying(w) and w.sidebar.new_button.isEnabled()
     qtbot.waitUntil(lambda: w.conversation_id is not None, timeout=TIMEOUT)
     first = w.conversation_id
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
     assert w.conversation_id is None and w.chat.empty.isVisible() and not w.chat.message_cards()
     qtbot.keyClicks(w.chat.composer, "A new question")
     assert w.chat.composer.toPlainText() == "A new question"
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     qtbot.wait(300)
     # The reply went on in its own conversation; the chat stayed on the new one.
     assert [m.role for m in db.messages(first)] == ["user", "assistant"]

@@ -15,7 +15,7 @@ import pytest
 from fit import misfits
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
-from windows import open_window
+from windows import button, open_window, replying
 
 from assistant import paths
 from assistant.store import Store
@@ -133,11 +133,11 @@ def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: 
     qtbot.waitUntil(lambda: w.conversation_id == conv and len(w.chat.message_cards()) == 2, timeout=TIMEOUT)
     qtbot.keyClicks(w.chat.composer, "Where should the basil go?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.speed_label.text() != "", timeout=TIMEOUT)
     reply = w.chat.message_cards()[-1]
-    qtbot.mouseClick(reply._buttons["copy"], Qt.MouseButton.LeftButton)  # a notice: "Copied."
+    qtbot.mouseClick(button(reply, "copy"), Qt.MouseButton.LeftButton)  # a notice: "Copied."
     assert w.chat.notice_text() == "Copied."
     for tab in ("Context", "Retrieved", "Memories", "Suggested", "Prompt"):
         _click_tab(qtbot, w, tab)
@@ -151,13 +151,13 @@ def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: 
     # A reply still being written: Send gives way to Stop, and a send says why it waits.
     qtbot.keyClicks(w.chat.composer, "And the mint?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy
+    assert replying(w)
     qtbot.keyClicks(w.chat.composer, "and then?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     assert "stays in the box" in w.chat.notice_text()
     _fits(qtbot, w, "while a reply is written")
     qtbot.mouseClick(w.chat.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _fits(qtbot, w, "after Stop")
 
     # A new conversation: the empty state's lines wrap in the chat's column.

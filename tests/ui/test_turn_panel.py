@@ -12,7 +12,7 @@ import pytest
 from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextDocument
-from windows import open_window
+from windows import open_window, replying
 
 from assistant import paths
 from assistant.store import Store
@@ -53,8 +53,8 @@ def _send_typed(qtbot, w: MainWindow, *lines: str) -> None:
             qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
         qtbot.keyClicks(w.chat.composer, line)
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.chat.message_cards() and all(c.message is not None for c in w.chat.message_cards()),
                     timeout=TIMEOUT)
 
@@ -79,7 +79,7 @@ def test_the_turns_retrieved_list_stays_until_the_next_message_begins(qtbot, gla
     model = w.panel.retrieved_model
     texts = lambda: [model.item(r).text for r in range(model.rowCount())]  # noqa: E731
     # The reply is over and the next turn's preview has come back: the list is still the turn's.
-    qtbot.waitUntil(lambda: w.shown_request == w._request_id, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.preview_is_latest, timeout=TIMEOUT)
     qtbot.wait(300)
     assert any(SAM in t for t in texts()) and "this turn" in w.panel.retrieved.label.text()
     button = w.panel.retrieved.back_button
@@ -95,7 +95,7 @@ def test_typing_the_next_message_replaces_the_turns_list(qtbot, glassmind_home: 
     _notes(embedder, notes=(SAM,))
     w = _open(qtbot, embedder)
     _send_typed(qtbot, w, "What should Sam and I cook on Friday?")
-    qtbot.waitUntil(lambda: w.shown_request == w._request_id, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.preview_is_latest, timeout=TIMEOUT)
     assert w.panel.context.title.text() == "This turn"
     qtbot.keyClicks(w.chat.composer, "And a dessert?")
     qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn" and any(
