@@ -3,6 +3,7 @@ model and embedder), plus one subprocess run as a user would start it."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -78,6 +79,10 @@ def test_subprocess_chat_once_with_bytes_that_are_not_utf8(glassmind_home: Path)
     module, _, func = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["glassmind"].partition(":")
     entry_point = f"import sys; from {module} import {func}; sys.exit({func}())"  # what the installed script runs
     env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home), "HF_HUB_OFFLINE": "1"}
+    store = Store(glassmind_home / "glassmind.db")  # a short reply: its length is not the point here
+    store.set_setting("settings", dataclasses.replace(Settings.from_json(store.get_setting("settings")),
+                                                      max_tokens=16).to_json())
+    store.close()
     res = subprocess.run(
         [sys.executable, "-c", entry_point, "chat", "--once", b"Say hello, caf\xe9"],
         capture_output=True,

@@ -1,6 +1,6 @@
 """The window's tests start with note suggestions off (a model call after every reply that only
 tests/ui/test_everyday.py::test_a_reply_is_read_for_notes_unless_switched_off needs); that test
-marks itself ``suggestions``."""
+marks itself ``suggestions``. Replies are capped at SHORT_REPLY tokens unless a test is marked ``long_reply``."""
 
 from __future__ import annotations
 
@@ -34,14 +34,21 @@ def _dialogs_answered() -> Iterator[None]:
     check_answered()
 
 
+# The reply's length is the point of few window tests: a short cap keeps each reply under a few seconds
+# on 2 cores (the default, 512 tokens, is the app's). Tests that stop or close mid-reply mark themselves
+# ``long_reply`` and keep the default, so the reply is still being written when they act.
+SHORT_REPLY = 64
+
+
 @pytest.fixture(autouse=True)
-def _suggestions_off(request: pytest.FixtureRequest, glassmind_home: Path) -> None:
-    if request.node.get_closest_marker("suggestions"):
-        return
+def _window_settings(request: pytest.FixtureRequest, glassmind_home: Path) -> None:
     store = Store(paths.database_path())
     try:
         settings = Settings.from_json(store.get_setting("settings"))
-        settings.suggest_notes = False
+        if not request.node.get_closest_marker("suggestions"):
+            settings.suggest_notes = False
+        if not request.node.get_closest_marker("long_reply"):
+            settings.max_tokens = SHORT_REPLY
         store.set_setting("settings", settings.to_json())
     finally:
         store.close()

@@ -14,6 +14,7 @@ from models.load_check import CRASH_HOOK
 from ui.main_window import MainWindow
 
 TIMEOUT = 240_000
+pytestmark = pytest.mark.load_check  # the first load runs the check (tests/conftest.py)
 
 
 def test_the_window_chats_after_a_crashing_load_check(

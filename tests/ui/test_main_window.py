@@ -167,6 +167,7 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     assert all(i.source != f"memory:{note.id}" for i in data.items)
 
 
+@pytest.mark.long_reply
 def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper and the sea.")
     window.chat.send_button.click()
@@ -212,6 +213,7 @@ def test_switching_conversations(qtbot, window: MainWindow) -> None:
                     timeout=TIMEOUT)
 
 
+@pytest.mark.long_reply
 def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) -> None:
     w = _open(qtbot, embedder)
     w.chat.composer.setPlainText("Tell me a long tale about dragons.")

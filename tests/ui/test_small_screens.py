@@ -121,6 +121,7 @@ def _fits(qtbot, w: MainWindow, when: str) -> None:
     assert not problems, f"{when}: text that does not fit at {w.width()}x{w.height()}:\n" + "\n".join(problems)
 
 
+@pytest.mark.long_reply  # the second reply is still being written when the test sends again
 def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: Path, embedder) -> None:
     conv = _seed("Balcony herbs", [("user", "I have a north-facing balcony and grow basil and mint."),
                                    ("assistant", "Mint likes the shade; basil wants sun, so give it the brightest corner.")])
