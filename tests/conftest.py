@@ -6,8 +6,14 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from assistant.app import Assistant
+    from models.embedder import Embedder
+    from models.llama import ChatModel
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -50,7 +56,7 @@ def bundled_model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def chat_model(bundled_model_path: Path):
+def chat_model(bundled_model_path: Path) -> Iterator[ChatModel]:
     """The real bundled SmolLM2 model, loaded once (small context keeps tests quick)."""
     from models.llama import ChatModel
 
@@ -60,7 +66,7 @@ def chat_model(bundled_model_path: Path):
 
 
 @pytest.fixture(scope="session")
-def embedder():
+def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2 embedder, loaded once."""
     from models.embedder import Embedder
 
@@ -70,7 +76,7 @@ def embedder():
 
 
 @pytest.fixture
-def assistant(glassmind_home: Path, chat_model, embedder):
+def assistant(glassmind_home: Path, chat_model: ChatModel, embedder: Embedder) -> Iterator[Assistant]:
     """An Assistant on a fresh data dir, sharing the session's model and embedder."""
     from assistant.app import Assistant
 

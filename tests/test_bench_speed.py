@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 
 from assistant.app import Assistant
 from bench import speed
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 KEYS = {
     "ttft_ratio", "decode_ratio", "reeval_ratio", "typing_ttft_ratio", "overhead_ms", "embed_ms", "retrieve_ms",
@@ -18,7 +22,7 @@ KEYS = {
 
 @pytest.mark.slow
 def test_quick_speed_bench_prints_every_figure(
-    capsys: pytest.CaptureFixture[str], embedder, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The session's embedder, loaded once (~5 s); the figures are the bench's to judge, not this test's.
     monkeypatch.setattr(speed, "Assistant", lambda data_dir: Assistant(data_dir, embedder=embedder))

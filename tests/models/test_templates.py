@@ -5,10 +5,12 @@ and a fallback (ChatML, Llama 3, Gemma)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from assistant.app import Assistant, ContextReady, Finished
+from assistant.context import ContextWindow
 from models.errors import InvalidInputError, ModelFileError
 from models.gguf import read_gguf
 from models.llama import ChatModel
@@ -20,6 +22,9 @@ from models.templates import (
     suggest,
 )
 from tests.tiny_gguf import write_tiny_gguf
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 # Llama 3's own template trims message text, so the window cannot keep text and markers apart.
 LLAMA3_OFFICIAL = (
@@ -60,7 +65,7 @@ def _load(path: Path, template: str | None = None) -> ChatModel:
     return ChatModel(path, n_ctx=2048, n_gpu_layers=0, chat_template=template)
 
 
-def _check_exact(window, model: ChatModel) -> None:
+def _check_exact(window: ContextWindow, model: ChatModel) -> None:
     assert sum(i.tokens for i in window.items if i.included) == window.prompt_tokens
     assert "".join(text for _, text, _ in window.parts) == window.prompt
     assert window.tokens == model.tokenize_parts([(text, tmpl) for _, text, tmpl in window.parts])
@@ -69,7 +74,7 @@ def _check_exact(window, model: ChatModel) -> None:
     assert model.detokenize(window.tokens, special=True) == window.prompt
 
 
-def _exercise(model: ChatModel, home: Path, embedder, markers: list[str]) -> None:
+def _exercise(model: ChatModel, home: Path, embedder: Embedder, markers: list[str]) -> None:
     """A conversation with history, a pinned note and a message that types a marker: exact each turn."""
     app = Assistant(home, embedder=embedder, model=model)
     try:
@@ -109,7 +114,7 @@ def test_header_details_of_a_written_gguf(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("template", [CHATML, LLAMA3_OFFICIAL], ids=["chatml-in-file", "llama3-trimming-in-file"])
-def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedder, template: str) -> None:
+def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedder: Embedder, template: str) -> None:
     family = "chatml" if template == CHATML else "llama3"
     model = _load(_tiny(tmp_path, "own", template, family))
     try:
@@ -119,7 +124,7 @@ def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedde
 
 
 @pytest.mark.parametrize("name", list(FALLBACKS))
-def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder, name: str) -> None:
+def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder: Embedder, name: str) -> None:
     model = _load(_tiny(tmp_path, f"bare-{name}", None, name), fallback_template(name))
     try:
         assert model.template_is_fallback

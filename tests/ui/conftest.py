@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clicks import check_answered
 
 from assistant import paths
 from assistant.settings import Settings
 from assistant.store import Store
+from tests.ui.clicks import check_answered
 
 # Qt's offscreen screen is 800x800 unless told otherwise: the window keeps to its screen (issue
 # 25), so the tests get a common desktop's, 1920x1080. tests/ui/test_small_screens.py starts

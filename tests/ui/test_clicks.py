@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from clicks import answer_dialog, check_answered
 from PySide6.QtWidgets import QInputDialog, QWidget
 
+from tests.ui.clicks import answer_dialog, check_answered
 
-def test_the_dialog_is_answered_with_what_was_typed(qtbot) -> None:
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+
+def test_the_dialog_is_answered_with_what_was_typed(qtbot: QtBot) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     answer = answer_dialog(qtbot, click="OK", text="Rocket")
@@ -17,7 +23,7 @@ def test_the_dialog_is_answered_with_what_was_typed(qtbot) -> None:
     check_answered()
 
 
-def test_a_dialog_that_never_opens_fails_the_test(qtbot) -> None:
+def test_a_dialog_that_never_opens_fails_the_test(qtbot: QtBot) -> None:
     answer = answer_dialog(qtbot, click="Forget")
     with pytest.raises(pytest.fail.Exception, match="'Forget' never appeared"):
         answer.wait(timeout_s=0.3)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QToolButton
+from pytestqt.modeltest import ModelTester
 
 from assistant import memory, paths
 from assistant.context import WindowItem, WindowView
@@ -14,9 +18,15 @@ from assistant.store import Store
 
 pytest.importorskip("PySide6")
 
-from windows import button, model_shown, reading_card, replying
+from typing import TYPE_CHECKING
 
+from tests.ui.windows import button, conversation, model_shown, reading_card, replying
 from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 
@@ -27,13 +37,13 @@ TIMEOUT = 120_000
 
 
 @pytest.fixture
-def db(glassmind_home: Path):
+def db(glassmind_home: Path) -> Iterator[Store]:
     store = Store(paths.database_path())
     yield store
     store.close()
 
 
-def _open(qtbot, embedder=None) -> MainWindow:
+def _open(qtbot: QtBot, embedder: Embedder | None = None) -> MainWindow:
     """The real app window; sharing the session's loaded embedder saves its ~5 s load per test."""
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
@@ -44,13 +54,13 @@ def _open(qtbot, embedder=None) -> MainWindow:
 
 
 @pytest.fixture
-def window(qtbot, glassmind_home: Path, embedder):
+def window(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> Iterator[MainWindow]:
     w = _open(qtbot, embedder)
     yield w
     w.close()
 
 
-def _send(qtbot, w: MainWindow, text: str) -> None:
+def _send(qtbot: QtBot, w: MainWindow, text: str) -> None:
     w.chat.composer.setPlainText(text)
     w.chat.send_button.click()
     assert replying(w)
@@ -58,12 +68,12 @@ def _send(qtbot, w: MainWindow, text: str) -> None:
     _stored_shown(qtbot, w)
 
 
-def _stored_shown(qtbot, w: MainWindow) -> None:
+def _stored_shown(qtbot: QtBot, w: MainWindow) -> None:
     """Wait until the chat shows the stored messages again (read after the reply, on the reader thread)."""
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
-def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
+def _preview(qtbot: QtBot, w: MainWindow, text: str) -> WindowView:
     """A draft pasted in: wait until the panel shows the window for it (the newest the window asked for)."""
     w.chat.composer.setPlainText(text)
     qtbot.waitUntil(lambda: w.preview_is_latest and any(i.kind == "message" and i.text == text
@@ -71,7 +81,7 @@ def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
     return w.panel.window_shown
 
 
-def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reply_streams_and_panel_matches_cli(qtbot: QtBot, window: MainWindow, capsys: pytest.CaptureFixture[str]) -> None:
     from ui.launcher import main as glassmind
 
     window.chat.composer.setPlainText("Say hello to me in one short sentence.")
@@ -81,7 +91,7 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: 
     assert window.last_reply is not None and window.last_reply.usage.completion_tokens >= 1
     roles = [c.role for c in window.chat.message_cards()]
     assert roles == ["user", "assistant"]
-    conv = window.conversation_id
+    conv = conversation(window)
     assert conv is not None and window.conversations.rowCount() == 1
 
     window_dict = _preview(qtbot, window, "What did you just say?")
@@ -97,7 +107,7 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: 
     assert f"{cli['prompt_tokens']:,}" in window.context_label.text()
 
 
-def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
+def _draft(qtbot: QtBot, w: MainWindow, text: str) -> WindowView:
     """Type a draft as a user does and wait for the panel to show the window it would use."""
     w.chat.composer.clear()
     qtbot.keyClicks(w.chat.composer, text)
@@ -108,19 +118,19 @@ def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
     return w.panel.window_shown
 
 
-def _click_row(qtbot, view, row: int, column: int = 0) -> None:
+def _click_row(qtbot: QtBot, view: QAbstractItemView, row: int, column: int = 0) -> None:
     rect = view.visualRect(view.model().index(row, column))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def _click_tab(qtbot, w: MainWindow, n: int) -> None:
+def _click_tab(qtbot: QtBot, w: MainWindow, n: int) -> None:
     bar = w.panel.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(n).center())
     assert w.panel.currentIndex() == n
 
 
-def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
-    from clicks import answer_dialog
+def test_pin_exclude_forget_from_the_panel(qtbot: QtBot, window: MainWindow) -> None:
+    from tests.ui.clicks import answer_dialog
 
     _send(qtbot, window, "My favourite colour is teal.")
     memories = window.panel.memory_model
@@ -148,7 +158,9 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     model = window.panel.context_model
     row = next(r for r in range(model.rowCount()) if getattr(model.item(r), "kind", None) == "history")
     _click_row(qtbot, window.panel.context_view, row, 3)
-    source = model.item(row).source
+    item = model.item(row)
+    assert item is not None
+    source = item.source
     assert window.panel.exclude_button.isEnabled()
     qtbot.mouseClick(window.panel.exclude_button, Qt.MouseButton.LeftButton)
     data = _draft(qtbot, window, "hello again")
@@ -168,7 +180,7 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
 
 
 @pytest.mark.long_reply
-def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
+def test_stop_mid_reply_keeps_the_partial_reply(qtbot: QtBot, window: MainWindow, glassmind_home: Path) -> None:
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper and the sea.")
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
@@ -183,23 +195,23 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.stop_reason == "cancelled"
     store = Store(glassmind_home / "glassmind.db")
-    msgs = store.messages(window.conversation_id)
+    msgs = store.messages(conversation(window))
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
 
 
-def test_ctrl_comma_opens_settings(qtbot, window: MainWindow, monkeypatch) -> None:
+def test_ctrl_comma_opens_settings(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QDialog
 
     from ui.settings_dialog import SettingsDialog
 
     opened: list[bool] = []
-    monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)
+    monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)  # type: ignore[func-returns-value]
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: bool(opened), timeout=TIMEOUT)  # once the settings are read
 
 
-def test_switching_conversations(qtbot, window: MainWindow) -> None:
+def test_switching_conversations(qtbot: QtBot, window: MainWindow) -> None:
     _send(qtbot, window, "First conversation here.")
     first = window.conversation_id
     qtbot.mouseClick(window.sidebar.new_button, Qt.MouseButton.LeftButton)
@@ -214,7 +226,7 @@ def test_switching_conversations(qtbot, window: MainWindow) -> None:
 
 
 @pytest.mark.long_reply
-def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) -> None:
+def test_closing_mid_reply_loses_nothing(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     w = _open(qtbot, embedder)
     w.chat.composer.setPlainText("Tell me a long tale about dragons.")
     w.chat.send_button.click()
@@ -228,7 +240,7 @@ def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) 
     assert len(msgs) == 2 and msgs[1].status == "partial"
 
 
-def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
+def test_corrupt_database_shows_a_banner(qtbot: QtBot, glassmind_home: Path) -> None:
     (glassmind_home / "glassmind.db").write_bytes(b"not a database " * 100)
     w = MainWindow()
     qtbot.addWidget(w)
@@ -238,7 +250,7 @@ def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
     w.close()
 
 
-def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home: Path) -> None:
+def test_qt_models_pass_the_model_tester(qtmodeltester: ModelTester, embedder: Embedder, glassmind_home: Path) -> None:
     from assistant import paths
     from assistant.memory import MemoryStore
     from ui.qt_models import ContextItemsModel, ConversationListModel, MemoryTableModel, RetrievedModel
@@ -289,7 +301,7 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
     # A page that was asked for before a new search arrives too late: it is dropped.
-    later: list = []
+    later: list[Any] = []
     table = MemoryTableModel(lambda offset, limit, deliver: later.append(deliver))
     table.reload()
     table.reload()
@@ -299,11 +311,11 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     assert table.rowCount() == 5
 
 
-def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainWindow, monkeypatch, db) -> None:
+def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch, db: Store) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     asked: list[str] = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)  # type: ignore[func-returns-value]
     long_text = "All work and no play makes a dull day. " * 2500
     window.chat.composer.setPlainText(long_text)
     window.chat.send_button.click()
@@ -322,12 +334,12 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
-    sent = db.messages(window.conversation_id)[0].content
+    sent = db.messages(conversation(window))[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
 
 
 def test_settings_reload_the_model_and_bad_models_are_refused(
-    qtbot, window: MainWindow, tmp_path: Path, db
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, db: Store
 ) -> None:
     import dataclasses
 
@@ -357,7 +369,7 @@ def test_settings_reload_the_model_and_bad_models_are_refused(
     qtbot.waitUntil(lambda: window.model_label.text() == "Model: SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
 
 
-def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow, db) -> None:
+def test_long_conversation_loads_older_messages_in_batches(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     from ui.chat_view import BATCH
 
     conv = db.create_conversation("long").id
@@ -382,16 +394,16 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
     assert window.chat.message_cards()[0].text() == "message 0"
 
 
-def _card_button(w: MainWindow, role: str, key: str, last: bool = True):
+def _card_button(w: MainWindow, role: str, key: str, last: bool = True) -> QToolButton:
     cards = [c for c in w.chat.message_cards() if c.role == role]
     return button(cards[-1] if last else cards[0], key)
 
 
-def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, db) -> None:
-    from clicks import answer_dialog
+def test_message_actions_regenerate_edit_remember_exclude(qtbot: QtBot, window: MainWindow, db: Store) -> None:
+    from tests.ui.clicks import answer_dialog
 
     _send(qtbot, window, "Name one colour.")
-    conv = window.conversation_id
+    conv = conversation(window)
     before = window.last_reply
 
     # Regenerate: the old reply is replaced by a new one, streamed into the view.
@@ -424,7 +436,7 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
 
     # Exclude the user message from the card: the next window leaves it out, and says so.
     _card_button(window, "user", "exclude").click()
-    qtbot.waitUntil(lambda: db.message(msgs[0].id).excluded, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(db.message(msgs[0].id).excluded), timeout=TIMEOUT)
     data = _preview(qtbot, window, "And a vegetable?")
     item = next(i for i in data.items if i.source == f"message:{msgs[0].id}")
     assert item.state == "excluded"
@@ -434,9 +446,10 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
                     timeout=TIMEOUT)
 
 
-def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow, db) -> None:
+def test_clicking_a_message_shows_its_turn_and_back(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     _send(qtbot, window, "Say one word.")
     reply_card = window.chat.message_cards()[-1]
+    assert reply_card.message is not None
     record = db.turn_for_message(reply_card.message.id)
     assert record is not None
     qtbot.mouseClick(reply_card.body, Qt.MouseButton.LeftButton, pos=QPoint(4, 4))  # on the reply's words
@@ -453,9 +466,10 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow, d
     assert not window.panel.context.back_button.isVisible()
 
 
-def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch, db) -> None:
-    from clicks import answer_dialog
+def test_rename_search_and_delete_conversations(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch, db: Store) -> None:
     from PySide6.QtWidgets import QMessageBox
+
+    from tests.ui.clicks import answer_dialog
 
     conv_a = db.create_conversation("Alpha plans").id
     conv_b = db.create_conversation("Beta notes").id
@@ -477,7 +491,7 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
                     timeout=TIMEOUT)
 
     asked: list[str] = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)  # type: ignore[func-returns-value]
     window.sidebar.delete_action.trigger()
     qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)  # asked once the title is read
     assert "Gamma" in asked[0] and "cannot be undone" in asked[0]
@@ -486,7 +500,7 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
     assert [c.id for c in db.conversations()] == [conv_a]
 
 
-def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: MainWindow, db) -> None:
+def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     """Issue 21 item 6: the typed message is stored, or the user is told and keeps it."""
     _send(qtbot, window, "a first message, stored")
     assert window.engine.app is not None
@@ -500,5 +514,5 @@ def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: Mai
     assert window.chat.composer.toPlainText() == typed
     error = window.chat.banner.text()
     conn.execute("PRAGMA max_page_count = 1073741823")
-    assert all(typed.strip() != m.content for m in db.messages(window.conversation_id))
+    assert all(typed.strip() != m.content for m in db.messages(conversation(window)))
     assert "disk is full" in error and "back in the message box" in error and "is saved" not in error

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
 
 from assistant.context import WindowItem, WindowView
 from assistant.retrieval import BELOW_FLOOR
 from ui.retrieved_tab import NOTHING_RELEVANT, RetrievedTab
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
 
 
 def _item(state: str, text: str) -> WindowItem:
@@ -19,7 +22,7 @@ def _item(state: str, text: str) -> WindowItem:
     )
 
 
-def test_nothing_relevant_is_said_and_the_left_out_are_greyed(qtbot) -> None:
+def test_nothing_relevant_is_said_and_the_left_out_are_greyed(qtbot: QtBot) -> None:
     tab = RetrievedTab(cast(Any, None))
     qtbot.addWidget(tab)
     tab.show_window(WindowView(items=(_item("below_floor", "[1 May 2023] user: Hi there!"),)), "Next turn")

@@ -3,13 +3,20 @@ what a user sees of it, for tests to wait on (never the window's private state).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import QToolButton
 
 from ui.chat_view import MessageCard
 from ui.main_window import MainWindow
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
 
-def open_window(qtbot, embedder, size: tuple[int, int], *, timeout: int, ready: bool = True) -> MainWindow:
+    from models.embedder import Embedder
+
+
+def open_window(qtbot: QtBot, embedder: Embedder, size: tuple[int, int], *, timeout: int, ready: bool = True) -> MainWindow:
     """``ready``: also wait until the status bar says Ready (a test of what happens before it does not)."""
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
@@ -43,3 +50,10 @@ def button(card: MessageCard, key: str) -> QToolButton:
     found = card.action_button(key)
     assert found is not None, f"the message shows no {key!r} button"
     return found
+
+
+def conversation(w: MainWindow) -> int:
+    """The stored conversation the window shows (a test fails when it shows a new, unsaved one)."""
+    cid = w.conversation_id
+    assert cid is not None, "the window shows no stored conversation"
+    return cid
