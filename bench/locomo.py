@@ -205,7 +205,10 @@ def run(
         if progress:
             done = {b: sum(v) / len(v) for b, v in per_budget.items() if v}
             print(f"  {path.name}: {len(questions)} questions, running recall {done}", file=sys.stderr)
-    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
+
+    def mean(xs: list[float]) -> float:
+        return round(sum(xs) / len(xs), 4) if xs else 0.0
+
     latencies.sort()
     return {
         "questions": len(per_budget[BUDGETS[0]]),

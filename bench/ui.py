@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 TICK_MS = 5
@@ -81,7 +81,7 @@ def streaming_stall(prompt: str, max_tokens: int = 256) -> dict[str, Any]:
         window = MainWindow()
         window.show()
 
-        def wait_until(predicate, timeout_s: float = 120) -> None:
+        def wait_until(predicate: Callable[[], object], timeout_s: float = 120) -> None:
             end = time.time() + timeout_s
             while not predicate() and time.time() < end:
                 loop = QEventLoop()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench import suggestions
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 
 def test_the_labelled_set_has_a_tune_and_a_frozen_part_with_negatives() -> None:
@@ -24,7 +28,10 @@ def test_notes_are_compared_in_the_third_person() -> None:
     assert suggestions.third_person("The user has a dog") == "The user has a dog"
 
 
-def test_the_extractor_alone_is_reported_on_both_parts(capsys: pytest.CaptureFixture[str], embedder) -> None:
+def test_the_extractor_alone_is_reported_on_both_parts(
+    capsys: pytest.CaptureFixture[str], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(suggestions, "Embedder", lambda: embedder)  # the session's, loaded once (~5 s)
     assert suggestions.main(["--no-model", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     (extractor,) = report["models"]

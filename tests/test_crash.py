@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench import crash
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 SEED = 11
 TRIALS = len(crash.OPS)  # one round: every operation once, each killed
@@ -22,7 +26,7 @@ def test_the_plan_kills_each_operation_in_its_first_round() -> None:
 
 
 @pytest.mark.slow
-def test_promises_survive_kill_9(tmp_path: Path, embedder) -> None:
+def test_promises_survive_kill_9(tmp_path: Path, embedder: Embedder) -> None:
     lines: list[str] = []
     result = crash.run(TRIALS, SEED, tmp_path / "home", lines.append, embedder=embedder)
     report = "\n".join(lines + [str(f) for f in result["failures"]])

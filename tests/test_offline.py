@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from assistant.app import Assistant, Finished
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
 
 pytestmark = pytest.mark.enable_socket
 
@@ -40,7 +43,7 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     return seen
 
 
-def test_chat_memory_settings_and_models_open_no_socket(assistant: Assistant, attempts, capsys) -> None:
+def test_chat_memory_settings_and_models_open_no_socket(assistant: Assistant, attempts: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # Chat: a streamed turn on the real model, with retrieval over the real embedder.
     events = list(assistant.turn(None, "Hello! My sister's name is Mira."))
     assert isinstance(events[-1], Finished)
@@ -71,7 +74,7 @@ def test_chat_memory_settings_and_models_open_no_socket(assistant: Assistant, at
     assert attempts == []
 
 
-def test_settings_and_models_dialogs_open_no_socket(qtbot, attempts, glassmind_home: Path) -> None:
+def test_settings_and_models_dialogs_open_no_socket(qtbot: QtBot, attempts: list[str], glassmind_home: Path) -> None:
     from PySide6.QtCore import Qt
 
     from models.registry import ModelRegistry
@@ -87,10 +90,10 @@ def test_settings_and_models_dialogs_open_no_socket(qtbot, attempts, glassmind_h
     assert attempts == []
 
 
-def test_the_recorder_sees_an_attempt(attempts) -> None:
+def test_the_recorder_sees_an_attempt(attempts: list[str]) -> None:
     import urllib.error
     import urllib.request
 
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen("http://127.0.0.1:9/", timeout=2)  # the discard port: refused
-    assert ("connect", ("127.0.0.1", 9)) in attempts
+    assert ("connect", ("127.0.0.1", 9)) in attempts  # type: ignore[comparison-overlap]

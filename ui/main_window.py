@@ -451,6 +451,12 @@ class MainWindow(PlacedWindow):
         self.stop_action.setEnabled(busy)
         self.conversation_view.setEnabled(not busy)
 
+    @property
+    def preview_is_latest(self) -> bool:
+        """The newest preview the window asked for has come back. Read-only, for tests: nothing on
+        screen changes when the panel keeps showing a turn while the preview arrives."""
+        return self.shown_request == self._request_id and not self._preview_timer.isActive()
+
     def _reply_shown(self) -> bool:
         """The reply being written belongs to the conversation on screen."""
         return not self._reply_elsewhere

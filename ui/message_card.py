@@ -306,6 +306,11 @@ class MessageCard(QWidget):
         if message_id is not None:
             self.action.emit("alternative", message_id)
 
+    def action_button(self, key: str) -> QToolButton | None:
+        """The card's button for ``key`` ("copy", "edit", "include", ...) when it shows one (read-only)."""
+        button = self._buttons.get(key)
+        return button if button is not None and not button.isHidden() else None
+
     def set_regenerate_visible(self, visible: bool) -> None:
         for key in ("regenerate", "continue"):
             if key in self._buttons:

@@ -73,16 +73,19 @@ class Forked:
 
     @property
     def returncode(self) -> int | None:
-        return self.process.exitcode
+        code: int | None = self.process.exitcode
+        return code
 
     def poll(self) -> int | None:
-        return self.process.exitcode
+        code: int | None = self.process.exitcode
+        return code
 
     def wait(self, timeout: float | None = None) -> int:
         self.process.join(timeout)
         if self.process.exitcode is None:
             raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-        return self.process.exitcode
+        code: int = self.process.exitcode
+        return code
 
     def send_signal(self, sig: int) -> None:
         if self.process.exitcode is not None:

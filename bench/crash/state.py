@@ -98,8 +98,9 @@ class State:
     removed_texts: set[str] = field(default_factory=set)  # and their texts
     secrets: list[Secret] = field(default_factory=list)
     import_keys_seen: set[str] = field(default_factory=set)
-    problems: dict[tuple, dict[str, Any]] = field(default_factory=dict)
-    scanned: dict[str, tuple[tuple, set[int]]] = field(default_factory=dict)  # file -> (signature, secret ids)
+    problems: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    # file -> (signature, secret ids)
+    scanned: dict[str, tuple[tuple[Any, ...], set[int]]] = field(default_factory=dict)
     durations: dict[str, list[float]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     suggestions: dict[int, str] = field(default_factory=dict)  # suggestion id -> its note's text (approve)

@@ -8,10 +8,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.app import Assistant, Finished
 from assistant.impact import forget_warning, impacts
 from assistant.memory import ALTERNATIVE, CHAT
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 STAMP = "2026-11-20T10:00:00+00:00"
 SECRET = "zebracorn7"
@@ -140,7 +144,7 @@ def test_a_regenerate_stopped_before_a_word_brings_the_earlier_answer_back(assis
     assert assistant.memories.for_message(old).source == CHAT  # type: ignore[union-attr]
 
 
-def test_earlier_answers_travel_in_an_export(assistant: Assistant, embedder, tmp_path: Path) -> None:
+def test_earlier_answers_travel_in_an_export(assistant: Assistant, embedder: Embedder, tmp_path: Path) -> None:
     import json
 
     from assistant.transfer import export_data, import_data

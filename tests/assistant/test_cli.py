@@ -3,6 +3,7 @@ model and embedder), plus one subprocess run as a user would start it."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -10,7 +11,9 @@ import os
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,15 +22,19 @@ from assistant.app import Assistant
 from assistant.opening import open_store
 from assistant.settings import Settings
 
+if TYPE_CHECKING:
+    from models.embedder import Embedder
+    from models.llama import ChatModel
+
 
 class Run:
     """Call ``cli.main`` as the shell would, and collect exit code, stdout and stderr."""
 
-    def __init__(self, capsys, monkeypatch, chat_model, embedder) -> None:
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, chat_model: ChatModel, embedder: Embedder) -> None:
         self.capsys, self.monkeypatch = capsys, monkeypatch
         self.chat_model, self.embedder = chat_model, embedder
 
-    def factory(self, *, shared_model: bool):
+    def factory(self, *, shared_model: bool) -> Callable[[], Assistant]:
         chat_model, embedder = self.chat_model, self.embedder
 
         class SharedAssistant(Assistant):
@@ -44,7 +51,7 @@ class Run:
 
         return make
 
-    def __call__(self, *args: str, stdin: bytes | str | None = None, shared_model: bool = True):
+    def __call__(self, *args: str, stdin: bytes | str | None = None, shared_model: bool = True) -> tuple[int, str, str]:
         self.monkeypatch.setattr(cli, "Assistant", self.factory(shared_model=shared_model))
         if stdin is not None:
             data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -57,7 +64,7 @@ class Run:
 
 
 @pytest.fixture
-def run(capsys, monkeypatch, chat_model, embedder) -> Run:
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, chat_model: ChatModel, embedder: Embedder) -> Run:
     return Run(capsys, monkeypatch, chat_model, embedder)
 
 
@@ -78,6 +85,10 @@ def test_subprocess_chat_once_with_bytes_that_are_not_utf8(glassmind_home: Path)
     module, _, func = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["glassmind"].partition(":")
     entry_point = f"import sys; from {module} import {func}; sys.exit({func}())"  # what the installed script runs
     env = {**os.environ, "GLASSMIND_HOME": str(glassmind_home), "HF_HUB_OFFLINE": "1"}
+    store = open_store(glassmind_home / "glassmind.db")  # a short reply: its length is not the point here
+    store.set_setting("settings", dataclasses.replace(Settings.from_json(store.get_setting("settings")),
+                                                      max_tokens=16).to_json())
+    store.close()
     res = subprocess.run(
         [sys.executable, "-c", entry_point, "chat", "--once", b"Say hello, caf\xe9"],
         capture_output=True,
@@ -206,14 +217,14 @@ def test_settings_from_json_keeps_good_values_and_names_bad_ones() -> None:
         (("import", "/nonexistent/export.json"), None, "Could not read"),
     ],
 )
-def test_bad_input_gets_one_sentence_and_exit_1(run: Run, args, stdin, message: str) -> None:
+def test_bad_input_gets_one_sentence_and_exit_1(run: Run, args: list[str], stdin: bytes | str | None, message: str) -> None:
     code, _, err = run(*args, stdin=stdin)
     assert code == 1
     assert message in err
     assert err.startswith("glassmind: ")
 
 
-def test_home_that_is_a_file_or_under_a_file(run: Run, tmp_path: Path, monkeypatch) -> None:
+def test_home_that_is_a_file_or_under_a_file(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("GLASSMIND_HOME", str(blocker))
@@ -225,7 +236,7 @@ def test_home_that_is_a_file_or_under_a_file(run: Run, tmp_path: Path, monkeypat
     assert blocker.read_text() == "not a folder"
 
 
-def test_home_that_is_not_writable(run: Run, tmp_path: Path, monkeypatch) -> None:
+def test_home_that_is_not_writable(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     monkeypatch.setenv("GLASSMIND_HOME", str(locked))
@@ -235,15 +246,15 @@ def test_home_that_is_not_writable(run: Run, tmp_path: Path, monkeypatch) -> Non
     assert code == 1 and err == f"glassmind: The data folder {locked} is not writable: give your user write permission on it or set GLASSMIND_HOME to another folder.\n"
 
 
-def test_os_errors_become_one_sentence(run: Run, monkeypatch) -> None:
-    def full(app, args):
+def test_os_errors_become_one_sentence(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(app: Assistant, args: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", "/data/glassmind.db")
 
     monkeypatch.setattr(cli, "cmd_memory", full)
     code, _, err = run("memory", "list")
     assert code == 1 and "The disk is full (/data/glassmind.db)" in err
 
-    def denied(app, args):
+    def denied(app: Assistant, args: Any) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", "/data/x")
 
     monkeypatch.setattr(cli, "cmd_memory", denied)
@@ -283,7 +294,7 @@ def test_memory_commands(run: Run) -> None:
     assert json.loads(run("memory", "list", "--json")[1]) == []
 
 
-def test_export_and_import_round_trip(run: Run, glassmind_home: Path, tmp_path: Path, monkeypatch) -> None:
+def test_export_and_import_round_trip(run: Run, glassmind_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("chat", "--once", "Hello, remember that I like tea.")[0] == 0
     assert run("memory", "add", "--pin", "Tea", "with", "milk")[0] == 0
     out = tmp_path / "export.json"

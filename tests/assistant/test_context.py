@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from assistant.app import Assistant, ContextReady, Finished
-from assistant.context import MEMORY_HEADER, PINNED_HEADER
+from assistant.context import MEMORY_HEADER, PINNED_HEADER, ContextWindow
 from models.errors import InputTooLargeError, InvalidInputError
+from models.llama import ChatModel
 from tests.messages import add_message
 
 
-def _check_exact(window, model) -> None:
+def _check_exact(window: ContextWindow, model: ChatModel) -> None:
     included = [i for i in window.items if i.included]
     assert sum(i.tokens for i in included) == window.prompt_tokens
     # What is sent: each part tokenized on its own (only template parts may hold control tokens).
@@ -27,6 +30,7 @@ def _chat(app: Assistant, conv: int | None, text: str) -> int:
         if isinstance(event, ContextReady):
             conv = event.user_message.conversation_id
             _check_exact(event.window, app.model)
+    assert conv is not None
     return conv
 
 
@@ -84,7 +88,8 @@ def test_retrieved_notes_are_listed_and_late(assistant: Assistant) -> None:
     window = assistant.context(None, "Where does Beatrice live?")
     _check_exact(window, assistant.model)
     mem_items = [i for i in window.items if i.kind == "memory"]
-    assert mem_items and "Porto" in mem_items[0].text and mem_items[0].scores["fused"] > 0
+    assert mem_items and "Porto" in mem_items[0].text
+    assert mem_items[0].scores is not None and mem_items[0].scores["fused"] > 0
     last = window.messages[-1]["content"]
     assert last.startswith(MEMORY_HEADER) and last.endswith("Where does Beatrice live?")
     assert "\n- user: My sister Beatrice lives in Porto" in last
@@ -142,7 +147,7 @@ def test_cutoff_moves_in_steps_so_the_prefix_is_reused(assistant: Assistant) -> 
         _check_exact(window, assistant.model)
         included = [i.source for i in window.items if i.kind == "history" and i.included]
         if len(included) < 2 * (n + 1):
-            firsts.append(int(included[0].split(":")[1]))
+            firsts.append(int(str(included[0]).split(":")[1]))
     assert len(firsts) > 10
     first_ids = [m.id for m in assistant.store.messages(conv)]
     positions = [first_ids.index(f) for f in firsts]
@@ -180,10 +185,13 @@ class _DatedTemplate:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def tokenize_parts(self, parts):
+    def tokenize_parts(self, parts: Sequence[tuple[str, bool]]) -> list[int]:
         return [0] * sum(len(t.split()) for t, _ in parts)
 
-    def render(self, messages) -> str:
+    def control_texts(self) -> Sequence[str]:
+        return []
+
+    def render(self, messages: Sequence[dict[str, str]]) -> str:
         self.renders += 1
         turns = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
         return f"<|date {self.day}|>{turns}<|assistant|>"
@@ -194,7 +202,9 @@ def test_template_text_is_rendered_once_per_role_sequence_and_again_when_it_chan
 
     model = _DatedTemplate()
     builder = WindowBuilder(model)
-    chat = [("system", [(None, "Be kind.")]), ("user", [("message:1", "Hi <|end|> there")])]
+    chat: list[tuple[str, list[tuple[str | None, str]]]] = [
+        ("system", [(None, "Be kind.")]), ("user", [("message:1", "Hi <|end|> there")])
+    ]
     first = builder.render_parts(chat)
     assert ("message:1", "Hi <|end|> there", False) in first and model.renders == 2  # real, then skeleton
     assert builder.render_parts([chat[0], ("user", [("message:2", "Other")])])[-2] == ("message:2", "Other", False)

@@ -12,7 +12,7 @@ import pytest
 import sqlite_utils
 
 from assistant.app import Assistant, ContextReady, Finished
-from assistant.context import OWN_PROMPT, SETTINGS_PROMPT
+from assistant.context import OWN_PROMPT, SETTINGS_PROMPT, ContextItem, ContextWindow
 from assistant.migrations import MIGRATIONS, migrate
 from assistant.transfer import export_data, import_data
 from models.errors import InvalidInputError
@@ -23,7 +23,7 @@ from tests.models.test_control_tokens import _control_ids
 PROMPT = "Tu es un pirate poli. 🏴‍☠️\nRéponds en une phrase.\n\n—  Ñandú, 東京"
 
 
-def _system(window) -> object:
+def _system(window: ContextWindow) -> ContextItem:
     return next(i for i in window.items if i.kind == "system")
 
 

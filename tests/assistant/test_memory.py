@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +13,9 @@ from assistant.memory import MemoryStore
 from assistant.opening import open_store
 from assistant.retrieval import Retriever
 from models.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 FACTS = [
     "My dog Oscar loves chasing tennis balls in the park.",
@@ -22,7 +27,7 @@ FACTS = [
 
 
 @pytest.fixture
-def memory(glassmind_home: Path, embedder) -> MemoryStore:
+def memory(glassmind_home: Path, embedder: Embedder) -> Iterator[MemoryStore]:
     store = open_store(paths.database_path(glassmind_home))
     mem = MemoryStore(store, embedder, paths.index_dir(glassmind_home))
     mem.open_index()
@@ -104,21 +109,21 @@ def test_forget_leaves_no_bytes_in_the_data_dir(memory: MemoryStore, glassmind_h
     )
 
 
-def test_index_rebuilt_when_missing_or_corrupt(memory: MemoryStore, glassmind_home: Path, embedder) -> None:
+def test_index_rebuilt_when_missing_or_corrupt(memory: MemoryStore, glassmind_home: Path, embedder: Embedder) -> None:
     memory.flush()
     index_file = paths.index_dir(glassmind_home) / "memories.faiss"
     for damage in (lambda: index_file.unlink(), lambda: index_file.write_bytes(b"garbage")):
         damage()
         fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
-        seen = []
-        assert fresh.open_index(lambda done, total, seen=seen: seen.append((done, total))) == "rebuilt"
+        seen: list[tuple[int, int]] = []
+        assert fresh.open_index(lambda done, total, seen=seen: seen.append((done, total))) == "rebuilt"  # type: ignore[misc]
         assert seen[-1] == (len(FACTS), len(FACTS))
         assert "Oscar" in retriever(fresh).retrieve("dog", budget=30).hits[0].memory.text
     fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
     assert fresh.open_index() == "loaded"
 
 
-def test_stale_index_after_a_crash_is_rebuilt(memory: MemoryStore, glassmind_home: Path, embedder) -> None:
+def test_stale_index_after_a_crash_is_rebuilt(memory: MemoryStore, glassmind_home: Path, embedder: Embedder) -> None:
     memory.flush()
     memory.add("Added after the last save, then the process was killed.")
     fresh = MemoryStore(memory.store, embedder, paths.index_dir(glassmind_home))
@@ -126,7 +131,7 @@ def test_stale_index_after_a_crash_is_rebuilt(memory: MemoryStore, glassmind_hom
     assert fresh.index.size == len(FACTS) + 1
 
 
-def test_data_dir_copied_elsewhere_still_works(memory: MemoryStore, glassmind_home: Path, tmp_path: Path, embedder) -> None:
+def test_data_dir_copied_elsewhere_still_works(memory: MemoryStore, glassmind_home: Path, tmp_path: Path, embedder: Embedder) -> None:
     import shutil
 
     memory.flush()

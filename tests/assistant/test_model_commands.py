@@ -18,7 +18,7 @@ NAME = SERVED
 pytest_plugins = ("tests.file_server",)  # its fixtures: server, bundled_sha
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = cli.main(list(args))
     out, err = capsys.readouterr()
@@ -27,7 +27,7 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def served(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path, monkeypatch) -> FileServer:
+def served(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileServer:
     """The local server, with a catalogue (GLASSMIND_CATALOG) whose one entry it serves."""
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"models": [asdict(catalog_entry(server, bundled_model_path, bundled_sha))]}))
@@ -35,7 +35,7 @@ def served(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_p
     return server
 
 
-def test_catalog_lists_verdicts_without_the_network(capsys) -> None:
+def test_catalog_lists_verdicts_without_the_network(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "models", "catalog", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -52,7 +52,7 @@ def test_catalog_lists_verdicts_without_the_network(capsys) -> None:
 
 
 @pytest.mark.allow_hosts(["127.0.0.1"])
-def test_download_by_name_verifies_and_registers(capsys, served, glassmind_home: Path, bundled_model_path: Path) -> None:
+def test_download_by_name_verifies_and_registers(capsys: pytest.CaptureFixture[str], served: FileServer, glassmind_home: Path, bundled_model_path: Path) -> None:
     code, out, err = run(capsys, "models", "download", "tiny-chat")
     assert code == 0, err
     assert "sha256 verified" in out and "glassmind chat --model Tiny-Chat-135M.Q4_1" in out
@@ -64,7 +64,7 @@ def test_download_by_name_verifies_and_registers(capsys, served, glassmind_home:
 
 
 @pytest.mark.allow_hosts(["127.0.0.1"])
-def test_download_exits_0_only_when_verified(capsys, served, glassmind_home: Path) -> None:
+def test_download_exits_0_only_when_verified(capsys: pytest.CaptureFixture[str], served: FileServer, glassmind_home: Path) -> None:
     code, _, err = run(capsys, "models", "download", served.url(NAME), "--sha256", "12" * 32)
     assert code == 1 and "does not match its checksum" in err
     code, _, err = run(capsys, "models", "download", served.url("page.gguf"))
@@ -80,7 +80,7 @@ def test_download_exits_0_only_when_verified(capsys, served, glassmind_home: Pat
     assert code == 0 and "GGUF structure checked; no checksum was given, its sha256 is" in out
 
 
-def test_set_per_model_settings(capsys, glassmind_home: Path, tmp_path: Path) -> None:
+def test_set_per_model_settings(capsys: pytest.CaptureFixture[str], glassmind_home: Path, tmp_path: Path) -> None:
     from tests.tiny_gguf import write_tiny_gguf
 
     bare = write_tiny_gguf(tmp_path / "bare.gguf", chat_template=None)

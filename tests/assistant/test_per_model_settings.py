@@ -3,24 +3,20 @@ in the core and in `glassmind chat --model`; a fallback chat format lets a GGUF 
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 import assistant.cli as cli
 from assistant.app import Assistant, Finished
-from models.llama import ChatModel
 from tests.tiny_gguf import write_tiny_gguf
 
-pytestmark = pytest.mark.skipif(
-    "chat_template" not in inspect.signature(ChatModel.__init__).parameters
-    or "for_model" not in inspect.getsource(cli.cmd_chat),
-    reason="needs the chat_template hook in models/llama.py and assistant/app.py, and for_model in cmd_chat",
-)
+if TYPE_CHECKING:
+    import pytest
+
+    from models.embedder import Embedder
 
 
-def test_choosing_a_model_applies_its_own_settings(glassmind_home: Path, embedder, tmp_path: Path) -> None:
+def test_choosing_a_model_applies_its_own_settings(glassmind_home: Path, embedder: Embedder, tmp_path: Path) -> None:
     bare = write_tiny_gguf(tmp_path / "bare.gguf", chat_template=None)
     app = Assistant(glassmind_home, embedder=embedder)
     try:
@@ -43,7 +39,7 @@ def test_choosing_a_model_applies_its_own_settings(glassmind_home: Path, embedde
         app.close()
 
 
-def test_chat_model_option_uses_the_models_settings(glassmind_home: Path, tmp_path: Path, capsys, embedder, monkeypatch) -> None:
+def test_chat_model_option_uses_the_models_settings(glassmind_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     bare = write_tiny_gguf(tmp_path / "bare.gguf", chat_template=None)
     monkeypatch.setattr(cli, "Assistant", lambda: Assistant(embedder=embedder))
     assert cli.main(["models", "--add", str(bare)]) == 0

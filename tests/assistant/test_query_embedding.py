@@ -35,11 +35,13 @@ def _spy(embedder: Any, monkeypatch: pytest.MonkeyPatch, fail: str | None = None
         calls.append((threading.current_thread().name, [text]))
         if text == fail:
             raise RuntimeError("the embedder broke")
-        return real_one(text)
+        vector: np.ndarray = real_one(text)
+        return vector
 
     def many(texts: Sequence[str], **kwargs: Any) -> np.ndarray:
         calls.append((threading.current_thread().name, list(texts)))
-        return real_many(texts, **kwargs)
+        vectors: np.ndarray = real_many(texts, **kwargs)
+        return vectors
 
     monkeypatch.setattr(embedder, "encode_one", one)
     monkeypatch.setattr(embedder, "encode", many)

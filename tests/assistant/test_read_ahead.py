@@ -31,10 +31,11 @@ def _spy(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> list[dict[str
     real = model.prefill
 
     def prefill(tokens: Any, **kwargs: Any) -> int:
-        call = {"tokens": list(tokens), "thread": threading.current_thread().name}
+        call: dict[str, Any] = {"tokens": list(tokens), "thread": threading.current_thread().name}
         calls.append(call)
-        call["cached"] = real(tokens, **kwargs)
-        return call["cached"]
+        cached = real(tokens, **kwargs)
+        call["cached"] = cached
+        return cached
 
     monkeypatch.setattr(model, "prefill", prefill)
     return calls

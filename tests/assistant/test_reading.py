@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from assistant.app import Assistant, ContextReady, Finished
+from assistant.kinds import ItemState
 from assistant.reading import Reader
 
 STAMP = "2026-11-20T10:00:00+00:00"
@@ -28,7 +29,7 @@ def test_a_turn_read_back_as_the_window_shows_it(assistant: Assistant) -> None:
         assert turn is not None and turn.window.prompt == live.prompt
         assert turn.window.items == live.items and turn.window.by_category == started.window.by_category()
         with pytest.raises(dataclasses.FrozenInstanceError):
-            turn.window.items[0].state = "excluded"  # type: ignore[misc]
+            turn.window.items[0].state = ItemState.EXCLUDED  # type: ignore[misc]
         assert reader.conversation_view(conv + 1000, limit=50) is None
         assert reader.message(done.reply.id + 1000) is None
     finally:

@@ -6,9 +6,10 @@ history are not subject to it."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from assistant.app import Assistant
-from assistant.context import MEMORY_HEADER
+from assistant.context import MEMORY_HEADER, ContextWindow
 from assistant.retrieval import BELOW_FLOOR
 
 STAMP = "2026-11-20T10:00:00+00:00"
@@ -52,7 +53,7 @@ def _store(app: Assistant) -> None:
     app.memories.add("The Wi-Fi password at the cabin is bluefinch-482.")
 
 
-def _memories(window) -> list:
+def _memories(window: ContextWindow) -> list[Any]:
     return [i for i in window.items if i.kind == "memory" and i.included]
 
 

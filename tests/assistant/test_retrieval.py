@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,9 +13,12 @@ from assistant.memory import Memory, MemoryStore
 from assistant.opening import open_store
 from assistant.retrieval import Retriever
 
+if TYPE_CHECKING:
+    from models.embedder import Embedder
+
 
 @pytest.fixture
-def mem(glassmind_home: Path, embedder) -> MemoryStore:
+def mem(glassmind_home: Path, embedder: Embedder) -> Iterator[MemoryStore]:
     store = open_store(paths.database_path(glassmind_home))
     memories = MemoryStore(store, embedder, paths.index_dir(glassmind_home))
     memories.open_index()

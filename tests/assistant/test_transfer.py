@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,8 +16,12 @@ from assistant.text import clean_input, decode_input
 from assistant.transfer import export_data, import_data, read_export, write_export
 from models.errors import GlassmindError, InvalidInputError
 
+if TYPE_CHECKING:
+    from assistant.store import Store
+    from models.embedder import Embedder
 
-def sample() -> dict:
+
+def sample() -> dict[str, Any]:
     return {
         "format": "glassmind-export",
         "version": 1,
@@ -103,7 +109,7 @@ def test_exporting_then_importing_into_the_same_data_adds_nothing(assistant: Ass
     assert counts(assistant) == before
 
 
-def test_import_into_another_data_dir_then_again(assistant: Assistant, embedder, tmp_path: Path) -> None:
+def test_import_into_another_data_dir_then_again(assistant: Assistant, embedder: Embedder, tmp_path: Path) -> None:
     import_data(assistant, sample())
     data = json.loads(json.dumps(export_data(assistant)))
     other = Assistant(tmp_path / "other", embedder=embedder)
@@ -141,7 +147,7 @@ def test_import_into_another_data_dir_then_again(assistant: Assistant, embedder,
         (lambda d: d.update(format="other"), "not a Glassmind export"),
     ],
 )
-def test_a_bad_item_anywhere_imports_nothing(assistant: Assistant, change, expected: str) -> None:
+def test_a_bad_item_anywhere_imports_nothing(assistant: Assistant, change: Callable[[dict[str, Any]], object], expected: str) -> None:
     data = sample()
     change(data)
     with pytest.raises(InvalidInputError) as err:
@@ -151,8 +157,8 @@ def test_a_bad_item_anywhere_imports_nothing(assistant: Assistant, change, expec
     assert counts(assistant) == (0, 0, 0)
 
 
-def test_a_failure_while_writing_rolls_everything_back(assistant: Assistant, monkeypatch) -> None:
-    def boom(db, items):
+def test_a_failure_while_writing_rolls_everything_back(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(db: Store, items: Any) -> None:
         raise InvalidInputError("boom")
 
     monkeypatch.setattr(assistant.memories, "insert_rows", boom)
@@ -170,7 +176,7 @@ def test_broken_text_is_stored_with_replacement_characters(assistant: Assistant)
     assert "caf\ufffd au lait" in texts and "note \ufffd here" in texts
 
 
-def test_read_export_problems_are_sentences(tmp_path: Path, monkeypatch) -> None:
+def test_read_export_problems_are_sentences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 200_000 + "]" * 200_000)
     with pytest.raises(InvalidInputError, match="nested too deeply"):
@@ -196,13 +202,13 @@ def test_read_export_problems_are_sentences(tmp_path: Path, monkeypatch) -> None
         read_export(big)
 
 
-def test_write_export_never_leaves_a_half_written_file(tmp_path: Path, monkeypatch) -> None:
+def test_write_export_never_leaves_a_half_written_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "exports"
     folder.mkdir()
     out = folder / "export.json"
     out.write_text("previous export\n")
 
-    def fail(src, dst):
+    def fail(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,9 @@ from assistant.opening import open_store
 from assistant.suggestions import Candidate
 from models.errors import GlassmindError
 from tests.messages import add_message
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 SECRET, SECOND = "K7WQ2Z", "VX9PL3"
 
@@ -54,7 +58,7 @@ def _restore(name: str | None = None) -> None:
 
 @pytest.mark.parametrize("command", [["memory", "list"], ["memory", "pin", "{keep}"], ["backup", "now"]])
 def test_a_killed_forget_leaves_no_vector_in_the_index_file(
-    assistant: Assistant, glassmind_home: Path, embedder, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    assistant: Assistant, glassmind_home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
     import assistant.cli as cli
 
@@ -244,7 +248,7 @@ def test_edit_and_resend_takes_the_suggestions_of_the_message(assistant: Assista
 
 
 def test_a_turn_recorded_after_a_concurrent_forget_holds_none_of_it(
-    assistant: Assistant, glassmind_home: Path, embedder
+    assistant: Assistant, glassmind_home: Path, embedder: Embedder
 ) -> None:
     assistant.open_memory()
     note = assistant.memories.add(f"The locker code is {SECRET}.", pinned=True)  # in every window

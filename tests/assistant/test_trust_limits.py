@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +24,10 @@ from assistant.store import Store
 from assistant.transfer import export_data, read_export, write_export
 from models.errors import InvalidInputError, StoreError
 from tests.messages import add_message
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
+    from models.llama import ChatModel
 
 SECRET = "K7QZ2"
 
@@ -77,7 +82,7 @@ def test_a_failed_commit_that_sqlite_rolled_back_is_one_sentence(glassmind_home:
             if sql == "COMMIT":
                 self._conn.execute("ROLLBACK")  # what SQLite does when the commit's write fails
                 raise sqlite3.OperationalError("database or disk is full")
-            return self._conn.execute(sql, *args)
+            return self._conn.execute(sql, *args)  # type: ignore[arg-type]
 
         def __getattr__(self, name: str) -> object:
             return getattr(self._conn, name)
@@ -94,7 +99,7 @@ def test_a_failed_commit_that_sqlite_rolled_back_is_one_sentence(glassmind_home:
     store.close()
 
 
-def test_the_index_file_on_a_full_disk_leaves_no_empty_copy(assistant: Assistant, monkeypatch) -> None:
+def test_the_index_file_on_a_full_disk_leaves_no_empty_copy(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     assistant.open_memory()
     assistant.memories.add("first")
     index_dir = assistant.store.path.parent / "index"
@@ -140,7 +145,7 @@ def _leave_free(where: Path, free: int) -> None:
 
 @pytest.mark.parametrize("free_kib", [64, 192])
 def test_commands_on_a_nearly_full_disk_give_one_sentence_and_lose_nothing(
-    small_disk: Path, embedder, chat_model, monkeypatch, capsys, caplog, free_kib: int
+    small_disk: Path, embedder: Embedder, chat_model: ChatModel, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, free_kib: int
 ) -> None:
     import assistant.cli as cli
 
@@ -210,7 +215,7 @@ def _garble_page(db: Path, index: str) -> None:
 
 
 def test_a_damaged_page_is_reported_at_open_with_the_newest_backup(
-    assistant: Assistant, glassmind_home: Path, embedder, monkeypatch, capsys
+    assistant: Assistant, glassmind_home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import assistant.cli as cli
 
@@ -258,7 +263,7 @@ def test_a_sound_database_has_no_damage_notice(glassmind_home: Path) -> None:
 # -- 8: endless files and pipes -------------------------------------------------------------------
 
 
-def test_import_reads_at_most_the_limit_whatever_the_file_says(tmp_path: Path, monkeypatch) -> None:
+def test_import_reads_at_most_the_limit_whatever_the_file_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose size says it is small (a device says 0, /proc says 0, a file may grow) is read
     with a bound, never whole."""
     import assistant.transfer as transfer
@@ -305,7 +310,7 @@ def test_importing_a_pipe_or_a_device_is_refused_at_once(tmp_path: Path) -> None
 # -- 9: export targets ---------------------------------------------------------------------------
 
 
-def _data() -> dict:
+def _data() -> dict[str, Any]:
     return {"format": "glassmind-export", "version": 1, "conversations": [], "notes": [{"text": SECRET}]}
 
 
@@ -389,7 +394,7 @@ def test_export_to_a_folder_is_one_sentence(tmp_path: Path) -> None:
         write_export(tmp_path, _data())
 
 
-def test_the_export_command_leaves_a_symlink_in_place(assistant: Assistant, tmp_path: Path, monkeypatch) -> None:
+def test_the_export_command_leaves_a_symlink_in_place(assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import assistant.cli as cli
 
     assistant.open_memory()
@@ -407,7 +412,7 @@ def test_the_export_command_leaves_a_symlink_in_place(assistant: Assistant, tmp_
 # -- 10: smaller ones ----------------------------------------------------------------------------
 
 
-def test_backups_that_is_a_file_gets_the_right_advice(glassmind_home: Path, capsys) -> None:
+def test_backups_that_is_a_file_gets_the_right_advice(glassmind_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from assistant.cli import main
 
     store = open_store(paths.database_path(glassmind_home))
@@ -420,7 +425,7 @@ def test_backups_that_is_a_file_gets_the_right_advice(glassmind_home: Path, caps
 
 
 @pytest.mark.parametrize("typed", ["１", "+2", "1_0", " 2 ", "2 ", "٢", "-1", "0x1", "", "1e3"])
-def test_ids_accept_ascii_digits_only(assistant: Assistant, monkeypatch, capsys, typed: str) -> None:
+def test_ids_accept_ascii_digits_only(assistant: Assistant, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], typed: str) -> None:
     import assistant.cli as cli
 
     assistant.open_memory()
@@ -434,7 +439,7 @@ def test_ids_accept_ascii_digits_only(assistant: Assistant, monkeypatch, capsys,
     assert assistant.memories.count() == 12  # nothing was forgotten
 
 
-def test_an_ascii_id_still_works(assistant: Assistant, monkeypatch, capsys) -> None:
+def test_an_ascii_id_still_works(assistant: Assistant, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import assistant.cli as cli
 
     assistant.open_memory()
@@ -468,7 +473,7 @@ def test_edit_and_resend_with_an_empty_text_keeps_the_message(assistant: Assista
     assert assistant.store.message(kept.id).content == "the question I asked"
 
 
-def test_memory_list_does_not_print_bidi_or_control_characters_raw(assistant: Assistant, monkeypatch, capsys) -> None:
+def test_memory_list_does_not_print_bidi_or_control_characters_raw(assistant: Assistant, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import assistant.cli as cli
 
     assistant.open_memory()

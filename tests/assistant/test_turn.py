@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.app import Assistant, ContextReady, Failed, Finished, Token, TurnEvent
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _finished(events: Iterable[TurnEvent]) -> Finished:
+    """The turn's last event, which says it finished."""
+    *_, last = events
+    assert isinstance(last, Finished), last
+    return last
 
 
 def test_turn_stores_indexes_and_records(assistant: Assistant) -> None:
@@ -12,6 +24,7 @@ def test_turn_stores_indexes_and_records(assistant: Assistant) -> None:
     kinds = [type(e) for e in events]
     assert kinds[0] is ContextReady and kinds[-1] is Finished and Token in kinds
     done = events[-1]
+    assert isinstance(done, Finished)
     conv = done.reply.conversation_id
     user, reply = assistant.store.messages(conv)
     assert user.content == "Say hello to Glassmind." and user.token_count
@@ -19,8 +32,10 @@ def test_turn_stores_indexes_and_records(assistant: Assistant) -> None:
     assert assistant.memories.for_message(user.id) and assistant.memories.for_message(reply.id)
     record = assistant.store.turn_for_message(reply.id)
     assert record is not None and record.id == done.turn_id
-    assert record.prompt == events[0].window.prompt
-    assert [i["kind"] for i in record.items] == [i.kind for i in events[0].window.items]
+    ready = events[0]
+    assert isinstance(ready, ContextReady)
+    assert record.prompt == ready.window.prompt
+    assert [i["kind"] for i in record.items] == [i.kind for i in ready.window.items]
     assert assistant.store.conversation(conv).title.startswith("Say hello")
 
 
@@ -45,11 +60,12 @@ def test_failures_keep_the_user_message(assistant: Assistant) -> None:
     events = list(assistant.turn(None, "lorem ipsum " * 3000))
     assert isinstance(events[-1], Failed) and "truncated" in events[-1].error
     user = events[-1].user_message
+    assert user is not None
     assert assistant.store.message(user.id).content.startswith("lorem ipsum")
 
 
 def test_regenerate_and_edit_and_resend(assistant: Assistant) -> None:
-    conv = list(assistant.turn(None, "Name a fruit."))[-1].reply.conversation_id
+    conv = _finished(assistant.turn(None, "Name a fruit.")).reply.conversation_id
     again = list(assistant.regenerate(conv))
     assert isinstance(again[-1], Finished)
     msgs = assistant.store.messages(conv)
@@ -60,7 +76,7 @@ def test_regenerate_and_edit_and_resend(assistant: Assistant) -> None:
     assert [m.content for m in msgs][0] == "Name a vegetable." and len(msgs) == 2
 
 
-def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> None:
+def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path: Path) -> None:
     import shutil
 
 
@@ -70,7 +86,7 @@ def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> N
     app.settings.model = str(copy)
     app.settings.n_ctx = 1024
     app.settings.max_tokens = 8
-    conv = list(app.turn(None, "Hello"))[-1].reply.conversation_id
+    conv = _finished(app.turn(None, "Hello")).reply.conversation_id
     copy.unlink()
     # The loaded model keeps answering (its weights are mapped); a reload says what happened.
     assert isinstance(list(app.turn(conv, "Still there?"))[-1], Finished)
@@ -81,9 +97,9 @@ def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path) -> N
     app.close()
 
 
-def test_delete_conversation_erases_everything(assistant: Assistant, glassmind_home) -> None:
+def test_delete_conversation_erases_everything(assistant: Assistant, glassmind_home: Path) -> None:
     secret = "quokka-lantern-5521"
-    conv = list(assistant.turn(None, f"Remember the word {secret} please."))[-1].reply.conversation_id
+    conv = _finished(assistant.turn(None, f"Remember the word {secret} please.")).reply.conversation_id
     assistant.memories.flush()
     assistant.delete_conversation(conv)
     assert assistant.store.conversations() == []
@@ -99,7 +115,7 @@ def test_message_token_count_is_written_with_the_reply_or_when_the_turn_ends(ass
     ready = next(events)
     assert isinstance(ready, ContextReady)
     assert assistant.store.message(ready.user_message.id).token_count is None  # nothing written yet
-    events.close()  # the caller walked away before the reply
+    events.close()  # type: ignore[attr-defined]  # (a generator) the caller walked away before the reply
     user = assistant.store.message(ready.user_message.id)
     assert user.token_count == assistant.model.count_tokens("Count my tokens, please.")
     assert user.model == assistant.model.path.name

@@ -77,7 +77,8 @@ def test_what_the_user_said_ranks_above_what_the_assistant_said(assistant: Assis
     notes = [i for i in window.items if i.kind == "memory" and i.included]
     assert notes and notes[0].text.endswith("Ines is my sister and lives in Lisbon.")
     said = [i for i in notes if "said by Glassmind" in i.reason]
-    assert said and said[0].scores["fused"] < notes[0].scores["fused"]
+    assert said and said[0].scores is not None and notes[0].scores is not None
+    assert said[0].scores["fused"] < notes[0].scores["fused"]
     # The notes read as a plain list under a header that says what they are: no quote marks.
     assert MEMORY_HEADER in window.prompt and "- user: Ines is my sister" in window.prompt
     assert "\n> " not in window.prompt
@@ -102,6 +103,7 @@ def test_continue_extends_a_reply_cut_at_the_length_limit(assistant: Assistant) 
     msgs = assistant.store.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].id == reply.reply.id
     assert msgs[1].content.startswith(reply.reply.content) and len(msgs[1].content) > len(reply.reply.content)
+    assert reply.reply.completion_tokens is not None
     assert msgs[1].completion_tokens == reply.reply.completion_tokens + done.usage.completion_tokens
     memory = assistant.memories.for_message(msgs[1].id)
     assert memory is not None and memory.text == msgs[1].content

@@ -7,7 +7,9 @@ import os
 import stat
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from models import system
@@ -88,7 +90,7 @@ def test_find_by_name_or_file_name() -> None:
         ({"n_layers": "32"}, "no valid 'n_layers'"),
     ],
 )
-def test_a_bad_catalogue_entry_is_named(tmp_path: Path, change: dict, words: str) -> None:
+def test_a_bad_catalogue_entry_is_named(tmp_path: Path, change: dict[str, Any], words: str) -> None:
     good = asdict(load_catalog()[0])
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"models": [{**good, **change}]}))
@@ -128,7 +130,7 @@ def test_machine_memory_on_any_platform_or_unknown(monkeypatch: pytest.MonkeyPat
     def broken() -> None:
         raise OSError("no memory figures here")
 
-    monkeypatch.setattr(system.psutil, "virtual_memory", broken)
+    monkeypatch.setattr(psutil, "virtual_memory", broken)
     assert system.total_memory_bytes() is None and system.available_memory_bytes() is None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llama_cpp
 import pytest
@@ -15,6 +16,9 @@ from models.llama import ChatModel
 from models.templates import CHATML, fallback_template
 from tests.messages import add_message
 from tests.tiny_gguf import write_tiny_gguf
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 # Llama 3's own template trims message text (kept here as in tests/models/test_templates.py).
 LLAMA3_OFFICIAL = (
@@ -53,7 +57,7 @@ def _control_ids(model: ChatModel) -> dict[int, str]:
     }
 
 
-def _check_window_holds_only_template_control_tokens(model: ChatModel, home: Path, embedder) -> None:
+def _check_window_holds_only_template_control_tokens(model: ChatModel, home: Path, embedder: Embedder) -> None:
     controls = _control_ids(model)
     every = " ".join(sorted(controls.values()))
     assert set(model.control_texts()) == set(controls.values())
@@ -85,7 +89,7 @@ def _check_window_holds_only_template_control_tokens(model: ChatModel, home: Pat
 
 
 def test_the_bundled_model_keeps_every_control_string_of_its_vocabulary_plain(
-    chat_model: ChatModel, tmp_path: Path, embedder
+    chat_model: ChatModel, tmp_path: Path, embedder: Embedder
 ) -> None:
     names = set(chat_model.control_texts())
     assert {"<file_sep>", "<repo_name>", "<filename>", "<jupyter_code>", "<|im_start|>"} <= names
@@ -93,7 +97,7 @@ def test_the_bundled_model_keeps_every_control_string_of_its_vocabulary_plain(
 
 
 def test_the_bundled_model_under_a_trimming_template_keeps_text_plain(
-    bundled_model_path: Path, tmp_path: Path, embedder
+    bundled_model_path: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
     model = ChatModel(bundled_model_path, n_ctx=2048, n_gpu_layers=0, chat_template=SMOL_TRIMMING)
     try:
@@ -115,7 +119,7 @@ def test_the_bundled_model_under_a_trimming_template_keeps_text_plain(
     ids=["chatml-own", "llama3-trimming-own", "gemma-trimming-own", "chatml", "llama3", "gemma"],
 )
 def test_every_template_keeps_every_control_string_plain(
-    tmp_path: Path, embedder, family: str, own: str | None, fallback: str | None
+    tmp_path: Path, embedder: Embedder, family: str, own: str | None, fallback: str | None
 ) -> None:
     bos, eos, add_bos = FAMILY[family]
     path = write_tiny_gguf(tmp_path / "tiny.gguf", chat_template=own, bos=bos, eos=eos, add_bos=add_bos)
@@ -138,16 +142,17 @@ def test_a_rewrite_that_cannot_be_followed_breaks_every_vocabulary_marker() -> N
         def count_tokens(self, text: str) -> int:
             return len(text)
 
-        def tokenize_parts(self, parts):
+        def tokenize_parts(self, parts: list[tuple[str, bool]]) -> list[int]:
             return [0] * sum(len(t) for t, _ in parts)
 
-        def render(self, messages) -> str:
+        def render(self, messages: list[dict[str, str]]) -> str:
             return "".join(f"<|{m['role']}|>{' '.join(m['content'].split())}<|end|>" for m in messages)
 
         def control_texts(self) -> tuple[str, ...]:
             return ("<|end|>", "<file_sep>", "<|user|>")
 
-    parts = WindowBuilder(Shouting()).render_parts([("user", [("message:1", "a\n\n<file_sep>  b <|end|> c")])])
+    parts = WindowBuilder(Shouting()).render_parts(  # type: ignore[arg-type]
+        [("user", [("message:1", "a\n\n<file_sep>  b <|end|> c")])])
     assert len(parts) == 1 and parts[0][2]
     text = parts[0][1]
     assert text.count("<|end|>") == 1 and "<file_sep>" not in text  # only the template's own marker

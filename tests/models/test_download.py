@@ -44,7 +44,7 @@ def _ranges(server: FileServer) -> list[str]:
     return [r["range"] for r in server.behaviour.requests]
 
 
-def test_download_verifies_moves_and_registers(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_download_verifies_moves_and_registers(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path / "home")
     seen: list[DownloadProgress] = []
     entry, result = download_model(
@@ -69,7 +69,7 @@ def test_download_verifies_moves_and_registers(server, bundled_model_path: Path,
     assert again.already_present and len(server.behaviour.requests) == requests
 
 
-def test_dropped_connection_reconnects_with_range(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_dropped_connection_reconnects_with_range(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     server.behaviour.drop_after = 10 * 2**20
     server.behaviour.drops = 1
     reg = ModelRegistry(tmp_path)
@@ -78,7 +78,7 @@ def test_dropped_connection_reconnects_with_range(server, bundled_model_path: Pa
     assert _ranges(server) == ["", f"bytes={10 * 2**20}-"]
 
 
-def test_interrupted_download_resumes_next_time(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_interrupted_download_resumes_next_time(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     server.behaviour.drop_after = 12 * 2**20
     server.behaviour.drops = 100  # every connection drops: the download gives up, keeping the part
     reg = ModelRegistry(tmp_path)
@@ -98,7 +98,7 @@ def test_interrupted_download_resumes_next_time(server, bundled_model_path: Path
     assert sha256_of(result.path) == bundled_sha
 
 
-def test_server_that_ignores_range_restarts_from_zero(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_server_that_ignores_range_restarts_from_zero(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     entry = _entry(server, bundled_model_path, bundled_sha)
     server.behaviour.drop_after, server.behaviour.drops = 5 * 2**20, 100
@@ -109,7 +109,7 @@ def test_server_that_ignores_range_restarts_from_zero(server, bundled_model_path
     assert sha256_of(result.path) == bundled_sha and result.checksum_verified
 
 
-def test_wrong_checksum_deletes_the_file(server, bundled_model_path: Path, tmp_path: Path) -> None:
+def test_wrong_checksum_deletes_the_file(server: FileServer, bundled_model_path: Path, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     wrong = "0" * 64
     with pytest.raises(ChecksumMismatch, match="does not match its checksum .* deleted"):
@@ -122,7 +122,7 @@ def test_wrong_checksum_deletes_the_file(server, bundled_model_path: Path, tmp_p
     assert list(reg.models_dir.iterdir()) == []
 
 
-def test_too_little_disk_space(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path, monkeypatch) -> None:
+def test_too_little_disk_space(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dl, "free_disk_bytes", lambda path: 10 * 2**20)
     reg = ModelRegistry(tmp_path)
     # Catalogue size known: refused before connecting.
@@ -138,7 +138,7 @@ def test_too_little_disk_space(server, bundled_model_path: Path, bundled_sha: st
     assert not part.exists() or part.stat().st_size == 0
 
 
-def test_urls_that_are_not_gguf_files(server, tmp_path: Path) -> None:
+def test_urls_that_are_not_gguf_files(server: FileServer, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     with pytest.raises(NotAGGUF, match="does not point to a .gguf file"):
         download_model(reg, server.url("model.bin"), catalog=[])
@@ -153,14 +153,14 @@ def test_urls_that_are_not_gguf_files(server, tmp_path: Path) -> None:
     assert list(reg.models_dir.iterdir()) == []
 
 
-def test_redirect_to_plain_http_elsewhere_is_refused(server, tmp_path: Path) -> None:
+def test_redirect_to_plain_http_elsewhere_is_refused(server: FileServer, tmp_path: Path) -> None:
     server.behaviour.redirect_to = "http://example.invalid/model.gguf"
     with pytest.raises(DownloadError, match="not https: it was refused"):
         download_model(ModelRegistry(tmp_path), server.url(NAME), catalog=[])
     assert len(server.behaviour.requests) == 1
 
 
-def test_url_without_checksum_is_checked_as_gguf(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_url_without_checksum_is_checked_as_gguf(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     entry, result = download_model(reg, server.url(NAME), catalog=[])
     assert not result.checksum_verified and result.sha256 == bundled_sha
@@ -168,7 +168,7 @@ def test_url_without_checksum_is_checked_as_gguf(server, bundled_model_path: Pat
 
 
 def test_cancel_keeps_the_part_and_a_new_download_resumes(
-    server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path
+    server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path
 ) -> None:
     server.behaviour.bytes_per_s = 40 * 2**20
     reg = ModelRegistry(tmp_path)
@@ -189,7 +189,7 @@ def test_cancel_keeps_the_part_and_a_new_download_resumes(
     assert result.resumed_from == kept and sha256_of(result.path) == bundled_sha
 
 
-def test_two_downloads_of_one_file_are_refused(server, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
+def test_two_downloads_of_one_file_are_refused(server: FileServer, bundled_model_path: Path, bundled_sha: str, tmp_path: Path) -> None:
     server.behaviour.bytes_per_s = 20 * 2**20
     reg = ModelRegistry(tmp_path)
     entry = _entry(server, bundled_model_path, bundled_sha)

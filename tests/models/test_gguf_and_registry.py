@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_bundled_header(bundled_model_path: Path) -> None:
         (lambda p, src: p, "folder"),
     ],
 )
-def test_bad_files_say_what_is_wrong(tmp_path: Path, bundled_model_path: Path, make, words: str) -> None:
+def test_bad_files_say_what_is_wrong(tmp_path: Path, bundled_model_path: Path, make: Callable[[Path, Path], Path], words: str) -> None:
     with pytest.raises(ModelFileError, match=words):
         read_gguf(make(tmp_path, bundled_model_path))
 

@@ -193,7 +193,7 @@ def test_a_side_question_leaves_the_chats_cached_prompt(chat_model: ChatModel) -
     chat_model.reset_cache()
     first = chat_model.generate(prompt, max_tokens=6, temperature=0)
     text = "".join(first)
-    schema = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 12}}, "required": ["colour"]}
+    schema: dict[str, object] = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 12}}, "required": ["colour"]}
     answer = chat_model.complete_json([{"role": "user", "content": "Name a colour, as JSON."}], schema, max_tokens=24)
     assert isinstance(answer, dict) and "colour" in answer
     # The chat's next turn reads only its last token again, and says the same.

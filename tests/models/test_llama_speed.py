@@ -6,9 +6,10 @@ from __future__ import annotations
 import ctypes
 import os
 
+import psutil
 import pytest
 
-from models import llama, system
+from models import llama
 from models.llama import ChatModel
 from models.system import default_threads
 
@@ -44,11 +45,11 @@ def test_token_counts_of_unchanged_text_are_remembered(chat_model: ChatModel, mo
 
 def test_thread_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr(system.psutil, "cpu_count", lambda logical=True: 8)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8)
     assert default_threads() == (8, 16)  # decode on physical cores, batches on logical ones
-    monkeypatch.setattr(system.psutil, "cpu_count", lambda logical=True: 2)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 2)
     assert default_threads() == (1, 1)  # two cores: one thread each, busy or not
-    monkeypatch.setattr(system.psutil, "cpu_count", lambda logical=True: None)  # unknown: logical cores stand in
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: None)  # unknown: logical cores stand in
     assert default_threads() == (16, 16)
 
 

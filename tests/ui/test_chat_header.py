@@ -5,14 +5,14 @@ reset to the default; unicode, several lines, and a typed template marker that s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from clicks import answer_dialog
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QComboBox
-from windows import open_window
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 
 from assistant import paths
 from assistant.context import OWN_PROMPT, SETTINGS_PROMPT
@@ -21,8 +21,16 @@ from models.registry import ModelRegistry
 from models.templates import CHATML
 from tests.gguf_files import write_header_only_gguf
 from tests.tiny_gguf import write_tiny_gguf
+from tests.ui.clicks import answer_dialog
+from tests.ui.windows import open_window
 from ui.chat_header import PROMPT_DEFAULT, PROMPT_OWN
 from ui.main_window import MainWindow
+from ui.system_prompt_dialog import SystemPromptDialog
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 BUNDLED = "SmolLM2-135M-Instruct.Q4_1"
@@ -32,7 +40,7 @@ TYPED = f"{LINE_1}\n{LINE_2}"
 
 
 @pytest.fixture
-def window(qtbot, glassmind_home: Path, embedder):
+def window(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> Iterator[MainWindow]:
     w = open_window(qtbot, embedder, (1280, 800), timeout=TIMEOUT)
     yield w
     w.close()
@@ -47,7 +55,7 @@ def _system_row(w: MainWindow) -> tuple[str, str]:
     return "", ""
 
 
-def _type(qtbot, box, text: str) -> None:
+def _type(qtbot: QtBot, box: QWidget, text: str) -> None:
     """Type ``text`` as a keyboard (and an input method, for what QTest's keys do not spell) would."""
     for ch in text:
         if ch.isascii():
@@ -57,8 +65,9 @@ def _type(qtbot, box, text: str) -> None:
                 QApplication.sendEvent(box, QKeyEvent(kind, 0, Qt.KeyboardModifier.NoModifier, ch))
 
 
-def _type_prompt(qtbot):
-    def fill(dialog) -> None:
+def _type_prompt(qtbot: QtBot) -> Callable[[QWidget], None]:
+    def fill(dialog: QWidget) -> None:
+        assert isinstance(dialog, SystemPromptDialog)
         editor = dialog.editor
         editor.setFocus()
         editor.selectAll()
@@ -69,7 +78,7 @@ def _type_prompt(qtbot):
     return fill
 
 
-def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot, window: MainWindow) -> None:
+def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot: QtBot, window: MainWindow) -> None:
     w = window
     header = w.chat.header
     qtbot.waitUntil(lambda: _system_row(w)[1].startswith(SETTINGS_PROMPT), timeout=TIMEOUT)
@@ -126,7 +135,7 @@ def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot, window: Ma
     qtbot.waitUntil(lambda: _system_row(w)[1].startswith(SETTINGS_PROMPT), timeout=TIMEOUT)
 
 
-def _pick(qtbot, combo: QComboBox, name: str) -> None:
+def _pick(qtbot: QtBot, combo: QComboBox, name: str) -> None:
     """Choose the model called ``name`` in the switcher as a keyboard user does: focus it, type the
     name's first letter (the offscreen platform cannot show the list's popup without warnings)."""
     qtbot.waitUntil(combo.isEnabled, timeout=TIMEOUT)  # it waits while a model loads or a reply streams
@@ -137,7 +146,7 @@ def _pick(qtbot, combo: QComboBox, name: str) -> None:
 
 
 def test_the_model_switcher_loads_another_model_and_keeps_the_old_one_when_it_cannot(
-    qtbot, glassmind_home: Path, embedder
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder
 ) -> None:
     models = ModelRegistry(glassmind_home).models_dir
     models.mkdir(parents=True, exist_ok=True)
@@ -174,9 +183,8 @@ def test_the_model_switcher_loads_another_model_and_keeps_the_old_one_when_it_ca
         w.close()
 
 
-def test_the_header_and_the_prompt_dialog_fit_at_1024x700(qtbot, qapp, glassmind_home: Path, embedder) -> None:
-    from fit import misfits
-
+def test_the_header_and_the_prompt_dialog_fit_at_1024x700(qtbot: QtBot, qapp: QApplication, glassmind_home: Path, embedder: Embedder) -> None:
+    from tests.ui.fit import misfits
     from ui.theme import apply_theme
 
     palette, sheet = qapp.palette(), qapp.styleSheet()
@@ -185,7 +193,9 @@ def test_the_header_and_the_prompt_dialog_fit_at_1024x700(qtbot, qapp, glassmind
     try:
         looked: list[str] = []
 
-        def fill(dialog) -> None:
+        def fill(dialog: QWidget) -> None:
+
+            assert isinstance(dialog, SystemPromptDialog)
             dialog.resize(dialog.width(), min(dialog.height(), 620))
             QApplication.processEvents()
             if dialog.width() > 1024 or dialog.height() > 700:
@@ -206,7 +216,7 @@ def test_the_header_and_the_prompt_dialog_fit_at_1024x700(qtbot, qapp, glassmind
         qapp.setPalette(palette)
 
 
-def test_a_model_that_fails_at_start_can_be_switched_away_from(qtbot, glassmind_home: Path, embedder) -> None:
+def test_a_model_that_fails_at_start_can_be_switched_away_from(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     from assistant.settings import Settings
 
     models = ModelRegistry(glassmind_home).models_dir

@@ -5,32 +5,40 @@ embedder, the database read on a connection of the test's own."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from clicks import answer_dialog
 from PySide6.QtCore import Qt
-from windows import open_window
+from PySide6.QtWidgets import QAbstractItemView
 
 from assistant import memory, paths
 from assistant.opening import open_store
 from models.errors import NotFoundError
+from tests.ui.clicks import answer_dialog
+from tests.ui.windows import open_window
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
+    from ui.main_window import MainWindow
 
 TIMEOUT = 120_000
 NOTE = "The user's bicycle is called Rocket."
 QUESTIONS = ("What is my bicycle called?", "What is the name of my bicycle?", "Remind me what my bicycle is called.")
 
 
-def _click_row(qtbot, view, row: int, column: int = 0) -> None:
+def _click_row(qtbot: QtBot, view: QAbstractItemView, row: int, column: int = 0) -> None:
     rect = view.visualRect(view.model().index(row, column))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def _click_tab(qtbot, w, n: int) -> None:
+def _click_tab(qtbot: QtBot, w: MainWindow, n: int) -> None:
     bar = w.panel.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(n).center())
     assert w.panel.currentIndex() == n
 
 
-def _draft(qtbot, w, text: str) -> None:
+def _draft(qtbot: QtBot, w: MainWindow, text: str) -> None:
     """Type a draft as a user does and wait for the panel to show the window it would use."""
     w.chat.composer.clear()
     qtbot.keyClicks(w.chat.composer, text)
@@ -40,7 +48,7 @@ def _draft(qtbot, w, text: str) -> None:
     )
 
 
-def test_retrieved_and_context_tabs_pin_edit_forget_exclude(qtbot, glassmind_home: Path, embedder) -> None:
+def test_retrieved_and_context_tabs_pin_edit_forget_exclude(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -63,7 +71,7 @@ def test_retrieved_and_context_tabs_pin_edit_forget_exclude(qtbot, glassmind_hom
     def select_in_context(question: str) -> None:
         _draft(qtbot, w, question)
         _click_tab(qtbot, w, 0)
-        row = next(r for r in range(context.rowCount()) if context.item(r).source == f"memory:{note_id}")
+        row = next(r for r in range(context.rowCount()) if (item := context.item(r)) is not None and item.source == f"memory:{note_id}")
         _click_row(qtbot, w.panel.context_view, row, 3)
 
     try:

@@ -8,17 +8,29 @@ the chat; replies cut at the length limit and Continue; copying code; where the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog, QToolButton, QWidget
 
 from assistant import memory, paths
 from assistant.opening import open_store
-from ui.main_window import CHAT_MIN, PANEL_MIN, MainWindow
+from assistant.store import Store
+from tests.ui.clicks import answer_dialog
+from tests.ui.windows import button, conversation, model_shown, replying
+from ui.main_window import MainWindow
+from ui.message_card import MessageCard
+from ui.settings_dialog import SettingsDialog
+from ui.window_state import CHAT_MIN, PANEL_MIN
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 CODE = "\n".join(
@@ -29,7 +41,7 @@ REPLY_WITH_CODE = f"Here is the script:\n\n```python\n{CODE}\n```\n\nRun it with
 STAMP = "2026-11-20T10:00:00+00:00"
 
 
-def _seed(title: str, rows: list[tuple[str, str]], *, excluded: tuple[int, ...] = (), status: dict | None = None) -> int:
+def _seed(title: str, rows: list[tuple[str, str]], *, excluded: tuple[int, ...] = (), status: dict[int, str] | None = None) -> int:
     """A stored conversation (what earlier sessions left), written before the window opens."""
     store = open_store(paths.database_path())
     try:
@@ -44,31 +56,31 @@ def _seed(title: str, rows: list[tuple[str, str]], *, excluded: tuple[int, ...] 
     return conv
 
 
-def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:
+def _open(qtbot: QtBot, embedder: Embedder, size: tuple[int, int] | None = None) -> MainWindow:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     if size:
         w.resize(*size)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: model_shown(w), timeout=TIMEOUT)
     return w
 
 
 @pytest.fixture
-def db(glassmind_home: Path):
+def db(glassmind_home: Path) -> Iterator[Store]:
     """The test's own connection: the window has none (it reads on its reader thread)."""
     store = open_store(paths.database_path())
     yield store
     store.close()
 
 
-def _stored_shown(qtbot, w: MainWindow) -> None:
+def _stored_shown(qtbot: QtBot, w: MainWindow) -> None:
     """Wait until the chat shows the stored messages again (read after a reply, on the reader thread)."""
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
-def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:
+def _click_conversation(qtbot: QtBot, w: MainWindow, conv: int) -> None:
     view = w.conversation_view
     rect = view.visualRect(w.conversations.index(w.conversations.row_of(conv)))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -90,13 +102,13 @@ def _assert_readable(w: MainWindow) -> None:
             assert label.height() >= label.heightForWidth(label.width()) - 1, f"text cut: {label.text()[:40]!r}"
 
 
-def _settle_layout(qtbot, w: MainWindow) -> None:
+def _settle_layout(qtbot: QtBot, w: MainWindow) -> None:
     qtbot.wait(300)
     QApplication.processEvents()
 
 
 def test_chat_stays_usable_at_1024x700_with_code_a_long_header_and_a_40k_paste(
-    qtbot, glassmind_home: Path, embedder
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder
 ) -> None:
     conv = _seed(
         "Scripts",
@@ -139,7 +151,7 @@ def test_chat_stays_usable_at_1024x700_with_code_a_long_header_and_a_40k_paste(
     w.close()
 
 
-def test_panel_toggle_and_the_window_comes_back_as_it_was(qtbot, glassmind_home: Path, embedder) -> None:
+def test_panel_toggle_and_the_window_comes_back_as_it_was(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     first = _seed("First talk", [("user", "Hello there."), ("assistant", "Hi!")])
     second = _seed("Second talk", [("user", "What is a fern?"), ("assistant", "A plant without flowers.")])
     w = _open(qtbot, embedder, (1280, 800))
@@ -175,7 +187,7 @@ def test_panel_toggle_and_the_window_comes_back_as_it_was(qtbot, glassmind_home:
     again.close()
 
 
-def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_forget_and_edit_say_what_changes_in_the_chat(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     conv = _seed("Dinner ideas", [("user", "I want pasta with basil tonight."), ("assistant", "Try pesto.")])
     w = _open(qtbot, embedder, (1280, 800))
     bar = w.panel.tabBar()
@@ -213,7 +225,7 @@ def test_forget_and_edit_say_what_changes_in_the_chat(qtbot, glassmind_home: Pat
 
 
 def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
-    qtbot, glassmind_home: Path, embedder, db
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store
 ) -> None:
     from assistant.app import Assistant
 
@@ -235,19 +247,19 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(w.chat.composer, "Tell me a long story about a lighthouse keeper and a storm.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
     reply = w.chat.message_cards()[-1]
     assert reply.message is not None and reply.message.status == "length"
     qtbot.waitUntil(reply.cut_note.isVisible, timeout=5000)
     assert "cut off at the length limit" in reply.meta.text()
     before = reply.message.content
-    conv = w.conversation_id
+    conv = conversation(w)
 
-    qtbot.mouseClick(reply._buttons["continue"], Qt.MouseButton.LeftButton)
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.mouseClick(button(reply, "continue"), Qt.MouseButton.LeftButton)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]  # the same reply, longer
     assert msgs[1].content.startswith(before) and len(msgs[1].content) > len(before)
@@ -257,7 +269,7 @@ def test_a_reply_cut_at_the_limit_says_so_and_continue_extends_it(
 
 
 def test_the_newest_message_stays_in_view_and_clicking_text_selects_a_turn(
-    qtbot, glassmind_home: Path, embedder
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder
 ) -> None:
     rows = [("user" if n % 2 == 0 else "assistant", f"Earlier message number {n} about gardening.") for n in range(30)]
     long_conv = _seed("Long talk", rows)
@@ -270,7 +282,7 @@ def test_the_newest_message_stays_in_view_and_clicking_text_selects_a_turn(
     qtbot.keyClicks(w.chat.composer, "Say one word.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # the sent message is in view
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)  # and so is the finished reply
 
@@ -286,7 +298,7 @@ def test_the_newest_message_stays_in_view_and_clicking_text_selects_a_turn(
     w.close()
 
 
-def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_home: Path, embedder) -> None:
+def test_small_things_search_no_match_theme_and_empty_draft(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     _seed("Balcony herbs", [("user", "My balcony faces north."), ("assistant", "Mint likes shade.")])
     w = _open(qtbot, embedder, (1280, 800))
     qtbot.keyClicks(w.sidebar.search, "zzzz")
@@ -295,7 +307,7 @@ def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_hom
 
     # An empty draft in a new conversation retrieves nothing.
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn" and w.shown_request == w._request_id,
+    qtbot.waitUntil(lambda: w.panel.context.title.text() == "Next turn" and w.preview_is_latest,
                     timeout=TIMEOUT)
     assert w.panel.retrieved_model.rowCount() == 0
 
@@ -313,7 +325,7 @@ def test_small_things_search_no_match_theme_and_empty_draft(qtbot, glassmind_hom
 
 
 @pytest.mark.parametrize("size", [(1024, 700)])
-def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) -> None:
+def test_dialogs_are_wide_and_wrap(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, size: tuple[int, int]) -> None:
     w = _open(qtbot, embedder, size)
     bar = w.panel.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
@@ -321,6 +333,7 @@ def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) 
 
     def look() -> None:
         dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QDialog)
         widths.append(dialog.width())
         dialog.reject()
 
@@ -332,10 +345,11 @@ def test_dialogs_are_wide_and_wrap(qtbot, glassmind_home: Path, embedder, size) 
     w.close()
 
 
-def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_settings_ok_applies_what_was_typed(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     w = _open(qtbot, embedder, (1280, 800))
 
-    def fill(dialog) -> None:
+    def fill(dialog: QWidget) -> None:
+        assert isinstance(dialog, SettingsDialog)
         field = dialog.max_tokens.lineEdit()
         field.setFocus()
         field.selectAll()
@@ -348,7 +362,7 @@ def test_settings_ok_applies_what_was_typed(qtbot, glassmind_home: Path, embedde
     w.close()
 
 
-def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot, glassmind_home: Path, embedder) -> None:
+def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -366,7 +380,7 @@ def test_a_pinned_note_that_does_not_fit_is_said_where_the_user_looks(qtbot, gla
     w.close()
 
 
-def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     from assistant.app import Assistant
     from assistant.suggestions import Candidate, SuggestionBook
 
@@ -405,35 +419,41 @@ def test_suggested_notes_in_the_panel_approve_reject_and_source(qtbot, glassmind
     w.close()
 
 
-def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot, glassmind_home: Path, embedder) -> None:
+def test_regenerate_keeps_the_earlier_reply_one_click_away(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     w = _open(qtbot, embedder, (1280, 800))
     qtbot.keyClicks(w.chat.composer, "Invent a name for a pet dragon.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
 
-    def last():  # the cards are made again each time the stored messages are shown
+    def last() -> MessageCard:  # the cards are made again each time the stored messages are shown
         return w.chat.message_cards()[-1]
 
+    def arrows() -> tuple[QToolButton, QToolButton]:
+        card = last()
+        assert card.alt_previous is not None and card.alt_next is not None, "the reply shows no arrows"
+        return card.alt_previous, card.alt_next
+
     def counter() -> str:
-        return last().alt_label.text() if last().alt_label is not None else ""
+        label = last().alt_label
+        return label.text() if label is not None else ""
 
     first = last().text()
     assert counter() == ""  # one answer: no arrows
-    qtbot.mouseClick(last()._buttons["regenerate"], Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy and counter() == "2/2", timeout=TIMEOUT)
+    qtbot.mouseClick(button(last(), "regenerate"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not replying(w) and counter() == "2/2", timeout=TIMEOUT)
     second = last().text()
-    assert not last().alt_next.isEnabled()
-    qtbot.mouseClick(last().alt_previous, Qt.MouseButton.LeftButton)
+    assert not arrows()[1].isEnabled()
+    qtbot.mouseClick(arrows()[0], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: counter() == "1/2", timeout=TIMEOUT)
-    assert last().text() == first and not last().alt_previous.isEnabled()
+    assert last().text() == first and not arrows()[0].isEnabled()
     assert [c.role for c in w.chat.message_cards()] == ["user", "assistant"]
-    qtbot.mouseClick(last().alt_next, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(arrows()[1], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: counter() == "2/2" and last().text() == second, timeout=TIMEOUT)
     w.close()
 
 
-def test_all_memories_shows_notes_apart_from_the_chat(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_all_memories_shows_notes_apart_from_the_chat(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     from assistant.memory import MemoryStore
 
     _seed("Figs", [("user", "Do figs grow in pots?"), ("assistant", "Yes, in a big pot.")])
@@ -460,7 +480,7 @@ def test_all_memories_shows_notes_apart_from_the_chat(qtbot, glassmind_home: Pat
 
 
 @pytest.mark.suggestions
-def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_a_reply_is_read_for_notes_unless_switched_off(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     w = _open(qtbot, embedder, (1280, 800))
 
     def read_for_notes() -> set[int]:
@@ -468,11 +488,11 @@ def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Pa
 
     qtbot.keyClicks(w.chat.composer, "I am allergic to peanuts and my cat is called Pixel.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
-    first = db.messages(w.conversation_id)[0].id
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
+    first = db.messages(conversation(w))[0].id
     qtbot.waitUntil(lambda: first in read_for_notes(), timeout=TIMEOUT)  # after the reply, in the background
 
-    def switch_off(dialog) -> None:
+    def switch_off(dialog: Any) -> None:
         assert dialog.suggest_notes.isChecked()
         qtbot.mouseClick(dialog.suggest_notes, Qt.MouseButton.LeftButton, pos=QPoint(4, dialog.suggest_notes.height() // 2))
 
@@ -482,8 +502,8 @@ def test_a_reply_is_read_for_notes_unless_switched_off(qtbot, glassmind_home: Pa
     qtbot.waitUntil(lambda: not w.statusBar().currentMessage().startswith("Applying"), timeout=TIMEOUT)
     qtbot.keyClicks(w.chat.composer, "My balcony faces north.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
-    second = [m for m in db.messages(w.conversation_id) if m.role == "user"][-1].id
+    second = [m for m in db.messages(conversation(w)) if m.role == "user"][-1].id
     w.close()  # the engine has finished all it was asked to do
     assert second not in read_for_notes() and first in read_for_notes()

@@ -11,14 +11,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QWidget
 
 from assistant import paths
 from assistant.opening import open_store
+from models.gguf import GGUFInfo
+from tests.ui.clicks import answer_dialog
+from tests.ui.windows import button
 from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 STAMP = "2026-11-20T10:00:00+00:00"
@@ -58,28 +67,30 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     rec = _Recorder()
 
     class RecordingConnection(sqlite3.Connection):
-        def execute(self, sql, *args):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
             rec.note(f"execute: {str(sql)[:60]}")
             return super().execute(sql, *args)
 
-        def executemany(self, sql, *args):
+        def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
             rec.note(f"executemany: {str(sql)[:60]}")
             return super().executemany(sql, *args)
 
-        def executescript(self, sql):
+        def executescript(self, sql: str) -> sqlite3.Cursor:
             rec.note("executescript")
             return super().executescript(sql)
 
-        def cursor(self, *args, **kwargs):
+        def cursor(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
             rec.note("cursor")
-            return super().cursor(*args, **kwargs)
+            cursor: sqlite3.Cursor = super().cursor(*args, **kwargs)
+            return cursor
 
     real_connect = sqlite3.connect
 
-    def connect(*args, **kwargs):
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         rec.note(f"connect: {args[0] if args else kwargs.get('database')}")
         kwargs.setdefault("factory", RecordingConnection)
-        return real_connect(*args, **kwargs)
+        made: sqlite3.Connection = real_connect(*args, **kwargs)
+        return made
 
     monkeypatch.setattr(sqlite3, "connect", connect)
 
@@ -88,7 +99,7 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
 
     real_read = models.gguf.read_gguf
 
-    def read_gguf(path):
+    def read_gguf(path: Path) -> GGUFInfo:
         rec.note(f"read_gguf: {path}")
         return real_read(path)
 
@@ -97,11 +108,11 @@ def recorder(seeded: int, monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     return rec
 
 
-def _click(qtbot, widget, pos: QPoint | None = None) -> None:
+def _click(qtbot: QtBot, widget: QWidget, pos: QPoint | None = None) -> None:
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos if pos is not None else widget.rect().center())
 
 
-def _click_tab(qtbot, w: MainWindow, n: int) -> None:
+def _click_tab(qtbot: QtBot, w: MainWindow, n: int) -> None:
     bar = w.panel.tabBar()
     _click(qtbot, bar, bar.tabRect(n).center())
 
@@ -112,7 +123,7 @@ def _stored(w: MainWindow) -> bool:
 
 
 def test_clicking_through_the_app_reads_nothing_on_the_gui_thread(
-    qtbot, embedder, seeded: int, recorder: _Recorder
+    qtbot: QtBot, embedder: Embedder, seeded: int, recorder: _Recorder
 ) -> None:
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
@@ -125,7 +136,7 @@ def test_clicking_through_the_app_reads_nothing_on_the_gui_thread(
     # Settings (the model list reads GGUF headers): opened with Ctrl+ , (first: the shortcut needs the
     # window active, which it is not again offscreen after a modal dialog), and cancelled.
     models: list[str] = []
-    answer_dialog(qtbot, click="Cancel", fill=lambda dialog: models.append(dialog.model.currentText()))
+    answer_dialog(qtbot, click="Cancel", fill=lambda dialog: models.append(dialog.model.currentText()))  # type: ignore[attr-defined]
     w.activateWindow()
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: bool(models), timeout=TIMEOUT)
@@ -150,7 +161,7 @@ def test_clicking_through_the_app_reads_nothing_on_the_gui_thread(
     seen: list[str] = []
     answer_dialog(qtbot, click="Cancel", seen=seen)
     user_card = w.chat.message_cards()[0]
-    _click(qtbot, user_card._buttons["edit"])
+    _click(qtbot, button(user_card, "edit"))
     qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)
 
     # Switch to the seeded conversation.

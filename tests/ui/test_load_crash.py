@@ -5,6 +5,7 @@ in one sentence, and the user chats as usual. The crash is made on purpose in th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
@@ -13,11 +14,17 @@ from models import llama, load_check
 from models.load_check import CRASH_HOOK
 from ui.main_window import MainWindow
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
+
 TIMEOUT = 240_000
+pytestmark = pytest.mark.load_check  # the first load runs the check (tests/conftest.py)
 
 
 def test_the_window_chats_after_a_crashing_load_check(
-    qtbot, glassmind_home: Path, embedder, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(load_check, "_checked", {})  # as a new process: nothing checked yet
     monkeypatch.setattr(llama, "cpu_has_amx", lambda: False)  # the first try uses repacked weights

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QToolButton
+from pytestqt.modeltest import ModelTester
 
 from assistant import memory, paths
 from assistant.context import WindowItem, WindowView
+from assistant.kinds import ItemState
 from assistant.opening import open_store
+from assistant.store import Store
 
 pytest.importorskip("PySide6")
 
+from typing import TYPE_CHECKING
+
+from tests.ui.windows import button, conversation, model_shown, reading_card, replying
 from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 
@@ -25,71 +39,61 @@ TIMEOUT = 120_000
 
 
 @pytest.fixture
-def db(glassmind_home: Path):
+def db(glassmind_home: Path) -> Iterator[Store]:
     store = open_store(paths.database_path())
     yield store
     store.close()
 
 
-def _open(qtbot, embedder=None) -> MainWindow:
+def _open(qtbot: QtBot, embedder: Embedder | None = None) -> MainWindow:
     """The real app window; sharing the session's loaded embedder saves its ~5 s load per test."""
     w = MainWindow(embedder=embedder)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w._model_info is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: model_shown(w), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() in ("Ready", ""), timeout=TIMEOUT)
     return w
 
 
 @pytest.fixture
-def window(qtbot, glassmind_home: Path, embedder):
+def window(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> Iterator[MainWindow]:
     w = _open(qtbot, embedder)
     yield w
     w.close()
 
 
-def _send(qtbot, w: MainWindow, text: str) -> None:
+def _send(qtbot: QtBot, w: MainWindow, text: str) -> None:
     w.chat.composer.setPlainText(text)
     w.chat.send_button.click()
-    assert w._busy
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    assert replying(w)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _stored_shown(qtbot, w)
 
 
-def _stored_shown(qtbot, w: MainWindow) -> None:
+def _stored_shown(qtbot: QtBot, w: MainWindow) -> None:
     """Wait until the chat shows the stored messages again (read after the reply, on the reader thread)."""
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
 
 
-def _settle(qtbot, w: MainWindow) -> None:
-    """Let queued engine work (operations, previews) finish."""
-    w._request_id += 1
-    wanted = w._request_id
-    w.engine.context_requested.emit(wanted, w.conversation_id, "…")
-    # A newer preview (asked for by the window itself) may supersede ours: wait for the latest.
-    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
-
-
-def _preview(qtbot, w: MainWindow, text: str) -> WindowView:
+def _preview(qtbot: QtBot, w: MainWindow, text: str) -> WindowView:
+    """A draft pasted in: wait until the panel shows the window for it (the newest the window asked for)."""
     w.chat.composer.setPlainText(text)
-    w._preview_timer.stop()
-    w._request_preview()
-    wanted = w._request_id
-    qtbot.waitUntil(lambda: w.shown_request >= wanted and w.shown_request == w._request_id, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.preview_is_latest and any(i.kind == "message" and i.text == text
+                                                        for i in w.panel.context_model.items()), timeout=TIMEOUT)
     return w.panel.window_shown
 
 
-def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reply_streams_and_panel_matches_cli(qtbot: QtBot, window: MainWindow, capsys: pytest.CaptureFixture[str]) -> None:
     from ui.launcher import main as glassmind
 
     window.chat.composer.setPlainText("Say hello to me in one short sentence.")
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.completion_tokens >= 1
     roles = [c.role for c in window.chat.message_cards()]
     assert roles == ["user", "assistant"]
-    conv = window.conversation_id
+    conv = conversation(window)
     assert conv is not None and window.conversations.rowCount() == 1
 
     window_dict = _preview(qtbot, window, "What did you just say?")
@@ -105,7 +109,7 @@ def test_reply_streams_and_panel_matches_cli(qtbot, window: MainWindow, capsys: 
     assert f"{cli['prompt_tokens']:,}" in window.context_label.text()
 
 
-def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
+def _draft(qtbot: QtBot, w: MainWindow, text: str) -> WindowView:
     """Type a draft as a user does and wait for the panel to show the window it would use."""
     w.chat.composer.clear()
     qtbot.keyClicks(w.chat.composer, text)
@@ -116,19 +120,19 @@ def _draft(qtbot, w: MainWindow, text: str) -> WindowView:
     return w.panel.window_shown
 
 
-def _click_row(qtbot, view, row: int, column: int = 0) -> None:
+def _click_row(qtbot: QtBot, view: QAbstractItemView, row: int, column: int = 0) -> None:
     rect = view.visualRect(view.model().index(row, column))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def _click_tab(qtbot, w: MainWindow, n: int) -> None:
+def _click_tab(qtbot: QtBot, w: MainWindow, n: int) -> None:
     bar = w.panel.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(n).center())
     assert w.panel.currentIndex() == n
 
 
-def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
-    from clicks import answer_dialog
+def test_pin_exclude_forget_from_the_panel(qtbot: QtBot, window: MainWindow) -> None:
+    from tests.ui.clicks import answer_dialog
 
     _send(qtbot, window, "My favourite colour is teal.")
     memories = window.panel.memory_model
@@ -156,7 +160,9 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     model = window.panel.context_model
     row = next(r for r in range(model.rowCount()) if getattr(model.item(r), "kind", None) == "history")
     _click_row(qtbot, window.panel.context_view, row, 3)
-    source = model.item(row).source
+    item = model.item(row)
+    assert item is not None
+    source = item.source
     assert window.panel.exclude_button.isEnabled()
     qtbot.mouseClick(window.panel.exclude_button, Qt.MouseButton.LeftButton)
     data = _draft(qtbot, window, "hello again")
@@ -175,7 +181,8 @@ def test_pin_exclude_forget_from_the_panel(qtbot, window: MainWindow) -> None:
     assert all(i.source != f"memory:{note.id}" for i in data.items)
 
 
-def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glassmind_home: Path) -> None:
+@pytest.mark.long_reply
+def test_stop_mid_reply_keeps_the_partial_reply(qtbot: QtBot, window: MainWindow, glassmind_home: Path) -> None:
     window.chat.composer.setPlainText("Write a very long story about a lighthouse keeper and the sea.")
     window.chat.send_button.click()
     qtbot.waitUntil(lambda: window.chat.streaming_text().strip() != "", timeout=TIMEOUT)
@@ -187,29 +194,29 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     # Escape stops a reply, as in other chat apps (the Stop button is clicked in another test).
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.stop_reason == "cancelled"
     store = open_store(glassmind_home / "glassmind.db")
-    msgs = store.messages(window.conversation_id)
+    msgs = store.messages(conversation(window))
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
 
 
-def test_ctrl_comma_opens_settings(qtbot, window: MainWindow, monkeypatch) -> None:
+def test_ctrl_comma_opens_settings(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QDialog
 
     from ui.settings_dialog import SettingsDialog
 
     opened: list[bool] = []
-    monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)
+    monkeypatch.setattr(SettingsDialog, "exec", lambda self: opened.append(True) or QDialog.DialogCode.Rejected)  # type: ignore[func-returns-value]
     window.activateWindow()
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: bool(opened), timeout=TIMEOUT)  # once the settings are read
 
 
-def test_switching_conversations(qtbot, window: MainWindow) -> None:
+def test_switching_conversations(qtbot: QtBot, window: MainWindow) -> None:
     _send(qtbot, window, "First conversation here.")
     first = window.conversation_id
-    window._on_new_clicked()
+    qtbot.mouseClick(window.sidebar.new_button, Qt.MouseButton.LeftButton)
     _send(qtbot, window, "Second conversation here.")
     second = window.conversation_id
     assert first != second and window.conversations.rowCount() == 2
@@ -220,7 +227,8 @@ def test_switching_conversations(qtbot, window: MainWindow) -> None:
                     timeout=TIMEOUT)
 
 
-def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) -> None:
+@pytest.mark.long_reply
+def test_closing_mid_reply_loses_nothing(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     w = _open(qtbot, embedder)
     w.chat.composer.setPlainText("Tell me a long tale about dragons.")
     w.chat.send_button.click()
@@ -234,7 +242,7 @@ def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) 
     assert len(msgs) == 2 and msgs[1].status == "partial"
 
 
-def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
+def test_corrupt_database_shows_a_banner(qtbot: QtBot, glassmind_home: Path) -> None:
     (glassmind_home / "glassmind.db").write_bytes(b"not a database " * 100)
     w = MainWindow()
     qtbot.addWidget(w)
@@ -244,7 +252,7 @@ def test_corrupt_database_shows_a_banner(qtbot, glassmind_home: Path) -> None:
     w.close()
 
 
-def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home: Path) -> None:
+def test_qt_models_pass_the_model_tester(qtmodeltester: ModelTester, embedder: Embedder, glassmind_home: Path) -> None:
     from assistant import paths
     from assistant.memory import MemoryStore
     from ui.qt_models import ContextItemsModel, ConversationListModel, MemoryTableModel, RetrievedModel
@@ -271,7 +279,7 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     qtmodeltester.check(conversations)
     items = (
         WindowItem("system", "sys", 3, role="system"),
-        WindowItem("history", "old", 2, state="over_budget", reason="cut", source="message:1", role="user"),
+        WindowItem("history", "old", 2, state=ItemState.OVER_BUDGET, reason="cut", source="message:1", role="user"),
         WindowItem("memory", "[1 May 2024] note", 4, reason="similar 0.5", source="memory:1", role="user",
                    scores={"dense": 0.5, "keyword": None, "fused": 0.1, "via": "search"}),
     )
@@ -295,7 +303,7 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     table.refresh_rows(mem.get_many(table.loaded_ids()))
     qtmodeltester.check(table)
     # A page that was asked for before a new search arrives too late: it is dropped.
-    later: list = []
+    later: list[Any] = []
     table = MemoryTableModel(lambda offset, limit, deliver: later.append(deliver))
     table.reload()
     table.reload()
@@ -305,11 +313,11 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     assert table.rowCount() == 5
 
 
-def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainWindow, monkeypatch, db) -> None:
+def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch, db: Store) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     asked: list[str] = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)  # type: ignore[func-returns-value]
     long_text = "All work and no play makes a dull day. " * 2500
     window.chat.composer.setPlainText(long_text)
     window.chat.send_button.click()
@@ -322,18 +330,18 @@ def test_too_long_message_is_given_back_and_can_be_sent_cut(qtbot, window: MainW
     qtbot.waitUntil(lambda: bool(reading), timeout=TIMEOUT)
     assert reading[0][1] > 4000
     # The reading shows in the reply being written, with its numbers (issue 25), not in the status bar.
-    qtbot.waitUntil(lambda: window.chat._streaming is not None and window.chat._streaming.reading.isVisible(),
-                    timeout=TIMEOUT)
-    assert "Reading the prompt" in window.chat._streaming.reading_label.text()
+    qtbot.waitUntil(lambda: reading_card(window) is not None, timeout=TIMEOUT)
+    card = reading_card(window)
+    assert card is not None and "Reading the prompt" in card.reading_label.text()
     qtbot.mouseClick(window.chat.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert reading[-1][0] < reading[-1][1]  # stopped before the whole prompt was read
-    sent = db.messages(window.conversation_id)[0].content
+    sent = db.messages(conversation(window))[0].content
     assert long_text.startswith(sent) and len(sent) < len(long_text)
 
 
 def test_settings_reload_the_model_and_bad_models_are_refused(
-    qtbot, window: MainWindow, tmp_path: Path, db
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, db: Store
 ) -> None:
     import dataclasses
 
@@ -346,9 +354,8 @@ def test_settings_reload_the_model_and_bad_models_are_refused(
     dialog = SettingsDialog(current, ModelRegistry(tmp_path), window)
     dialog.n_ctx.setValue(4096)
     dialog.max_tokens.setValue(256)
-    window._model_info = None
     window.engine.settings_requested.emit(dialog.result_settings())
-    qtbot.waitUntil(lambda: window._model_info is not None and window._model_info.n_ctx == 4096, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.context_label.text().endswith("/ 4,096"), timeout=TIMEOUT)
     data = _preview(qtbot, window, "hi")
     assert data.n_ctx == 4096 and data.reserve == 256
 
@@ -361,11 +368,10 @@ def test_settings_reload_the_model_and_bad_models_are_refused(
     qtbot.waitUntil(
         lambda: Settings.from_json(db.get_setting("settings")).model is None, timeout=TIMEOUT
     )
-    qtbot.waitUntil(lambda: window._model_info is not None
-                    and window._model_info.name == "SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.model_label.text() == "Model: SmolLM2-135M-Instruct.Q4_1", timeout=TIMEOUT)
 
 
-def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWindow, db) -> None:
+def test_long_conversation_loads_older_messages_in_batches(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     from ui.chat_view import BATCH
 
     conv = db.create_conversation("long").id
@@ -374,7 +380,7 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
         [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}", "created": "2026-01-01T00:00:00+00:00"}
          for n in range(BATCH * 2 + 5)],
     )
-    window._reload_conversations()
+    qtbot.keyClicks(window.sidebar.search, "long")  # the list is read again, as the user searches
     qtbot.waitUntil(lambda: window.conversations.row_of(conv) >= 0, timeout=TIMEOUT)
     window.conversation_view.setCurrentIndex(window.conversations.index(window.conversations.row_of(conv)))
     qtbot.waitUntil(lambda: window.conversation_id == conv, timeout=5000)
@@ -390,22 +396,22 @@ def test_long_conversation_loads_older_messages_in_batches(qtbot, window: MainWi
     assert window.chat.message_cards()[0].text() == "message 0"
 
 
-def _card_button(w: MainWindow, role: str, key: str, last: bool = True):
+def _card_button(w: MainWindow, role: str, key: str, last: bool = True) -> QToolButton:
     cards = [c for c in w.chat.message_cards() if c.role == role]
-    return (cards[-1] if last else cards[0])._buttons[key]
+    return button(cards[-1] if last else cards[0], key)
 
 
-def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWindow, db) -> None:
-    from clicks import answer_dialog
+def test_message_actions_regenerate_edit_remember_exclude(qtbot: QtBot, window: MainWindow, db: Store) -> None:
+    from tests.ui.clicks import answer_dialog
 
     _send(qtbot, window, "Name one colour.")
-    conv = window.conversation_id
+    conv = conversation(window)
     before = window.last_reply
 
     # Regenerate: the old reply is replaced by a new one, streamed into the view.
     _card_button(window, "assistant", "regenerate").click()
-    assert window._busy
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    assert replying(window)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     _stored_shown(qtbot, window)
     msgs = db.messages(conv)
     assert [m.role for m in msgs] == ["user", "assistant"]
@@ -418,7 +424,7 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
     qtbot.mouseClick(_card_button(window, "user", "edit"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(seen), timeout=TIMEOUT)  # the dialog opens once the message is read
     assert "erased for good" in seen[0]
-    qtbot.waitUntil(lambda: not window._busy and len(db.messages(conv)) == 2
+    qtbot.waitUntil(lambda: not replying(window) and len(db.messages(conv)) == 2
                     and db.messages(conv)[0].content == "Name one fruit.", timeout=TIMEOUT)
     msgs = db.messages(conv)
     _stored_shown(qtbot, window)
@@ -432,18 +438,20 @@ def test_message_actions_regenerate_edit_remember_exclude(qtbot, window: MainWin
 
     # Exclude the user message from the card: the next window leaves it out, and says so.
     _card_button(window, "user", "exclude").click()
-    qtbot.waitUntil(lambda: db.message(msgs[0].id).excluded, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(db.message(msgs[0].id).excluded), timeout=TIMEOUT)
     data = _preview(qtbot, window, "And a vegetable?")
     item = next(i for i in data.items if i.source == f"message:{msgs[0].id}")
     assert item.state == "excluded"
     # The card now offers to include it again.
-    qtbot.waitUntil(lambda: "include" in [c for c in window.chat.message_cards() if c.role == "user"][0]._buttons,
+    qtbot.waitUntil(lambda: [c for c in window.chat.message_cards() if c.role == "user"][0].action_button("include")
+                    is not None,
                     timeout=TIMEOUT)
 
 
-def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow, db) -> None:
+def test_clicking_a_message_shows_its_turn_and_back(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     _send(qtbot, window, "Say one word.")
     reply_card = window.chat.message_cards()[-1]
+    assert reply_card.message is not None
     record = db.turn_for_message(reply_card.message.id)
     assert record is not None
     qtbot.mouseClick(reply_card.body, Qt.MouseButton.LeftButton, pos=QPoint(4, 4))  # on the reply's words
@@ -460,15 +468,15 @@ def test_clicking_a_message_shows_its_turn_and_back(qtbot, window: MainWindow, d
     assert not window.panel.context.back_button.isVisible()
 
 
-def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monkeypatch, db) -> None:
-    from clicks import answer_dialog
+def test_rename_search_and_delete_conversations(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch, db: Store) -> None:
     from PySide6.QtWidgets import QMessageBox
+
+    from tests.ui.clicks import answer_dialog
 
     conv_a = db.create_conversation("Alpha plans").id
     conv_b = db.create_conversation("Beta notes").id
-    window._reload_conversations()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
 
+    # Searching reads the list again (the two were written by another connection, as the CLI would).
     window.sidebar.search.setText("alpha")
     qtbot.waitUntil(
         lambda: [window.conversations.conversation_id(r) for r in range(window.conversations.rowCount())] == [conv_a],
@@ -485,7 +493,7 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
                     timeout=TIMEOUT)
 
     asked: list[str] = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)  # type: ignore[func-returns-value]
     window.sidebar.delete_action.trigger()
     qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)  # asked once the title is read
     assert "Gamma" in asked[0] and "cannot be undone" in asked[0]
@@ -494,7 +502,7 @@ def test_rename_search_and_delete_conversations(qtbot, window: MainWindow, monke
     assert [c.id for c in db.conversations()] == [conv_a]
 
 
-def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: MainWindow, db) -> None:
+def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot: QtBot, window: MainWindow, db: Store) -> None:
     """Issue 21 item 6: the typed message is stored, or the user is told and keeps it."""
     _send(qtbot, window, "a first message, stored")
     assert window.engine.app is not None
@@ -504,9 +512,9 @@ def test_a_message_the_full_disk_refused_goes_back_in_the_box(qtbot, window: Mai
     typed = "a long message typed when the disk was full " * 250
     window.chat.composer.setPlainText(typed)
     window.chat.send_button.click()
-    qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(window), timeout=TIMEOUT)
     assert window.chat.composer.toPlainText() == typed
     error = window.chat.banner.text()
     conn.execute("PRAGMA max_page_count = 1073741823")
-    assert all(typed.strip() != m.content for m in db.messages(window.conversation_id))
+    assert all(typed.strip() != m.content for m in db.messages(conversation(window)))
     assert "disk is full" in error and "back in the message box" in error and "is saved" not in error

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton, QTableWidgetItem
 
 from assistant.settings import Settings
 from models.catalog import CatalogEntry
@@ -17,6 +19,9 @@ from models.system import MachineMemory
 from tests.file_server import SERVED, FileServer, catalog_entry, sha256_of
 from ui.models_dialog import ModelsDialog
 from ui.settings_dialog import SettingsDialog
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -33,25 +38,31 @@ def _catalog(server: FileServer, bundled_model_path: Path, sha: str) -> list[Cat
     return [tiny, huge]
 
 
-def _dialog(qtbot, registry: ModelRegistry, catalog: list[CatalogEntry]) -> ModelsDialog:
+def _dialog(qtbot: QtBot, registry: ModelRegistry, catalog: list[CatalogEntry]) -> ModelsDialog:
     dialog = ModelsDialog(registry, catalog=catalog, memory=MEMORY, gpu_offload=False)
     qtbot.addWidget(dialog)
     dialog.show()
     return dialog
 
 
-def _click(qtbot, button) -> None:
+def _cell(dialog: ModelsDialog, row: int, column: int) -> QTableWidgetItem:
+    item = dialog.table.item(row, column)
+    assert item is not None, f"no cell at row {row}, column {column}"
+    return item
+
+
+def _click(qtbot: QtBot, button: QAbstractButton) -> None:
     assert button.isEnabled()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
 def test_catalogue_verdicts_and_a_download_that_lands_in_the_registry(
-    qtbot, server, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path
+    qtbot: QtBot, server: FileServer, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path
 ) -> None:
     registry = ModelRegistry(glassmind_home)
     dialog = _dialog(qtbot, registry, _catalog(server, bundled_model_path, bundled_sha))
-    assert dialog.table.item(0, 5).text() == "✓ fits" and dialog.table.item(1, 5).text() == "✗ too big"
-    assert "needs about" in dialog.table.item(1, 5).toolTip()
+    assert _cell(dialog, 0, 5).text() == "✓ fits" and _cell(dialog, 1, 5).text() == "✗ too big"
+    assert "needs about" in _cell(dialog, 1, 5).toolTip()
     assert "Tiny Chat" in dialog.details.text() and bundled_sha in dialog.details.text()
     assert server.behaviour.requests == []  # nothing goes out until Download is pressed
 
@@ -61,14 +72,14 @@ def test_catalogue_verdicts_and_a_download_that_lands_in_the_registry(
         assert dialog.cancel_button.isEnabled() and not dialog.url_button.isEnabled()
     path = Path(done.args[0])
     assert path == registry.models_dir / NAME and sha256_of(path) == bundled_sha
-    assert dialog.table.item(0, 6).text() == "Installed" and dialog.download_button.text() == "Installed"
+    assert _cell(dialog, 0, 6).text() == "Installed" and dialog.download_button.text() == "Installed"
     assert "sha256 verified" in dialog.status.text() and dialog.progress.value() == 1000
     assert not dialog.cancel_button.isEnabled()
     assert any(e.path == str(path) and e.sha256 == bundled_sha for e in registry.entries())
 
 
 def test_cancel_keeps_the_part_and_download_resumes(
-    qtbot, server, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path
+    qtbot: QtBot, server: FileServer, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path
 ) -> None:
     server.behaviour.bytes_per_s = 30 * 2**20
     registry = ModelRegistry(glassmind_home)
@@ -80,7 +91,7 @@ def test_cancel_keeps_the_part_and_download_resumes(
     _click(qtbot, dialog.cancel_button)
     qtbot.waitUntil(lambda: not dialog.busy, timeout=TIMEOUT)
     assert "cancelled" in dialog.status.text() and "resumes" in dialog.status.text()
-    assert dialog.table.item(0, 6).text().startswith("Partly downloaded")
+    assert _cell(dialog, 0, 6).text().startswith("Partly downloaded")
     kept = (registry.models_dir / (NAME + ".part")).stat().st_size
 
     server.behaviour.bytes_per_s = None
@@ -90,7 +101,7 @@ def test_cancel_keeps_the_part_and_download_resumes(
     assert sha256_of(registry.models_dir / NAME) == bundled_sha
 
 
-def test_urls_that_do_not_lead_to_a_gguf(qtbot, server, glassmind_home: Path) -> None:
+def test_urls_that_do_not_lead_to_a_gguf(qtbot: QtBot, server: FileServer, glassmind_home: Path) -> None:
     dialog = _dialog(qtbot, ModelRegistry(glassmind_home), [])
     dialog.url_edit.setText("http://example.invalid/model.gguf")
     _click(qtbot, dialog.url_button)
@@ -105,7 +116,7 @@ def test_urls_that_do_not_lead_to_a_gguf(qtbot, server, glassmind_home: Path) ->
 
 
 def test_settings_models_button_and_the_new_model_in_the_picker(
-    qtbot, server, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path, tmp_path: Path, monkeypatch
+    qtbot: QtBot, server: FileServer, bundled_model_path: Path, bundled_sha: str, glassmind_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog_file = tmp_path / "catalog.json"
     entries = _catalog(server, bundled_model_path, bundled_sha)
@@ -128,7 +139,7 @@ def test_settings_models_button_and_the_new_model_in_the_picker(
 
 
 def test_context_gpu_layers_temperature_and_chat_format_are_kept_per_model(
-    qtbot, glassmind_home: Path
+    qtbot: QtBot, glassmind_home: Path
 ) -> None:
     from tests.tiny_gguf import write_tiny_gguf
 
@@ -144,7 +155,7 @@ def test_context_gpu_layers_temperature_and_chat_format_are_kept_per_model(
     # A model never used: its own defaults (the temperature carries over); no template, so a format is proposed.
     assert (dialog.n_ctx.value(), dialog.gpu.value(), dialog.temperature.value()) == (0, -1, 0.3)
     assert dialog.chat_format.currentData() == "chatml"
-    assert not dialog.chat_format.model().item(0).isEnabled()
+    assert not dialog.chat_format.model().item(0).isEnabled()  # type: ignore[attr-defined]  # a QStandardItemModel
     assert "no chat template" in dialog.template_note.text() and "no chat template" in dialog.details.text()
     dialog.n_ctx.setValue(1024)
     dialog.temperature.setValue(0.9)

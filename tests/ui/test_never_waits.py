@@ -6,27 +6,35 @@ while a reply streams. Real model, real embedder, clicked and typed as a user do
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PySide6.QtCore import Qt
-from windows import open_window
 
 from assistant import paths
 from assistant.opening import open_store
+from assistant.store import Store
+from tests.ui.windows import conversation, open_window, reading_card, replying
 from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 180_000
 
 
 @pytest.fixture
-def db(glassmind_home: Path):
+def db(glassmind_home: Path) -> Iterator[Store]:
     store = open_store(paths.database_path())
     yield store
     store.close()
 
 
-def _settings(embedder, **changes) -> None:
+def _settings(embedder: Embedder, **changes: Any) -> None:
     from assistant.app import Assistant
 
     core = Assistant(embedder=embedder)
@@ -53,11 +61,11 @@ def _seed(title: str, turns: int) -> int:
     return conv
 
 
-def _open(qtbot, embedder) -> MainWindow:
+def _open(qtbot: QtBot, embedder: Embedder) -> MainWindow:
     return open_window(qtbot, embedder, (1024, 700), timeout=TIMEOUT, ready=False)
 
 
-def _click_conversation(qtbot, w: MainWindow, conv: int) -> None:
+def _click_conversation(qtbot: QtBot, w: MainWindow, conv: int) -> None:
     view = w.conversation_view
     rect = view.visualRect(w.conversations.index(w.conversations.row_of(conv)))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -67,7 +75,7 @@ def _warming(w: MainWindow) -> bool:
     return w.chat.warm_up.isVisible() and w.chat.warm_up.text().startswith("Reading this conversation…")
 
 
-def test_typing_and_switching_conversation_never_wait_for_the_warm_up(qtbot, glassmind_home: Path, embedder) -> None:
+def test_typing_and_switching_conversation_never_wait_for_the_warm_up(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     _settings(embedder, n_ctx=8192)
     other = _seed("Short talk", 1)
     long_conv = _seed("Balcony planning", 45)  # ~5,000 tokens of history to read ahead
@@ -93,14 +101,14 @@ def test_typing_and_switching_conversation_never_wait_for_the_warm_up(qtbot, gla
 
     # Switching conversation: the other one opens and its window shows, the warm-up gives way.
     _click_conversation(qtbot, w, other)
-    qtbot.waitUntil(lambda: w.conversation_id == other and w.shown_request == w._request_id
+    qtbot.waitUntil(lambda: w.conversation_id == other and w.preview_is_latest
                     and sum(i.kind == "history" for i in w.panel.window_shown.items) == 2, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not _warming(w), timeout=TIMEOUT)
     w.close()
 
 
 def test_a_long_prompt_is_read_in_the_reply_with_its_numbers_and_stop(
-    qtbot, glassmind_home: Path, embedder, db
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store
 ) -> None:
     _settings(embedder, n_ctx=8192)
     w = _open(qtbot, embedder)
@@ -109,35 +117,35 @@ def test_a_long_prompt_is_read_in_the_reply_with_its_numbers_and_stop(
     )
     w.chat.composer.setPlainText(text)  # a paste
     qtbot.mouseClick(w.chat.send_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.chat._streaming is not None and w.chat._streaming.reading.isVisible(), timeout=TIMEOUT)
-    card = w.chat._streaming
+    qtbot.waitUntil(lambda: reading_card(w) is not None, timeout=TIMEOUT)
+    card = reading_card(w)
     assert card is not None
     label = card.reading_label.text()
     assert label.startswith("Reading the prompt:") and " of " in label and "tokens" in label
     assert card.reading_bar.maximum() > 3000 and 0 < card.reading_bar.value() < card.reading_bar.maximum()
     assert "Reading" not in w.statusBar().currentMessage()
     qtbot.mouseClick(card.reading_stop, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     assert w.chat.notice_text() == "Stopped; the partial reply is saved."
     notice = w.chat.notice
     assert notice.isVisible() and notice.height() >= notice.heightForWidth(notice.width()) - 1
-    assert db.messages(w.conversation_id)[0].content == text  # nothing typed is lost
+    assert db.messages(conversation(w))[0].content == text  # nothing typed is lost
     w.close()
 
 
-def test_new_conversation_stays_usable_while_a_reply_streams(qtbot, glassmind_home: Path, embedder, db) -> None:
+def test_new_conversation_stays_usable_while_a_reply_streams(qtbot: QtBot, glassmind_home: Path, embedder: Embedder, db: Store) -> None:
     _settings(embedder, max_tokens=200, temperature=0.7)
     w = _open(qtbot, embedder)
     qtbot.keyClicks(w.chat.composer, "Tell me a long story about a lighthouse keeper and a storm at sea.")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy and w.sidebar.new_button.isEnabled()
+    assert replying(w) and w.sidebar.new_button.isEnabled()
     qtbot.waitUntil(lambda: w.conversation_id is not None, timeout=TIMEOUT)
-    first = w.conversation_id
+    first = conversation(w)
     qtbot.mouseClick(w.sidebar.new_button, Qt.MouseButton.LeftButton)
     assert w.conversation_id is None and w.chat.empty.isVisible() and not w.chat.message_cards()
     qtbot.keyClicks(w.chat.composer, "A new question")
     assert w.chat.composer.toPlainText() == "A new question"
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     qtbot.wait(300)
     # The reply went on in its own conversation; the chat stayed on the new one.
     assert [m.role for m in db.messages(first)] == ["user", "assistant"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from ui import platform_check
 
 
-def _fake_loader(missing: set[str]):
+def _fake_loader(missing: set[str]) -> Callable[[str], object]:
     def load(soname: str) -> object:
         if soname in missing:
             raise OSError(f"{soname}: cannot open shared object file: No such file or directory")

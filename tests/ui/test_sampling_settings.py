@@ -4,15 +4,24 @@ in Settings, kept per model, and reach llama.cpp on the next turn; older stored 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractSpinBox
 
 from assistant.settings import Settings
+from models.llama import ChatModel
 from models.registry import ModelRegistry
 from ui.settings_dialog import SettingsDialog
 
+if TYPE_CHECKING:
+    import pytest
+    from pytestqt.qtbot import QtBot
 
-def _type(qtbot, box, text: str) -> None:
+    from assistant.app import Assistant
+
+
+def _type(qtbot: QtBot, box: QAbstractSpinBox, text: str) -> None:
     box.setFocus()
     box.selectAll()
     qtbot.keyClick(box, Qt.Key.Key_Delete)
@@ -20,7 +29,7 @@ def _type(qtbot, box, text: str) -> None:
     box.interpretText()
 
 
-def test_sampling_is_typed_in_settings_and_kept_per_model(qtbot, tmp_path: Path) -> None:
+def test_sampling_is_typed_in_settings_and_kept_per_model(qtbot: QtBot, tmp_path: Path) -> None:
     other = tmp_path / "other.gguf"
     dialog = SettingsDialog(Settings(), ModelRegistry(tmp_path))
     qtbot.addWidget(dialog)
@@ -44,11 +53,11 @@ def test_sampling_is_typed_in_settings_and_kept_per_model(qtbot, tmp_path: Path)
     assert bad.top_p == 0.95 and bad.repeat_penalty == 1.1 and len(bad.problems) == 2
 
 
-def test_a_turn_samples_with_the_settings(assistant, monkeypatch) -> None:
-    seen: list[dict] = []
+def test_a_turn_samples_with_the_settings(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
     real = type(assistant.model).generate
 
-    def generate(self, prompt, **kwargs):  # watches the real call, changes nothing
+    def generate(self: ChatModel, prompt: Any, **kwargs: Any) -> Any:  # watches the real call, changes nothing
         seen.append(kwargs)
         return real(self, prompt, **kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
@@ -12,10 +13,15 @@ from models.registry import ModelRegistry
 from models.system import MachineMemory
 from ui.settings_dialog import SettingsDialog
 
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from assistant.app import Assistant
+
 MEMORY = MachineMemory(total_bytes=8 * 2**30, available_bytes=4 * 2**30)
 
 
-def test_threads_typed_in_the_dialog_are_saved_and_used(qtbot, glassmind_home: Path, assistant) -> None:
+def test_threads_typed_in_the_dialog_are_saved_and_used(qtbot: QtBot, glassmind_home: Path, assistant: Assistant) -> None:
     dialog = SettingsDialog(Settings(), ModelRegistry(glassmind_home), memory=MEMORY, gpu_offload=False)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -26,7 +32,9 @@ def test_threads_typed_in_the_dialog_are_saved_and_used(qtbot, glassmind_home: P
     qtbot.keyClicks(dialog.threads, "3")
     dialog.flash_attn.setCurrentIndex(dialog.flash_attn.findData(False))
     with qtbot.waitSignal(dialog.accepted):
-        qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        box = dialog.findChild(QDialogButtonBox)
+        assert box is not None
+        qtbot.mouseClick(box.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
     chosen = dialog.result_settings()
     assert (chosen.threads, chosen.flash_attn) == (3, False)
     again = Settings.from_json(chosen.to_json())

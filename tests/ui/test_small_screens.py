@@ -9,18 +9,26 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from fit import misfits
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
-from windows import open_window
 
 from assistant import paths
 from assistant.opening import open_store
+from tests.ui.fit import misfits
+from tests.ui.windows import button, open_window, replying
 from ui.main_window import MainWindow
+from ui.settings_dialog import SettingsDialog
 from ui.theme import apply_theme
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 TIMEOUT = 120_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +76,8 @@ def _first_window(tmp_path: Path, case: str) -> dict[str, list[int]]:
     run = subprocess.run([sys.executable, str(script), case], env=env, capture_output=True, text=True, timeout=300,
                          cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    shown: dict[str, list[int]] = json.loads(run.stdout.strip().splitlines()[-1])
+    return shown
 
 
 @pytest.mark.parametrize("case", ["first-start", "saved-on-a-big-monitor"])
@@ -93,7 +102,7 @@ def _seed(title: str, rows: list[tuple[str, str]]) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _the_app_s_theme(qapp: QApplication):
+def _the_app_s_theme(qapp: QApplication) -> Iterator[None]:
     """As `glassmind` starts (ui/app.py): the app's own style sheet, whose padding makes buttons wider than
     Qt's defaults; taken away afterwards, so no other test depends on this one having run."""
     palette, sheet = qapp.palette(), qapp.styleSheet()
@@ -103,25 +112,26 @@ def _the_app_s_theme(qapp: QApplication):
     qapp.setPalette(palette)
 
 
-def _open(qtbot, embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:
+def _open(qtbot: QtBot, embedder: Embedder, size: tuple[int, int] = (1024, 700)) -> MainWindow:
     return open_window(qtbot, embedder, size, timeout=TIMEOUT)
 
 
-def _click_tab(qtbot, w: MainWindow, name: str) -> None:
+def _click_tab(qtbot: QtBot, w: MainWindow, name: str) -> None:
     bar = w.panel.tabBar()
     index = next(i for i in range(bar.count()) if bar.tabText(i).startswith(name))
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     assert w.panel.currentIndex() == index
 
 
-def _fits(qtbot, w: MainWindow, when: str) -> None:
+def _fits(qtbot: QtBot, w: MainWindow, when: str) -> None:
     qtbot.wait(250)
     QApplication.processEvents()
     problems = misfits(w)
     assert not problems, f"{when}: text that does not fit at {w.width()}x{w.height()}:\n" + "\n".join(problems)
 
 
-def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: Path, embedder) -> None:
+@pytest.mark.long_reply  # the second reply is still being written when the test sends again
+def test_every_label_button_and_message_fits_at_1024x700(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     conv = _seed("Balcony herbs", [("user", "I have a north-facing balcony and grow basil and mint."),
                                    ("assistant", "Mint likes the shade; basil wants sun, so give it the brightest corner.")])
     w = _open(qtbot, embedder)
@@ -133,11 +143,11 @@ def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: 
     qtbot.waitUntil(lambda: w.conversation_id == conv and len(w.chat.message_cards()) == 2, timeout=TIMEOUT)
     qtbot.keyClicks(w.chat.composer, "Where should the basil go?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: all(c.message is not None for c in w.chat.message_cards()), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.speed_label.text() != "", timeout=TIMEOUT)
     reply = w.chat.message_cards()[-1]
-    qtbot.mouseClick(reply._buttons["copy"], Qt.MouseButton.LeftButton)  # a notice: "Copied."
+    qtbot.mouseClick(button(reply, "copy"), Qt.MouseButton.LeftButton)  # a notice: "Copied."
     assert w.chat.notice_text() == "Copied."
     for tab in ("Context", "Retrieved", "Memories", "Suggested", "Prompt"):
         _click_tab(qtbot, w, tab)
@@ -151,13 +161,13 @@ def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: 
     # A reply still being written: Send gives way to Stop, and a send says why it waits.
     qtbot.keyClicks(w.chat.composer, "And the mint?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
-    assert w._busy
+    assert replying(w)
     qtbot.keyClicks(w.chat.composer, "and then?")
     qtbot.keyClick(w.chat.composer, Qt.Key.Key_Return)
     assert "stays in the box" in w.chat.notice_text()
     _fits(qtbot, w, "while a reply is written")
     qtbot.mouseClick(w.chat.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     _fits(qtbot, w, "after Stop")
 
     # A new conversation: the empty state's lines wrap in the chat's column.
@@ -167,7 +177,7 @@ def test_every_label_button_and_message_fits_at_1024x700(qtbot, glassmind_home: 
     w.close()
 
 
-def test_the_retrieved_detail_says_why_first_and_scrolls(qtbot, glassmind_home: Path, embedder) -> None:
+def test_the_retrieved_detail_says_why_first_and_scrolls(qtbot: QtBot, glassmind_home: Path, embedder: Embedder) -> None:
     from assistant.app import Assistant
 
     long_note = "Basil on the balcony: " + " ".join(
@@ -203,7 +213,7 @@ def test_the_retrieved_detail_says_why_first_and_scrolls(qtbot, glassmind_home: 
 
 
 def test_settings_fit_a_1024x700_screen_without_drawing_over_each_other(
-    qtbot, glassmind_home: Path, embedder
+    qtbot: QtBot, glassmind_home: Path, embedder: Embedder
 ) -> None:
     w = _open(qtbot, embedder)
     looked: list[str] = []
@@ -220,8 +230,10 @@ def test_settings_fit_a_1024x700_screen_without_drawing_over_each_other(
                 looked.append(f"the dialog is {dialog.height()} px tall on a {screen.height()} px screen")
             dialog.resize(dialog.width(), 620)  # as on a 1024x700 screen, under a title bar
             QApplication.processEvents()
+            assert isinstance(dialog, SettingsDialog)
             body = dialog.body
             box = dialog.findChild(QPlainTextEdit)
+            assert box is not None
             note = next(lbl for lbl in body.findChildren(type(dialog.details)) if "kept per model" in lbl.text())
             boxes = [c.geometry() for c in (box, note)]
             if boxes[0].intersects(boxes[1]):

@@ -3,29 +3,38 @@ the user's own choice. Clicked as a user would, on the real window and engine (p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PySide6")
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
-from test_everyday import TIMEOUT, _open, _seed
 
 from assistant import memory, paths
 from assistant.opening import open_store
+from assistant.store import Store
+from tests.ui.test_everyday import TIMEOUT, _open, _seed
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from models.embedder import Embedder
 
 
 @pytest.fixture
-def db(glassmind_home: Path):
+def db(glassmind_home: Path) -> Iterator[Store]:
     """The test's own connection: the window has none."""
     store = open_store(paths.database_path())
     yield store
     store.close()
 
 
-def test_the_flag_and_its_reason_are_visible_and_approve_all_leaves_it(qtbot, glassmind_home: Path, embedder,
-                                                                        db) -> None:
+def test_the_flag_and_its_reason_are_visible_and_approve_all_leaves_it(qtbot: QtBot, glassmind_home: Path, embedder: Embedder,
+                                                                        db: Store) -> None:
     from assistant.app import Assistant
     from assistant.suggestions import classify, read_statements
 

@@ -7,17 +7,23 @@ from PySide6.QtCore import Qt
 
 pytest.importorskip("PySide6")
 
+from typing import TYPE_CHECKING
+
+from assistant.kinds import SuggestionStatus
 from assistant.suggestions import Suggestion
 from ui.suggestions_view import SuggestionsView
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
 
 
 def _s(sid: int, text: str, *, source: int | None = 10, replaces: int | None = None, old: str | None = None,
        kind: str = "fact", date: str | None = None) -> Suggestion:
-    return Suggestion(sid, text, kind, date, source, replaces, old, None, "pending", "2026-11-23T12:00:00+00:00")
+    return Suggestion(sid, text, kind, date, source, replaces, old, None, SuggestionStatus.PENDING, "2026-11-23T12:00:00+00:00")
 
 
 @pytest.fixture
-def view(qtbot) -> SuggestionsView:
+def view(qtbot: QtBot) -> SuggestionsView:
     v = SuggestionsView()
     qtbot.addWidget(v)
     v.set_suggestions([
@@ -40,7 +46,7 @@ def test_rows_show_text_kind_and_what_an_edit_replaces(view: SuggestionsView) ->
     assert view.summary.text().startswith("3 suggested notes")
 
 
-def test_approve_reject_and_show_source(qtbot, view: SuggestionsView) -> None:
+def test_approve_reject_and_show_source(qtbot: QtBot, view: SuggestionsView) -> None:
     first, second, _ = view.rows()
     with qtbot.waitSignal(view.show_source) as shown:
         qtbot.mouseClick(second.source_button, Qt.MouseButton.LeftButton)
@@ -55,7 +61,7 @@ def test_approve_reject_and_show_source(qtbot, view: SuggestionsView) -> None:
     assert view.summary.text().startswith("1 suggested note:")
 
 
-def test_edit_then_approve_sends_the_edited_text(qtbot, view: SuggestionsView) -> None:
+def test_edit_then_approve_sends_the_edited_text(qtbot: QtBot, view: SuggestionsView) -> None:
     row = view.rows()[0]
     qtbot.mouseClick(row.edit_button, Qt.MouseButton.LeftButton)
     assert row.editing and not row.edit_button.isEnabled()
@@ -66,7 +72,7 @@ def test_edit_then_approve_sends_the_edited_text(qtbot, view: SuggestionsView) -
     assert approved.args == [1, "Sam's balcony faces north-east"]
 
 
-def test_escape_gives_up_an_edit_and_a_refresh_keeps_one_in_progress(qtbot, view: SuggestionsView) -> None:
+def test_escape_gives_up_an_edit_and_a_refresh_keeps_one_in_progress(qtbot: QtBot, view: SuggestionsView) -> None:
     first, second, _ = view.rows()
     qtbot.mouseClick(first.edit_button, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(first.editor, "half typed")
@@ -84,7 +90,7 @@ def test_escape_gives_up_an_edit_and_a_refresh_keeps_one_in_progress(qtbot, view
     assert approved.args == [2, "my words"]
 
 
-def test_approve_all_empties_the_list(qtbot, view: SuggestionsView) -> None:
+def test_approve_all_empties_the_list(qtbot: QtBot, view: SuggestionsView) -> None:
     with qtbot.waitSignal(view.approve_all):
         qtbot.mouseClick(view.approve_all_button, Qt.MouseButton.LeftButton)
     assert view.rows() == [] and not view.approve_all_button.isEnabled()
@@ -93,7 +99,7 @@ def test_approve_all_empties_the_list(qtbot, view: SuggestionsView) -> None:
     assert [r.suggestion.id for r in view.rows()] == [5] and view.approve_all_button.isEnabled()
 
 
-def test_a_flagged_row_shows_why_and_approve_all_leaves_it(qtbot) -> None:
+def test_a_flagged_row_shows_why_and_approve_all_leaves_it(qtbot: QtBot) -> None:
     from dataclasses import replace
 
     v = SuggestionsView()
