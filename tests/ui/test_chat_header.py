@@ -22,7 +22,7 @@ from models.templates import CHATML
 from tests.gguf_files import write_header_only_gguf
 from tests.tiny_gguf import write_tiny_gguf
 from tests.ui.clicks import answer_dialog
-from tests.ui.windows import open_window
+from tests.ui.windows import open_window, replying
 from ui.chat_header import PROMPT_DEFAULT, PROMPT_OWN
 from ui.main_window import MainWindow
 from ui.system_prompt_dialog import SystemPromptDialog
@@ -108,7 +108,7 @@ def test_a_conversation_gets_its_own_system_prompt_by_clicking(qtbot: QtBot, win
     w.chat.composer.setFocus()
     qtbot.keyClicks(w.chat.composer, "Who are you?")
     qtbot.mouseClick(w.chat.send_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
     store = open_store(paths.database_path())
     try:
         conv = store.conversation(w.conversation_id)
@@ -173,7 +173,7 @@ def test_the_model_switcher_loads_another_model_and_keeps_the_old_one_when_it_ca
         w.chat.composer.setFocus()
         qtbot.keyClicks(w.chat.composer, "hello")
         qtbot.mouseClick(w.chat.send_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: not w._busy, timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: not replying(w), timeout=TIMEOUT)
         assert w.last_reply is not None and w.last_reply.reply.model == "tiny-chat.gguf"
 
         _pick(qtbot, combo, BUNDLED)
