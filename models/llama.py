@@ -364,11 +364,13 @@ class ChatModel:
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
         min_p: float = 0.05,
+        messages: Sequence[dict[str, str]] | None = None,
     ) -> Generation:
         """Stream a reply to a rendered prompt (or its tokens).
 
         ``cancel`` is checked while the prompt is read (between chunks) and between
-        generated tokens; ``progress(done, total)`` follows the prompt reading.
+        generated tokens; ``progress(done, total)`` follows the prompt reading. ``messages`` (the
+        window's messages) is for runtimes that take no tokens; the tokens are what is read here.
         """
         started = time.perf_counter()
         tokens = self.prompt_tokens(prompt) if isinstance(prompt, str) else list(prompt)

@@ -108,7 +108,9 @@ class ChatRuntime(Protocol):
 
     ``exact_counts``: whether token counts are the model's own (False: estimated with another
     tokenizer; the panel says "≈"). ``markers_neutralised``: whether template markers in user text
-    are altered before sending because the runtime cannot keep them as plain text. ``location``:
+    are altered before sending because the runtime cannot keep them as plain text. ``generate`` takes
+    the window's tokens and, for runtimes that take no tokens (the OpenAI chat API), its ``messages``:
+    the core passes both. ``location``:
     ``"local"`` or the ``host:port`` the window is sent to.
     """
 
@@ -159,6 +161,7 @@ class ChatRuntime(Protocol):
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
         min_p: float = 0.05,
+        messages: Sequence[dict[str, str]] | None = None,
     ) -> Generation: ...
 
     def prefill(
