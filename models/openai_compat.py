@@ -87,7 +87,7 @@ class OpenAICompatModel:
             )
         self.model_id = model or ids[0]
         entry = listed[ids.index(self.model_id)]
-        listed_ctx = _listed_context(entry)
+        listed_ctx = listed_context(entry)
         if n_ctx is None and listed_ctx is None:
             notices.append(
                 f"{self.location} does not say its context size: assuming {DEFAULT_SERVED_CTX:,} tokens."
@@ -308,7 +308,7 @@ class OpenAICompatModel:
         return "".join(out)
 
 
-def _listed_context(entry: dict[str, Any]) -> int | None:
+def listed_context(entry: dict[str, Any]) -> int | None:
     """The context size a ``/v1/models`` entry states (vLLM: max_model_len; LM Studio and others:
     context_length; llama.cpp's server: meta.n_ctx)."""
     meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}

@@ -3,29 +3,17 @@ counts estimated and said so, template markers broken up before sending, Stop, J
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from models.errors import InputTooLargeError, InvalidInputError, ServedModelError
 from models.llama import ChatModel
 from models.openai_compat import OpenAICompatModel, neutralise
-from tests import llama_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
-
-
-@pytest.fixture(scope="session")
-def openai_url(bundled_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
-        pytest.skip("llama-cpp-python's server extras (fastapi, uvicorn) are not installed")
-    log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
-    process, url = llama_server.start_openai_compatible(bundled_model_path, n_ctx=1024, log=log)
-    yield url
-    llama_server.stop(process)
+pytest_plugins = ("tests.served_fixtures",)  # openai_url
+pytestmark = [pytest.mark.slow, pytest.mark.allow_hosts(["127.0.0.1"])]
 
 
 @pytest.fixture(scope="session")
