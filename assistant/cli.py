@@ -465,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        for notice in app.store.backups.notices:
+        for notice in app.take_notices():
             print(f"glassmind: {notice}", file=sys.stderr)
         app.close()
 
@@ -474,7 +474,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """Backups are handled without opening the database through the app: it may be the damaged part."""
     from assistant import paths
     from assistant.backup import Backups
-    from assistant.store import Store
+    from assistant.opening import open_store
 
     db_path = paths.database_path()
     backups = Backups(db_path.parent / "backups")
@@ -484,7 +484,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
             print(b.describe())
         print(f"{len(items)} backup(s) in {backups.dir}", file=sys.stderr)
     elif args.op == "now":
-        store = Store(db_path)
+        store = open_store(db_path)
         try:
             made = store.backups.make(store.db.conn, "manual")
         finally:

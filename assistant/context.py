@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from assistant.kinds import ItemState, MemoryKind
 from assistant.memory import Memory
 from assistant.retrieval import Hit, RetrievalResult, day_header, note_line
 from assistant.store import Message, TurnRecord
@@ -36,7 +37,7 @@ CATEGORIES = ("system", "pinned", "memory", "history", "message", "template")
 
 def memory_label(memory: Memory) -> str:
     """Which long-term memory an item is: a note (written, saved or approved; typed) or a message."""
-    if memory.kind != "note":
+    if memory.kind != MemoryKind.NOTE:
         return "Memories"
     return "Notes" + (f" · {memory.note_type}" if memory.note_type else "") + (
         f" {memory.event_date}" if memory.event_date else ""
@@ -62,8 +63,7 @@ class ContextItem:
     kind: str  # system | pinned | memory | history | message | template
     text: str
     tokens: int
-    # included | over_budget | excluded | forgotten | in_conversation | below_floor
-    state: str = "included"
+    state: ItemState = ItemState.INCLUDED
     reason: str = ""
     source: str | None = None  # "message:12" or "memory:5"
     role: str | None = None
@@ -73,7 +73,7 @@ class ContextItem:
 
     @property
     def included(self) -> bool:
-        return self.state == "included"
+        return self.state == ItemState.INCLUDED
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,7 +158,7 @@ class _Counted(Protocol):
     def tokens(self) -> int: ...
 
     @property
-    def state(self) -> str: ...
+    def state(self) -> ItemState: ...
 
     @property
     def included(self) -> bool: ...
@@ -168,7 +168,7 @@ def cutoff_index(items: Sequence[_Counted]) -> int | None:
     """Index of the newest history item left out for budget, if any: the cut-off the panel marks."""
     found = None
     for i, item in enumerate(items):
-        if item.kind == "history" and item.state == "over_budget":
+        if item.kind == "history" and item.state == ItemState.OVER_BUDGET:
             found = i
     return found
 
@@ -191,7 +191,7 @@ class WindowItem:
     kind: str
     text: str
     tokens: int
-    state: str = "included"
+    state: ItemState = ItemState.INCLUDED
     reason: str = ""
     source: str | None = None
     role: str | None = None
@@ -200,7 +200,7 @@ class WindowItem:
 
     @property
     def included(self) -> bool:
-        return self.state == "included"
+        return self.state == ItemState.INCLUDED
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,10 @@ class WindowView:
     def of_record(cls, record: TurnRecord) -> WindowView:
         """The window recorded for a past turn (items stored as JSON; unknown keys of other versions ignored)."""
         known = set(WindowItem.__dataclass_fields__)
-        items = tuple(WindowItem(**{k: v for k, v in raw.items() if k in known}) for raw in record.items)
+        items = tuple(
+            WindowItem(**{k: v for k, v in raw.items() if k in known} | {"state": ItemState.parse(raw.get("state"))})
+            for raw in record.items
+        )
         return cls(
             n_ctx=record.n_ctx,
             reserve=record.reserve,
@@ -564,14 +567,14 @@ class WindowBuilder:
                 label=memory_label(memory),
             )
             if memory.excluded:
-                item.state, item.reason = "excluded", "pinned but excluded by you"
+                item.state, item.reason = ItemState.EXCLUDED, "pinned but excluded by you"
             else:
                 cost = item.tokens + (0 if pinned_lines else header_cost)
                 if cost <= room:
                     room -= cost
                     pinned_lines.append((memory.id, line))
                 else:
-                    item.state = "over_budget"
+                    item.state = ItemState.OVER_BUDGET
                     item.reason = "pinned, but the pinned notes alone exceed the context budget"
             pinned_items.append(item)
         items.extend(pinned_items)
@@ -587,10 +590,10 @@ class WindowBuilder:
                 continue
             item = ContextItem("history", msg.content, count(msg.content), source=f"message:{msg.id}", role=msg.role)
             if msg.excluded:
-                item.state, item.reason = "excluded", "excluded by you"
+                item.state, item.reason = ItemState.EXCLUDED, "excluded by you"
             elif cut or item.tokens + overhead > history_room:
                 cut = True
-                item.state, item.reason = "over_budget", "older than the cut-off; still retrievable from memory"
+                item.state, item.reason = ItemState.OVER_BUDGET, "older than the cut-off; still retrievable from memory"
             else:
                 history_room -= item.tokens + overhead
             history_items.append(item)
@@ -625,7 +628,8 @@ class WindowBuilder:
             # Estimates ran over: drop the oldest included turn, else the weakest note.
             oldest = next((i for i in history_items if i.included), None)
             if oldest is not None:
-                oldest.state, oldest.reason = "over_budget", "older than the cut-off; still retrievable from memory"
+                oldest.state = ItemState.OVER_BUDGET
+                oldest.reason = "older than the cut-off; still retrievable from memory"
                 self._start_at_a_question(history_items)
             elif note_hits:
                 note_hits.pop()
@@ -645,13 +649,13 @@ class WindowBuilder:
         every turn, so llama.cpp re-reads the whole history; a cut that jumps
         in steps keeps the prefix (and the KV cache) for several turns.
         """
-        first = next((n for n, i in enumerate(history_items) if i.state == "included"), None)
+        first = next((n for n, i in enumerate(history_items) if i.state == ItemState.INCLUDED), None)
         if first is None:
             return
         aligned = -(-first // CUTOFF_STEP) * CUTOFF_STEP
         for item in history_items[first:aligned]:
-            if item.state == "included" and item is not history_items[-1]:
-                item.state = "over_budget"
+            if item.state == ItemState.INCLUDED and item is not history_items[-1]:
+                item.state = ItemState.OVER_BUDGET
                 item.reason = (
                     "left out with the older turns, so the prompt's start stays the same for a few turns; "
                     "still retrievable from memory"
@@ -661,11 +665,11 @@ class WindowBuilder:
     def _start_at_a_question(history_items: list[ContextItem]) -> None:
         """The cut-off falls between turns: a reply whose question was cut goes with it."""
         for n, item in enumerate(history_items[:-1]):
-            if item.state != "included":
+            if item.state != ItemState.INCLUDED:
                 continue
-            if item.role != "assistant" or not any(i.state == "over_budget" for i in history_items[:n]):
+            if item.role != "assistant" or not any(i.state == ItemState.OVER_BUDGET for i in history_items[:n]):
                 return
-            item.state = "over_budget"
+            item.state = ItemState.OVER_BUDGET
             item.reason = "its question is older than the cut-off, so the reply goes too; still retrievable"
 
     def _assemble(
@@ -710,7 +714,7 @@ class WindowBuilder:
                 "memory",
                 h.memory.display(),
                 0,
-                state="in_conversation",
+                state=ItemState.IN_CONVERSATION,
                 reason="already in the conversation: the message itself is in the window, so it is not repeated",
                 source=f"memory:{h.memory.id}",
                 role="user",
@@ -724,7 +728,7 @@ class WindowBuilder:
                 "memory",
                 h.memory.display(),
                 h.tokens,
-                state="below_floor",
+                state=ItemState.BELOW_FLOOR,
                 reason=h.reason,
                 source=f"memory:{h.memory.id}",
                 role="user",

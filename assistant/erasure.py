@@ -18,15 +18,15 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.kinds import ItemState
 from assistant.ledger import TABLES, Erased
+from assistant.ledger import Erasure as Erasure  # where it was first defined
 
 if TYPE_CHECKING:
-    from assistant.backup import Backups
-    from assistant.store import Store
+    from assistant.store import BackupShelf, Store
 
 # More to write in an edit's own transaction (an approved suggestion's status).
 Also = Callable[[sqlite3.Connection], None]
@@ -38,18 +38,6 @@ log = logging.getLogger(__name__)
 FORGOTTEN = "[forgotten]"
 EDITED = "[edited]"
 PROMPT_GONE = "[This prompt was erased: it quoted something you forgot.]"
-
-
-@dataclass(frozen=True)
-class Erasure:
-    """What one forget removed: memory ids and message ids (both closed over each other)."""
-
-    memory_ids: tuple[int, ...]
-    message_ids: tuple[int, ...]
-
-    @property
-    def sources(self) -> set[str]:
-        return {f"memory:{i}" for i in self.memory_ids} | {f"message:{i}" for i in self.message_ids}
 
 
 def _ids(rows: Iterable[Any]) -> list[int]:
@@ -172,7 +160,7 @@ def _redact(
         if src in sources or (own_turn and item.get("kind") == "message" and src is None):
             item["text"] = replacement
             if replacement == FORGOTTEN:
-                item["state"], item["reason"] = "forgotten", "forgotten by you"
+                item["state"], item["reason"] = ItemState.FORGOTTEN, "forgotten by you"
             changed = True
     for part in parts:
         if part[0] in sources:
@@ -268,7 +256,7 @@ def forget(
     *,
     memory_ids: Iterable[int] = (),
     message_ids: Iterable[int] = (),
-    backups: Backups | None,
+    backups: BackupShelf | None,
     index: SaveIndex | None = None,
 ) -> Erasure:
     """Erase memories and messages for good: one transaction, then the journalled slow steps. The ids
@@ -288,7 +276,7 @@ def edit(
     message_id: int | None,
     new_text: str,
     *,
-    backups: Backups | None,
+    backups: BackupShelf | None,
     then: Also | None = None,
 ) -> None:
     """Change a memory's (and its message's) text; the old text leaves records, index and backups.
@@ -325,7 +313,25 @@ def apply_edit(conn: sqlite3.Connection, memory_id: int, message_id: int | None,
     edit_rows(conn, memory_id, message_id, new_text)
 
 
-def resume(store: Store, backups: Backups | None) -> int:
+def keep_ledger(store: Store) -> None:
+    """At open: a database older than the ledger starts it with every id it has lost (all erased:
+    only forgetting deletes rows); no new row may take an id the ledger names (a fresh database in
+    a data dir that had one)."""
+    try:
+        if not store.ledger.exists():
+            store.ledger.record(gaps(store.db.conn))
+        erased = store.ledger.read()
+    except OSError as exc:  # read-only media: reading works, a forget will say what is wrong
+        log.info("could not keep %s: %s", store.ledger.path, exc)
+        return
+    have = watermarks(store.db.conn)
+    want = {t: erased.high(t) for t in ("memories", "messages", "conversations") if erased.high(t) > have.get(t, 0)}
+    if want:
+        with store.write() as db:
+            raise_watermarks(db.conn, want)
+
+
+def resume(store: Store, backups: BackupShelf | None) -> int:
     """Complete forgets and edits that a killed process left half-done; returns how many. The saved
     vector index is rewritten too: no MemoryStore is open yet, and the next command may open none."""
     jobs = pending(store.db.conn)
@@ -353,7 +359,7 @@ def _finish(
     store: Store,
     job: int | None,
     erasure: Erasure,
-    backups: Backups | None,
+    backups: BackupShelf | None,
     *,
     kind: str = "forget",
     index: SaveIndex | None = None,
@@ -498,7 +504,7 @@ def raise_watermarks(conn: sqlite3.Connection, highs: dict[str, int]) -> None:
             )
 
 
-def _edit_backups(store: Store, erasure: Erasure, backups: Backups) -> None:
+def _edit_backups(store: Store, erasure: Erasure, backups: BackupShelf) -> None:
     memory_id = erasure.memory_ids[0]
     message_id = erasure.message_ids[0] if erasure.message_ids else None
     rows = store.query("SELECT text FROM memories WHERE id = ?", [memory_id])

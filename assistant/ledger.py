@@ -8,7 +8,7 @@ again in the database it puts back and in every backup (``erasure.settle``).
 It lives at ``<database>.erased`` (``glassmind.db.erased`` in the data dir): beside the database,
 so it is no part of any copy a backup takes, and kept by a restore. It holds row ids only -- never
 text and never a hash of text (a hash of a short secret can be guessed by trying them all). An id
-names one row for good: ``Store.new_id`` gives each new row an id above the table's watermark
+names one row for good: ``repository.new_id`` gives each new row an id above the table's watermark
 (``id_watermark``, the highest id the table ever had, kept in the same transaction), and every open
 and every restore raise the watermark above the ledger's ids, so no id is given twice, even to a
 fresh database in the same data dir.
@@ -121,3 +121,15 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((lo, hi))
     return out
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one forget removed: memory ids and message ids (both closed over each other)."""
+
+    memory_ids: tuple[int, ...]
+    message_ids: tuple[int, ...]
+
+    @property
+    def sources(self) -> set[str]:
+        return {f"memory:{i}" for i in self.memory_ids} | {f"message:{i}" for i in self.message_ids}

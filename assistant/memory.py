@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant import erasure
+from assistant import erasure, repository
+from assistant.kinds import MemoryKind, MemorySource
 from assistant.store import Store, now_iso
 from assistant.text import clean_input, is_blank, strip_invisible
 from assistant.vector_index import Progress, VectorIndex
@@ -32,19 +33,19 @@ MAX_MEMORY_CHARS = 20_000
 EMBED_FORMAT = "line-v1"
 LOG_KEEP = 50_000  # vector_changes rows kept behind the saved index
 # The source of a message's memory: shown in its conversation, or an answer Regenerate set aside
-# (searchable and forgettable, never retrieved into a prompt).
-CHAT, ALTERNATIVE = "chat", "alternative"
+# (searchable and forgettable, never retrieved into a prompt). Aliases of assistant.kinds' members.
+CHAT, ALTERNATIVE = MemorySource.CHAT, MemorySource.ALTERNATIVE
 
 
 @dataclass(frozen=True)
 class Memory:
     id: int
-    kind: str
+    kind: MemoryKind
     text: str
     speaker: str | None
     conversation_id: int | None
     message_id: int | None
-    source: str | None
+    source: MemorySource | str | None  # an imported note may carry a source of its own
     created: str
     updated: str | None
     pinned: bool
@@ -88,7 +89,10 @@ def _day_label(day: str) -> str:
 
 
 def _memory(row: dict[str, Any]) -> Memory:
-    return Memory(**{**row, "pinned": bool(row["pinned"]), "excluded": bool(row["excluded"])})
+    return Memory(**{
+        **row, "kind": MemoryKind(row["kind"]), "source": MemorySource.parse(row["source"]),
+        "pinned": bool(row["pinned"]), "excluded": bool(row["excluded"]),
+    })
 
 
 # A memory row's columns in Memory's order: get_many (part of every retrieval) builds its
@@ -96,12 +100,15 @@ def _memory(row: dict[str, Any]) -> Memory:
 _FIELDS = [f.name for f in fields(Memory)]
 _COLUMNS = ", ".join(_FIELDS)
 _FLAGS = (_FIELDS.index("pinned"), _FIELDS.index("excluded"))
+_KIND, _SOURCE = _FIELDS.index("kind"), _FIELDS.index("source")
 
 
 def _memory_of(values: Sequence[Any]) -> Memory:
     row = list(values)
     for i in _FLAGS:
         row[i] = bool(row[i])
+    row[_KIND] = MemoryKind(row[_KIND])
+    row[_SOURCE] = MemorySource.parse(row[_SOURCE])
     return Memory(*row)
 
 
@@ -327,11 +334,7 @@ class MemoryStore:
                 for i, m in enumerate(memories)
                 if m.id in alive
             ]
-            if rows:
-                db.table("memory_vectors").upsert_all(rows, pk="memory_id")
-                db.conn.executemany(
-                    "INSERT INTO vector_changes (memory_id, op) VALUES (?, 'add')", [(r["memory_id"],) for r in rows]
-                )
+            repository.save_vectors(db, rows)
         self.sync_index()
 
     def flush(self) -> None:
@@ -343,14 +346,9 @@ class MemoryStore:
             return
         sha = self.index.save()
         record = {"model": self.model_key, "dim": self.embedder.dim, "generation": self._generation, "sha256": sha}
-        with self.store.write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('vector_index', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [json.dumps(record)],
-            )
+        with self.store.write() as tx:
             # Keep a long tail of the log for processes whose index is a little behind.
-            db.execute("DELETE FROM vector_changes WHERE seq <= ?", [self._generation - LOG_KEEP])
+            repository.save_index_record(tx, record, keep_log_after=self._generation - LOG_KEEP)
         self._dirty = False
 
     # -- reading ----------------------------------------------------------------
@@ -396,8 +394,8 @@ class MemoryStore:
         self,
         text: str,
         *,
-        kind: str = "note",
-        source: str = "user",
+        kind: str = MemoryKind.NOTE,
+        source: str = MemorySource.USER,
         speaker: str | None = None,
         conversation_id: int | None = None,
         message_id: int | None = None,
@@ -427,7 +425,7 @@ class MemoryStore:
             self._store_vectors(memories)
         return memories
 
-    def insert_rows(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Memory]:
+    def insert_rows(self, db: repository.Transaction, items: Sequence[dict[str, Any]]) -> list[Memory]:
         """Insert memory rows inside the caller's open write (no embedding: ``embed_pending`` does it).
 
         FTS5 indexes them at once (triggers), so they are searchable by keyword even if the
@@ -435,14 +433,14 @@ class MemoryStore:
         """
         memories = []
         for item in items:
-            kind = item.get("kind", "note")
+            kind = MemoryKind(item.get("kind", MemoryKind.NOTE))
             row = {
                 "kind": kind,
-                "text": clean_text(item["text"]) if kind == "note" else item["text"],
+                "text": clean_text(item["text"]) if kind == MemoryKind.NOTE else item["text"],
                 "speaker": item.get("speaker"),
                 "conversation_id": item.get("conversation_id"),
                 "message_id": item.get("message_id"),
-                "source": item.get("source", "user"),
+                "source": MemorySource.parse(item.get("source", MemorySource.USER)),
                 "created": item.get("created") or now_iso(),
                 "updated": None,
                 "pinned": int(bool(item.get("pinned"))),
@@ -450,7 +448,7 @@ class MemoryStore:
                 "note_type": item.get("note_type"),
                 "event_date": item.get("event_date"),
             }
-            mid = self.store.insert(db, "memories", row)
+            mid = repository.add_memory(db, row)
             memories.append(_memory({**row, "id": mid}))
         return memories
 
@@ -467,17 +465,15 @@ class MemoryStore:
         ids = list(ids)
         self._set_flag(ids, "excluded", excluded)
         # A message's memory and the message share the flag.
-        with self.store.write() as db:
-            for memory in self.get_many(ids).values():
-                if memory.message_id is not None:
-                    db.execute("UPDATE messages SET excluded = ? WHERE id = ?", [int(excluded), memory.message_id])
+        with self.store.write() as tx:
+            messages = [m.message_id for m in self.get_many(ids).values() if m.message_id is not None]
+            repository.set_messages_excluded(tx, messages, excluded)
 
     def _set_flag(self, ids: Iterable[int], column: str, value: bool) -> None:
         ids = list(ids)
         self._require(ids)
-        with self.store.write() as db:
-            for mid in ids:
-                db.table("memories").update(mid, {column: int(value), "updated": now_iso()})
+        with self.store.write() as tx:
+            repository.set_memory_flag(tx, ids, column, value)
 
     def edit(self, memory_id: int, text: str, *, then: erasure.Also | None = None) -> Memory:
         """Change a memory's text; it is re-embedded and re-indexed, and the old text leaves the
@@ -523,7 +519,7 @@ def message_item(row: dict[str, Any]) -> dict[str, Any]:
     """The memory row that makes a stored message long-term memory."""
     return {
         "text": row["content"],
-        "kind": "message",
+        "kind": MemoryKind.MESSAGE,
         "source": ALTERNATIVE if row.get("alternative_of") is not None else CHAT,
         "speaker": row["role"],
         "conversation_id": row["conversation_id"],

@@ -1,54 +1,182 @@
-"""Curation by name: the one table the desktop app's engine (and any other front end) dispatches
-through, with what each operation changes, so the views know what to read again."""
+"""Curation as typed commands: each is a frozen value a front end sends (the desktop app's engine
+runs them), says what it changes so the views know what to read again, and applies itself.
+
+A front end builds ``Pin((3, 5))`` or ``EditMemory(3, "new text")`` and hands it to ``run``; no
+operation is named by a string, and mypy checks every argument.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from assistant.app import Assistant
 
-MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS = "memories", "messages", "conversations", "suggestions"
+
+class Changed(StrEnum):
+    """What a command changed: the views showing it read it again."""
+
+    MEMORIES = "memories"
+    MESSAGES = "messages"
+    CONVERSATIONS = "conversations"
+    SUGGESTIONS = "suggestions"
 
 
-def _rename(app: Assistant, args: tuple[int, str]) -> None:
-    app.store.rename_conversation(*args)
+MEMORIES, MESSAGES = Changed.MEMORIES, Changed.MESSAGES
+CONVERSATIONS, SUGGESTIONS = Changed.CONVERSATIONS, Changed.SUGGESTIONS
+_EVERYTHING = frozenset(Changed)
 
 
-OPERATIONS: dict[str, tuple[Callable[[Assistant, Any], object], frozenset[str]]] = {
-    "pin": (lambda app, ids: app.memories.set_pinned(ids, True), frozenset({MEMORIES})),
-    "unpin": (lambda app, ids: app.memories.set_pinned(ids, False), frozenset({MEMORIES})),
-    "exclude": (lambda app, ids: app.memories.set_excluded(ids, True), frozenset({MEMORIES, MESSAGES})),
-    "include": (lambda app, ids: app.memories.set_excluded(ids, False), frozenset({MEMORIES, MESSAGES})),
-    "edit": (lambda app, args: app.memories.edit(*args), frozenset({MEMORIES, MESSAGES, CONVERSATIONS})),
-    "forget": (
-        lambda app, ids: app.memories.forget(ids), frozenset({MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS})
-    ),
-    "add": (lambda app, text: app.memories.add(text), frozenset({MEMORIES})),
-    "remember": (lambda app, message_id: app.remember(message_id), frozenset({MEMORIES})),
-    "exclude_message": (lambda app, mid: app.set_message_excluded(mid, True), frozenset({MEMORIES, MESSAGES})),
-    "include_message": (lambda app, mid: app.set_message_excluded(mid, False), frozenset({MEMORIES, MESSAGES})),
-    "delete_conversation": (
-        lambda app, cid: app.delete_conversation(cid), frozenset({MEMORIES, MESSAGES, CONVERSATIONS, SUGGESTIONS})
-    ),
-    "approve_suggestion": (
-        lambda app, args: app.suggestions.approve(*args), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
-    ),
-    "reject_suggestion": (lambda app, sid: app.suggestions.reject(sid), frozenset({SUGGESTIONS})),
-    "approve_all_suggestions": (
-        lambda app, _args: app.suggestions.approve_all(), frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
-    ),
-    "choose_alternative": (lambda app, mid: app.choose_alternative(mid), frozenset({MEMORIES, MESSAGES})),
-    "rename_conversation": (_rename, frozenset({CONVERSATIONS})),
-}
+@dataclass(frozen=True)
+class Curation:
+    """A curation command: ``changes`` is what it changes, ``apply`` does it."""
+
+    changes: ClassVar[frozenset[Changed]]
+
+    def apply(self, app: Assistant) -> None:
+        raise NotImplementedError
 
 
-def run(app: Assistant, name: str, args: Any) -> frozenset[str]:
-    """Do operation ``name``; returns what it changed ("memories", "messages", "conversations")."""
-    try:
-        operation, changes = OPERATIONS[name]
-    except KeyError:
-        raise ValueError(f"no curation operation {name!r}") from None
-    operation(app, args)
-    return changes
+@dataclass(frozen=True)
+class Pin(Curation):
+    """Pin (or unpin) memories: always in the prompt while they fit."""
+
+    ids: tuple[int, ...]
+    pinned: bool = True
+    changes = frozenset({MEMORIES})
+
+    def apply(self, app: Assistant) -> None:
+        app.memories.set_pinned(self.ids, self.pinned)
+
+
+@dataclass(frozen=True)
+class Exclude(Curation):
+    """Leave memories out of what the model reads (or include them again); a message's memory
+    excludes the message too."""
+
+    ids: tuple[int, ...]
+    excluded: bool = True
+    changes = frozenset({MEMORIES, MESSAGES})
+
+    def apply(self, app: Assistant) -> None:
+        app.memories.set_excluded(self.ids, self.excluded)
+
+
+@dataclass(frozen=True)
+class EditMemory(Curation):
+    memory_id: int
+    text: str
+    changes = frozenset({MEMORIES, MESSAGES, CONVERSATIONS})
+
+    def apply(self, app: Assistant) -> None:
+        app.memories.edit(self.memory_id, self.text)
+
+
+@dataclass(frozen=True)
+class Forget(Curation):
+    """Erase memories for good (with the messages they are)."""
+
+    ids: tuple[int, ...]
+    changes = _EVERYTHING
+
+    def apply(self, app: Assistant) -> None:
+        app.memories.forget(self.ids)
+
+
+@dataclass(frozen=True)
+class AddNote(Curation):
+    text: str
+    changes = frozenset({MEMORIES})
+
+    def apply(self, app: Assistant) -> None:
+        app.memories.add(self.text)
+
+
+@dataclass(frozen=True)
+class Remember(Curation):
+    """Keep a chat message as a note."""
+
+    message_id: int
+    changes = frozenset({MEMORIES})
+
+    def apply(self, app: Assistant) -> None:
+        app.remember(self.message_id)
+
+
+@dataclass(frozen=True)
+class ExcludeMessage(Curation):
+    message_id: int
+    excluded: bool = True
+    changes = frozenset({MEMORIES, MESSAGES})
+
+    def apply(self, app: Assistant) -> None:
+        app.set_message_excluded(self.message_id, self.excluded)
+
+
+@dataclass(frozen=True)
+class DeleteConversation(Curation):
+    conversation_id: int
+    changes = _EVERYTHING
+
+    def apply(self, app: Assistant) -> None:
+        app.delete_conversation(self.conversation_id)
+
+
+@dataclass(frozen=True)
+class RenameConversation(Curation):
+    conversation_id: int
+    title: str
+    changes = frozenset({CONVERSATIONS})
+
+    def apply(self, app: Assistant) -> None:
+        app.store.rename_conversation(self.conversation_id, self.title)
+
+
+@dataclass(frozen=True)
+class ChooseAlternative(Curation):
+    """Show another answer Regenerate kept in place of the last reply."""
+
+    message_id: int
+    changes = frozenset({MEMORIES, MESSAGES})
+
+    def apply(self, app: Assistant) -> None:
+        app.choose_alternative(self.message_id)
+
+
+@dataclass(frozen=True)
+class ApproveSuggestion(Curation):
+    """Keep a suggested note, as suggested or as the user edited it."""
+
+    suggestion_id: int
+    text: str | None = None
+    changes = frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
+
+    def apply(self, app: Assistant) -> None:
+        app.suggestions.approve(self.suggestion_id, self.text)
+
+
+@dataclass(frozen=True)
+class RejectSuggestion(Curation):
+    suggestion_id: int
+    changes = frozenset({SUGGESTIONS})
+
+    def apply(self, app: Assistant) -> None:
+        app.suggestions.reject(self.suggestion_id)
+
+
+@dataclass(frozen=True)
+class ApproveAllSuggestions(Curation):
+    """Approve every pending suggestion that carries no flag."""
+
+    changes = frozenset({MEMORIES, MESSAGES, SUGGESTIONS})
+
+    def apply(self, app: Assistant) -> None:
+        app.suggestions.approve_all()
+
+
+def run(app: Assistant, command: Curation) -> frozenset[Changed]:
+    """Do ``command``; returns what it changed."""
+    command.apply(app)
+    return command.changes

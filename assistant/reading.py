@@ -19,8 +19,9 @@ from assistant import paths
 from assistant.context import WindowView
 from assistant.impact import Impact, impacts
 from assistant.memory import Memory
+from assistant.opening import open_store
 from assistant.settings import Settings
-from assistant.store import AnswerChoice, Conversation, Message, Store
+from assistant.store import AnswerChoice, Conversation, Message
 from models.errors import NotFoundError
 from models.registry import ModelEntry, ModelRegistry
 
@@ -76,7 +77,7 @@ class Reader:
 
     def __init__(self, data_dir: Path | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir else paths.data_dir()
-        self.store = Store(paths.database_path(self.data_dir))
+        self.store = open_store(paths.database_path(self.data_dir))
 
     def close(self) -> None:
         self.store.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.kinds import MemoryKind
 from assistant.memory import ALTERNATIVE, Memory, MemoryStore
 from assistant.periods import period_of, periods_in
 
@@ -289,7 +290,8 @@ class Retriever:
         ``small_talk``: the query holds nothing but greetings and small talk, whose meaning is close
         to every other greeting; then closeness of meaning alone is no evidence. ``personal``: the query
         asks about the user's own things, where the user's words need only FLOOR_DENSE_WORD."""
-        margin = ASSISTANT_MARGIN if hit.memory.speaker == "assistant" and hit.memory.kind == "message" else 0.0
+        by_assistant = hit.memory.speaker == "assistant" and hit.memory.kind == MemoryKind.MESSAGE
+        margin = ASSISTANT_MARGIN if by_assistant else 0.0
         dense = hit.dense if hit.dense is not None else -1.0
         # A memory from the period the message names ("in June 2023") counts as one more word.
         words = hit.distinctive + (1 if hit.period else 0)
@@ -308,7 +310,7 @@ class Retriever:
         anchors = [h for h in hits.values() if self._anchor(h, small_talk, personal)]
         near: set[tuple[int | None, int]] = set()
         for h in anchors:
-            if h.memory.kind == "message":
+            if h.memory.kind == MemoryKind.MESSAGE:
                 for mid in range(h.memory.id - self.context_window, h.memory.id + self.context_window + 1):
                     near.add((h.memory.conversation_id, mid))
         best = max((h.fused for h in anchors), default=0.0)
@@ -316,7 +318,7 @@ class Retriever:
         for mid, hit in list(hits.items()):
             keep = bool(anchors) and (
                 self._anchor(hit, small_talk, personal)
-                or (hit.memory.kind == "message" and (hit.memory.conversation_id, mid) in near)
+                or (hit.memory.kind == MemoryKind.MESSAGE and (hit.memory.conversation_id, mid) in near)
                 or (hit.dense or -1.0) >= FLOOR_KEEP
                 or hit.fused >= FLOOR_RELATIVE * best
             )
@@ -406,7 +408,7 @@ class Retriever:
             memory = rows.get(mid)
             if memory is None or not _usable(memory, include_pinned):
                 continue
-            if memory.speaker == "assistant" and memory.kind == "message":
+            if memory.speaker == "assistant" and memory.kind == MemoryKind.MESSAGE:
                 score *= ASSISTANT_SHARE
             period = period_of(memory.created, periods)
             if period is not None:
@@ -481,7 +483,7 @@ class Retriever:
             return {}
         gains: dict[int, float] = {}
         for mid, memory in rows.items():
-            if memory.kind != "message":
+            if memory.kind != MemoryKind.MESSAGE:
                 continue
             best = 0.0
             for other in range(mid - self.context_window, mid + self.context_window + 1):
@@ -489,7 +491,7 @@ class Retriever:
                 if (
                     other != mid
                     and near is not None
-                    and near.kind == "message"
+                    and near.kind == MemoryKind.MESSAGE
                     and _usable(near, include_pinned=True)
                     and near.conversation_id == memory.conversation_id
                 ):
@@ -500,7 +502,7 @@ class Retriever:
 
     def _add_neighbors(self, hits: dict[int, Hit], skip: set[int], include_pinned: bool) -> None:
         """The turns just before and after a message hit often hold the rest of the answer."""
-        seeds = sorted((h for h in hits.values() if h.memory.kind == "message"), key=lambda h: -h.fused)[:12]
+        seeds = sorted((h for h in hits.values() if h.memory.kind == MemoryKind.MESSAGE), key=lambda h: -h.fused)[:12]
         n = self.neighbors
         # One read for every seed's neighbourhood (it was one query per seed).
         near = self.memories.get_many(
@@ -511,7 +513,7 @@ class Retriever:
             m = seed.memory
             for mid in range(m.id - n, m.id + n + 1):
                 other = near.get(mid)
-                if mid == m.id or other is None or other.kind != "message":
+                if mid == m.id or other is None or other.kind != MemoryKind.MESSAGE:
                     continue
                 if other.conversation_id != m.conversation_id:
                     continue
@@ -531,7 +533,7 @@ class Retriever:
         parts = []
         if hit.via == "neighbor":
             parts.append("next to a match")
-        if hit.memory.speaker == "assistant" and hit.memory.kind == "message":
+        if hit.memory.speaker == "assistant" and hit.memory.kind == MemoryKind.MESSAGE:
             parts.append("said by Glassmind, so ranked below what you said")
         if hit.matched:
             parts.append("matched " + ", ".join(f"'{w}'" for w in hit.matched))

@@ -6,6 +6,7 @@ SQLite is the source of truth. The database is opened in WAL mode with
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import json
@@ -13,16 +14,17 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
-from assistant import erasure
-from assistant.backup import Backups
-from assistant.ledger import Ledger
+from assistant import repository
+from assistant.ledger import Erasure, Ledger
 from assistant.migrations import migrate, pending_migrations
+from assistant.repository import now_iso as now_iso  # where callers have always found it
 from models.errors import NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,6 @@ def conversation_title(text: str) -> str:
     """A conversation's title made from its first message: the first 48 characters on one line."""
     line = " ".join(text.split())
     return line[:48] + ("…" if len(line) > 48 else "")
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,39 @@ class TurnRecord:
     prompt_parts: str | None = None  # JSON [source, text, is_template] parts; see assistant/erasure.py
 
 
-def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> StoreError:
+class BackupFile(Protocol):
+    """One backup (assistant/backup.py's Backup)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def created(self) -> dt.datetime: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    def describe(self) -> str: ...
+
+
+class BackupShelf(Protocol):
+    """The backups beside the database (assistant/backup.py's Backups), as the store holds them: it
+    names the newest in what it says and takes one before a migration; what else they do (rewrite
+    themselves after a forget, restore) is for the modules above the store, which open it with them
+    (assistant/opening.py)."""
+
+    dir: Path
+    notices: builtins.list[str]
+
+    def list(self) -> Sequence[BackupFile]: ...
+    def make(self, conn: sqlite3.Connection, reason: str) -> BackupFile: ...
+    def maybe_daily(self, conn: sqlite3.Connection) -> BackupFile | None: ...
+    def remove_strays(self) -> int: ...
+    def scrub(self, done: Erasure) -> None: ...
+    def rewrite(self, change: Callable[[sqlite3.Connection], None]) -> None: ...
+    def restore(self, name: str | None, db_path: Path) -> BackupFile: ...
+
+
+def _explain(exc: sqlite3.Error, path: Path, backups: BackupShelf | None = None) -> StoreError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return StoreError(
@@ -121,15 +151,18 @@ def _explain(exc: sqlite3.Error, path: Path, backups: Backups | None = None) -> 
 
 
 class Store:
-    """One connection to the Glassmind database; methods are safe to call from several threads."""
+    """One connection to the Glassmind database; methods are safe to call from several threads.
+
+    Opened as the app opens it by ``assistant.opening.open_store``: with its backups, after the
+    forgets a kill interrupted are finished."""
 
     # How long a write waits for another process's transaction before it says the database is busy.
     lock_timeout_s = 5.0
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, backups: BackupShelf) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self.backups = Backups(self.path.parent / "backups")
+        self.backups = backups
         self.ledger = Ledger(self.path)  # what was erased, outside every copy (assistant/ledger.py)
         self._commits_file = self.path.with_name(self.path.name + ".commits")
         self._commits_fd: int | None = None  # kept open: see _write_commits
@@ -156,19 +189,14 @@ class Store:
             self.migrations_applied = migrate(self.db)
             self._counting = True
             self._check_lost_commits()
-            self._keep_ledger()
         except sqlite3.Error as exc:
             raise _explain(exc, self.path, self.backups) from exc
-        self.backups.remove_strays()
         restore_tmp = self.path.with_name(self.path.name + ".restore")
         restore_tmp.unlink(missing_ok=True)  # a restore killed before its rename
         restore_tmp.with_name(restore_tmp.name + "-journal").unlink(missing_ok=True)
-        erasure.resume(self, self.backups)  # before a backup is taken: it must not keep what was forgotten
         self.damaged = bool(problems)
         if problems:
             self.notices.append(self._damage_notice(problems[0]))
-        else:  # a damaged database is not backed up: its copy would push a good backup out
-            self.backups.maybe_daily(conn)
 
     def _damage_notice(self, problem: str) -> str:
         """What the integrity check at open found, said once, with the way back."""
@@ -183,23 +211,6 @@ class Store:
             f"The database {self.path} is damaged (SQLite's check found: {problem[:120]}); what it shows may be "
             f"incomplete: {restore}."
         )
-
-    def _keep_ledger(self) -> None:
-        """A database older than the ledger starts it with every id it has lost (all erased: only
-        forgetting deletes rows); no new row may take an id the ledger names (a fresh database in
-        a data dir that had one)."""
-        try:
-            if not self.ledger.exists():
-                self.ledger.record(erasure.gaps(self.db.conn))
-            erased = self.ledger.read()
-        except OSError as exc:  # read-only media: reading works, a forget will say what is wrong
-            log.info("could not keep %s: %s", self.ledger.path, exc)
-            return
-        have = erasure.watermarks(self.db.conn)
-        want = {t: erased.high(t) for t in ("memories", "messages", "conversations") if erased.high(t) > have.get(t, 0)}
-        if want:
-            with self.write() as db:
-                erasure.raise_watermarks(db.conn, want)
 
     def _refuse_emptied_file(self) -> None:
         """A 0-byte database that held data once is damage, not a fresh start: never overwrite it."""
@@ -289,6 +300,10 @@ class Store:
             except sqlite3.Error as exc:
                 raise _explain(exc, self.path, self.backups) from exc
 
+    def explain(self, exc: sqlite3.Error) -> StoreError:
+        """What a SQLite error on this database means to the user, as one sentence with the way out."""
+        return _explain(exc, self.path, self.backups)
+
     def close(self) -> None:
         with self._lock:
             self._close_commits()
@@ -300,36 +315,6 @@ class Store:
     def write(self) -> _Write:
         """A transaction under the store lock; sqlite errors become StoreError."""
         return _Write(self)
-
-    @staticmethod
-    def new_id(db: sqlite_utils.Database, table: str) -> int:
-        """The next id for ``table`` inside an open write: above every id it ever had, so a
-        forgotten id is never given to a new row (a cache keyed by it cannot mistake the two)."""
-        row = db.execute(
-            f"SELECT max((SELECT high FROM id_watermark WHERE name = ?), coalesce((SELECT max(id) FROM {table}), 0))",
-            [table],
-        ).fetchone()
-        new = int(row[0] or 0) + 1
-        db.execute(
-            "INSERT INTO id_watermark (name, high) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET high = excluded.high",
-            [table, new],
-        )
-        return new
-
-    @classmethod
-    def insert(cls, db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
-        """Insert ``row`` under a never-used id inside an open write; returns the id."""
-        rid = cls.new_id(db, table)
-        values = {"id": rid, **row}
-        if all(v is None or isinstance(v, (str, int, float, bytes)) for v in values.values()):
-            # Plain values: one INSERT, without sqlite-utils' per-call look-ups (part of every turn).
-            columns = ", ".join(f'"{c}"' for c in values)
-            db.execute(
-                f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(values))})', list(values.values())
-            )
-        else:
-            db.table(table).insert(values)
-        return rid
 
     def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """Like ``query``, as plain tuples: for the reads on every turn's path."""
@@ -359,16 +344,15 @@ class Store:
             return default
 
     def set_setting(self, key: str, value: Any) -> None:
-        with self.write() as db:
-            db.table("settings").upsert({"key": key, "value": json.dumps(value)}, pk="key")
+        with self.write() as tx:
+            repository.save_setting(tx, key, value)
 
     # -- conversations ---------------------------------------------------------
 
     def create_conversation(self, title: str = "New conversation", *, model: str | None = None) -> Conversation:
-        stamp = now_iso()
-        with self.write() as db:
-            cid = self.insert(db, "conversations", {"title": title, "created": stamp, "updated": stamp, "model": model})
-        return self.conversation(int(cid))
+        with self.write() as tx:
+            cid = repository.add_conversation(tx, title=title, created=now_iso(), model=model)
+        return self.conversation(cid)
 
     def conversation(self, conversation_id: int) -> Conversation:
         rows = self.query("SELECT * FROM conversations WHERE id = ?", [conversation_id])
@@ -391,8 +375,8 @@ class Store:
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self.conversation(conversation_id)
-        with self.write() as db:
-            db.table("conversations").update(conversation_id, {"title": title.strip() or "Untitled"})
+        with self.write() as tx:
+            repository.rename_conversation(tx, conversation_id, title.strip() or "Untitled")
 
     # -- messages --------------------------------------------------------------
 
@@ -400,15 +384,15 @@ class Store:
         """Insert many messages at once (import, benchmarks); each row has role, content, created."""
         self.conversation(conversation_id)
         ids = []
-        with self.write() as db:
+        with self.write() as tx:
             for row in rows:
-                ids.append(self.insert(db, "messages", {"conversation_id": conversation_id, **row}))
+                ids.append(repository.add_message(tx, {"conversation_id": conversation_id, **row}))
         return ids
 
     def update_message(self, message_id: int, **fields: Any) -> Message:
         self.message(message_id)
-        with self.write() as db:
-            db.table("messages").update(message_id, fields)
+        with self.write() as tx:
+            repository.update_message(tx, message_id, fields)
         return self.message(message_id)
 
     def message(self, message_id: int) -> Message:
@@ -475,37 +459,6 @@ class Store:
         return [int(r["id"]) for r in rows]
 
     # -- turn records ------------------------------------------------------------
-
-    def record_turn(
-        self,
-        *,
-        conversation_id: int,
-        user_message_id: int,
-        reply_message_id: int | None,
-        model: str | None,
-        n_ctx: int,
-        reserve: int,
-        prompt_tokens: int,
-        prompt: str,
-        items: list[dict[str, Any]],
-    ) -> int:
-        with self.write() as db:
-            return self.insert(
-                db,
-                "turns",
-                {
-                    "conversation_id": conversation_id,
-                    "user_message_id": user_message_id,
-                    "reply_message_id": reply_message_id,
-                    "created": now_iso(),
-                    "model": model,
-                    "n_ctx": n_ctx,
-                    "reserve": reserve,
-                    "prompt_tokens": prompt_tokens,
-                    "prompt": prompt,
-                    "items": json.dumps(items),
-                },
-            )
 
     def turn_for_message(self, message_id: int) -> TurnRecord | None:
         rows = self.query(

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.suggestions import Suggestion
 from assistant.text import clean_input
-from models.errors import GlassmindError
 
 if TYPE_CHECKING:
     from assistant.app import Assistant
@@ -79,17 +78,19 @@ def run(app: Assistant, args: argparse.Namespace) -> int:
 
 
 def suggest_after_reply(app: Assistant, conversation_id: int) -> None:
-    """`glassmind chat`: read the message just answered for notes, after the reply is printed.
-    Ctrl-C skips it; a failure here is reported and never fails the chat."""
+    """`glassmind chat`: the step after a turn (Assistant.after_turn), once the reply is printed:
+    the notes suggested from the message just answered. Ctrl-C skips it; a failure here is reported
+    and never fails the chat."""
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
-        made = app.suggest(conversation_id, cancel=cancel)
-    except GlassmindError as exc:
-        print(f"glassmind: no note suggestions this time: {exc}", file=sys.stderr)
-        return
+        after = app.after_turn(conversation_id, cancel=cancel)
     finally:
         signal.signal(signal.SIGINT, previous)
-    for s in made or []:
+    for notice in after.notices:
+        print(f"glassmind: {notice}", file=sys.stderr)
+    if after.error is not None:
+        print(f"glassmind: no note suggestions this time: {after.error}", file=sys.stderr)
+    for s in after.suggestions:
         verb = "noted" if s.status == "approved" else f"suggested note (glassmind memory approve {s.id})"
         print(f"[{verb}: {s.text}]", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant import repository
+from assistant.kinds import MemoryKind, MemorySource, SuggestionStatus
 from assistant.memory import Memory, MemoryStore, clean_text
 from assistant.note_checks import FROM_REPLY, instruction_reason
 from assistant.note_extractor import durable_statements, extract
-from assistant.store import Message, Store, now_iso
+from assistant.store import Message, Store
 from assistant.text import strip_invisible
 from models.errors import InvalidInputError, NotFoundError
 
@@ -105,7 +108,7 @@ class Suggestion:
     replaces: int | None
     replaces_text: str | None
     note_id: int | None
-    status: str
+    status: SuggestionStatus
     created: str
     flag: str | None = None
     from_reply: bool = False
@@ -323,7 +326,7 @@ class SuggestionBook:
         self.store = store
         self.memories = memories
 
-    def rows(self, status: str | None = "pending") -> list[Suggestion]:
+    def rows(self, status: str | None = SuggestionStatus.PENDING) -> list[Suggestion]:
         sql = (
             _SELECT
             + (" WHERE s.status = ?" if status else "")
@@ -352,20 +355,12 @@ class SuggestionBook:
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM messages WHERE id = ?", [message_id]).fetchone():
                 return []
-            db.execute(
-                "INSERT OR IGNORE INTO suggestion_runs (message_id, created) VALUES (?, ?)", [message_id, now_iso()]
-            )
+            repository.mark_read(db, message_id)
             for cand, replaces in proposals:
-                ids.append(Store.insert(db, "suggestions", {
-                    "text": cand.text,
-                    "kind": cand.kind,
-                    "event_date": cand.event_date,
-                    "source_message_id": cand.source_message_id,
-                    "replaces": replaces,
-                    "note_id": None,
-                    "status": "pending",
-                    "created": now_iso(),
-                }))
+                ids.append(repository.add_suggestion(
+                    db, text=cand.text, kind=cand.kind, event_date=cand.event_date,
+                    source_message_id=cand.source_message_id, replaces=replaces,
+                ))
         return [self.get(i) for i in ids]
 
     def known(self) -> tuple[list[Known], list[Known]]:
@@ -386,12 +381,9 @@ class SuggestionBook:
         self.memories.embedder.load()
         self.memories.open_index()  # the note is embedded and indexed like any other
 
-        def mark(conn: Any, note_id: int) -> None:
-            done = conn.execute(
-                "UPDATE suggestions SET status = 'approved', note_id = ?, text = ? WHERE id = ? AND status = 'pending'",
-                [note_id, text, suggestion_id],
-            ).rowcount
-            if not done:  # approved or rejected meanwhile (another window): nothing is written
+        def mark(conn: sqlite3.Connection, note_id: int) -> None:
+            # Approved or rejected meanwhile (another window): nothing is written.
+            if not repository.approve_suggestion(conn, suggestion_id, note_id, text):
                 raise InvalidInputError(f"Suggestion {suggestion_id} was already approved or rejected.")
 
         if s.replaces is not None:
@@ -401,8 +393,8 @@ class SuggestionBook:
         with self.store.write() as db:
             note = self.memories.insert_rows(db, [{
                 "text": text,
-                "kind": "note",
-                "source": "suggestion",
+                "kind": MemoryKind.NOTE,
+                "source": MemorySource.SUGGESTION,
                 "conversation_id": conversation[0]["conversation_id"] if conversation else None,
                 "note_type": s.kind,
                 "event_date": s.event_date,
@@ -413,17 +405,17 @@ class SuggestionBook:
 
     def approve_all(self) -> list[Memory]:
         """Approve every pending suggestion that carries no flag; a flagged one waits for its own Approve."""
-        return [self.approve(s.id) for s in self.rows("pending") if s.flag is None]
+        return [self.approve(s.id) for s in self.rows(SuggestionStatus.PENDING) if s.flag is None]
 
     def reject(self, suggestion_id: int) -> None:
         """Never make this note; the text stays so the same fact is not proposed again."""
         self._pending(suggestion_id)
-        with self.store.write() as db:
-            db.execute("UPDATE suggestions SET status = 'rejected' WHERE id = ?", [suggestion_id])
+        with self.store.write() as tx:
+            repository.reject_suggestion(tx, suggestion_id)
 
     def _pending(self, suggestion_id: int) -> Suggestion:
         s = self.get(suggestion_id)
-        if s.status != "pending":
+        if s.status != SuggestionStatus.PENDING:
             raise InvalidInputError(f"Suggestion {suggestion_id} was already {s.status}.")
         return s
 
@@ -438,6 +430,7 @@ def _suggestion(row: dict[str, Any]) -> Suggestion:
     row = dict(row)
     from_reply = row.pop("source_role", None) == "assistant"
     flag = instruction_reason(row["text"]) or (FROM_REPLY if from_reply else None)
+    row["status"] = SuggestionStatus(row["status"])
     return Suggestion(**row, flag=flag, from_reply=from_reply)
 
 

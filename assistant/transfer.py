@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant import repository
 from assistant.app import Assistant
 from assistant.context import MAX_MESSAGE_CHARS
 from assistant.memory import MAX_MEMORY_CHARS, clean_text, message_item
 from assistant.note_checks import instruction_reason
-from assistant.store import Message, Store, conversation_title, now_iso
+from assistant.store import Message, conversation_title, now_iso
 from assistant.suggestions import KINDS as NOTE_TYPES
 from assistant.text import clean_input
 from models.errors import InvalidInputError, StoreError
@@ -414,7 +415,7 @@ def validate_export(data: Any) -> tuple[list[_Conversation], list[_Note]]:
 # -- writing ------------------------------------------------------------------------
 
 
-def _stored_keys(db: Any) -> set[str]:
+def _stored_keys(db: repository.Transaction) -> set[str]:
     """Fingerprints of every stored conversation: its import key, and one made from its messages."""
     keys = {r[0] for r in db.execute("SELECT import_key FROM conversations WHERE import_key IS NOT NULL")}
     by_conv: dict[int, tuple[str, list[tuple[str, str, str]]]] = {
@@ -445,10 +446,8 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                 continue
             known.add(key)
             updated = max([conv.created] + [m.created for m in conv.messages])
-            cid = Store.insert(
-                db,
-                "conversations",
-                {"title": conv.title, "created": conv.created, "updated": updated, "model": None, "import_key": key},
+            cid = repository.add_conversation(
+                db, title=conv.title, created=conv.created, updated=updated, import_key=key
             )
             # The first user message names the conversation when its title was made from it.
             first_user = next((m for m in conv.messages if m.role == "user" and m.content.strip()), None)
@@ -463,7 +462,7 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                     "status": m.status,
                     "excluded": int(m.excluded),
                 }
-                mid = Store.insert(db, "messages", row)
+                mid = repository.add_message(db, row)
                 if m is title_from:
                     title_message_id = mid
                 if m.content.strip():
@@ -473,11 +472,11 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                         "conversation_id": cid, "role": "assistant", "content": a.content, "created": a.created,
                         "status": a.status, "alternative_of": mid,
                     }
-                    aid = Store.insert(db, "messages", answer)
+                    aid = repository.add_message(db, answer)
                     if a.content.strip():
                         memory_items.append(message_item({**answer, "id": aid}))
             if title_message_id:
-                db.execute("UPDATE conversations SET title_message_id = ? WHERE id = ?", [title_message_id, cid])
+                repository.title_conversation(db, cid, None, title_message_id)
             result.conversations += 1
             result.messages += len(conv.messages)
 
@@ -491,11 +490,10 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
                 if _flagged_exists(db, note):
                     result.skipped_notes += 1
                 else:
-                    Store.insert(db, "suggestions", {
-                        "text": clean_text(note.text), "kind": note.note_type or "fact", "event_date": note.event_date,
-                        "source_message_id": None, "replaces": None, "note_id": None, "status": "pending",
-                        "created": note.created or now_iso(),
-                    })
+                    repository.add_suggestion(
+                        db, text=clean_text(note.text), kind=note.note_type or "fact", event_date=note.event_date,
+                        source_message_id=None, replaces=None, created=note.created or now_iso(),
+                    )
                     result.flagged_notes += 1
                 continue
             memory_items.append(
@@ -520,13 +518,13 @@ def import_data(app: Assistant, data: Any) -> ImportResult:
     return result
 
 
-def _flagged_exists(db: Any, note: _Note) -> bool:
+def _flagged_exists(db: repository.Transaction, note: _Note) -> bool:
     """An instruction-like note imported before waits (or waited) as a suggestion: not again."""
     found = db.execute("SELECT 1 FROM suggestions WHERE text = ? LIMIT 1", [clean_text(note.text)]).fetchone()
     return found is not None
 
 
-def _note_exists(db: Any, note: _Note) -> bool:
+def _note_exists(db: repository.Transaction, note: _Note) -> bool:
     text = clean_text(note.text)  # as it was stored: without invisible characters
     if note.created is None:
         sql, params = "SELECT 1 FROM memories WHERE kind = 'note' AND text = ? LIMIT 1", [text]

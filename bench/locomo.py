@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -24,8 +26,8 @@ from typing import Any
 
 from assistant import paths
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from models.embedder import Embedder
 
 BUDGETS = (256, 512, 1024)
@@ -69,7 +71,7 @@ def evidence_ids(raw: Sequence[str]) -> list[str]:
 
 
 def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[MemoryStore, dict[int, str], float]:
-    store = Store(paths.database_path(data_dir))
+    store = open_store(paths.database_path(data_dir))
     memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
     memories.open_index()
     turns = turns_of(sample)
@@ -94,6 +96,30 @@ def ingest(data_dir: Path, embedder: Embedder, sample: dict[str, Any]) -> tuple[
     )
     elapsed = time.perf_counter() - start
     return memories, {m.id: t["dia_id"] for m, t in zip(added, turns, strict=True)}, len(turns) / elapsed
+
+
+def ingest_cached(cache: Path, embedder: Embedder, path: Path) -> tuple[MemoryStore, dict[int, str], float | None]:
+    """The conversation in ``path`` ingested into a data dir under ``cache`` that later runs reuse.
+
+    Embedding a conversation is most of a run's time; a tuning loop over retrieval settings
+    needs it once. The dir is named for the file's content, so an edited file is ingested
+    anew. Returns the store, the memory id -> dia_id map and the ingest rate (None when reused).
+    """
+    raw = path.read_bytes()
+    data_dir = cache / f"{path.stem}-{hashlib.sha256(raw).hexdigest()[:12]}"
+    done = data_dir / "dia_of.json"
+    if done.exists():
+        store = open_store(paths.database_path(data_dir))
+        memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
+        memories.open_index()
+        return memories, {int(k): str(v) for k, v in json.loads(done.read_text()).items()}, None
+    if data_dir.exists():  # an ingest that did not finish: start again
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    memories, dia_of, rate = ingest(data_dir, embedder, json.loads(raw))
+    memories.flush()
+    done.write_text(json.dumps({str(k): v for k, v in dia_of.items()}))
+    return memories, dia_of, rate
 
 
 def ingest_sessions(memories: MemoryStore, sample: dict[str, Any]) -> dict[int, str]:
@@ -127,6 +153,7 @@ def run(
     conversations: Sequence[str] = (),
     progress: bool = True,
     settings: dict[str, Any] | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     from models.llama import ChatModel
     from models.registry import bundled_model_path
@@ -150,8 +177,13 @@ def run(
     for path in files:
         sample = json.loads(path.read_text())
         with tempfile.TemporaryDirectory(prefix="glassmind-locomo-") as tmp:
-            memories, dia_of, rate = ingest(Path(tmp), embedder, sample)
-            rates.append(rate)
+            rate: float | None
+            if cache is None:
+                memories, dia_of, rate = ingest(Path(tmp), embedder, sample)
+            else:
+                memories, dia_of, rate = ingest_cached(cache, embedder, path)
+            if rate is not None:
+                rates.append(rate)
             retriever = Retriever(memories, tokenizer.count_tokens, **(settings or {}))
             questions = [q for q in sample["qa"] if q.get("category") != 5][:limit]
             for q in questions:
@@ -183,7 +215,8 @@ def run(
             str(b): round(evidence_tokens[b] / retrieved_tokens[b], 4) if retrieved_tokens[b] else 0.0 for b in BUDGETS
         },
         "questions_with_none": {str(b): empty[b] for b in BUDGETS},
-        "ingest_messages_per_s": round(sum(rates) / len(rates), 1),
+        # None when every store came from --cache (nothing was ingested in this run).
+        "ingest_messages_per_s": round(sum(rates) / len(rates), 1) if rates else None,
         "retrieval_p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
         "retrieval_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 2),
     }
@@ -197,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--conv", default="", help="only these conversations, by file name without .json (e.g. 26,30,41)"
     )
     parser.add_argument("--no-floor", action="store_true", help="without the relevance floor (as before issue #22)")
+    parser.add_argument(
+        "--cache", type=Path,
+        help="keep each conversation's embedded store in this folder and reuse it in later runs (for tuning)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -204,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     chosen = [c.strip() for c in args.conv.split(",") if c.strip()]
     settings: dict[str, Any] = {"floor": False} if args.no_floor else {}
-    result = run(args.data, limit=args.limit, conversations=chosen, progress=not args.json, settings=settings)
+    result = run(
+        args.data, limit=args.limit, conversations=chosen, progress=not args.json, settings=settings, cache=args.cache
+    )
     if args.json:
         print(json.dumps(result))
     else:
@@ -217,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               + "  (share of retrieved tokens that are evidence)")
         print("  none     " + "  ".join(f"{result['questions_with_none'][str(b)]:>6}" for b in BUDGETS)
               + "  (questions given no memory)")
-        print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
+        if result["ingest_messages_per_s"] is None:
+            print("  ingest: every store was reused from --cache")
+        else:
+            print(f"  ingest {result['ingest_messages_per_s']} messages/s (embedded and indexed)")
         print(
             f"  retrieval p50 {result['retrieval_p50_ms']} ms, p95 {result['retrieval_p95_ms']} ms "
             "(query embedding included)"

@@ -27,8 +27,8 @@ from typing import Any
 
 from assistant import paths
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from bench.locomo import ingest_sessions
 from models.embedder import Embedder
 
@@ -39,7 +39,7 @@ PARTS = ("tune", "frozen")
 
 def build_store(data_dir: Path, embedder: Embedder, locomo: Path) -> MemoryStore:
     """The fixed store the labelled messages are asked of."""
-    store = Store(paths.database_path(data_dir))
+    store = open_store(paths.database_path(data_dir))
     memories = MemoryStore(store, embedder, paths.index_dir(data_dir))
     memories.open_index()
     ingest_sessions(memories, json.loads(locomo.read_text()))

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant import paths
+from assistant import paths, repository
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
 from assistant.store import Store, now_iso
 from assistant.vector_index import build_index
@@ -51,14 +52,9 @@ def _synthetic_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _fill(store: Store, texts: list[str]) -> None:
     stamp = now_iso()
-    with store.write() as db:
-        db.table("memories").insert_all(
-            (
-                {"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0}
-                for t in texts
-            ),
-            batch_size=5000,
-        )
+    rows = ({"kind": "note", "text": t, "source": "bench", "created": stamp, "pinned": 0, "excluded": 0} for t in texts)
+    with store.write() as tx:
+        repository.add_memories_unnumbered(tx, rows, batch_size=5000)
 
 
 # "before": the retriever as it was before the relevance floor (issue #22), for a paired baseline.
@@ -71,7 +67,7 @@ def latency_at(
     variants = variants or {"now": {}}
     vocab = _vocabulary(20_000, rng)
     with tempfile.TemporaryDirectory(prefix="glassmind-bench-") as tmp:
-        store = Store(paths.database_path(Path(tmp)))
+        store = open_store(paths.database_path(Path(tmp)))
         t0 = time.perf_counter()
         _fill(store, _sentences(n, vocab, rng))
         fill_s = time.perf_counter() - t0
@@ -129,7 +125,7 @@ def ingest_rate(n: int = 1000) -> dict[str, Any]:
     embedder.encode(texts)
     raw = n / (time.perf_counter() - t)
     with tempfile.TemporaryDirectory(prefix="glassmind-bench-") as tmp:
-        store = Store(paths.database_path(Path(tmp)))
+        store = open_store(paths.database_path(Path(tmp)))
         memories = MemoryStore(store, embedder, paths.index_dir(Path(tmp)))
         memories.open_index()
         t = time.perf_counter()

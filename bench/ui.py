@@ -58,10 +58,10 @@ def _platform() -> str:
 def _fix_settings(max_tokens: int) -> None:
     """A greedy reply of a known length, so that runs compare."""
     from assistant import paths
+    from assistant.opening import open_store
     from assistant.settings import Settings
-    from assistant.store import Store
 
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     store.set_setting("settings", Settings(temperature=0.0, max_tokens=max_tokens).to_json())
     store.close()
 

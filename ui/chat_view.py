@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QTextDocument
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QResizeEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -369,7 +369,7 @@ class MessageCard(QWidget):
 class _Canvas(QWidget):
     """The widget the cards sit on; tells the scroll area when its layout changed."""
 
-    def __init__(self, relayout, parent: QWidget | None = None) -> None:
+    def __init__(self, relayout: Callable[[], object], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._relayout = relayout
 
@@ -403,7 +403,7 @@ class ChatScrollArea(QScrollArea):
         if w.size() != size:
             w.resize(size)
 
-    def resizeEvent(self, event) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.fit()
 

@@ -2,13 +2,16 @@
 
 A widget only: it shows a WindowView (a live preview or a past turn's
 record) and turns the user's pin / exclude / include into ``operation``
-requests; the main window forwards those to the engine.
+commands through the panel's one curation flow (ui/curation.py); the main
+window forwards those to the engine.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -23,7 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.context import WindowItem, WindowView, parse_source
+from assistant.kinds import ItemState
+from assistant.operations import Curation
+from ui.curation import CurationFlow
 from ui.qt_models import CATEGORY_COLORS, CATEGORY_LABELS, ContextItemsModel
+
+if TYPE_CHECKING:
+    from ui.reader import Reads
 
 FREE_DARK = "#34373f"
 FALLBACK_REASON = {
@@ -36,7 +45,7 @@ FALLBACK_REASON = {
 BAR_ORDER = ("system", "pinned", "memory", "history", "message", "template", "forgotten", "reserve", "free")
 
 
-def table(model) -> QTableView:
+def table(model: QAbstractItemModel) -> QTableView:
     """A flat, row-selecting table in the panel's style."""
     view = QTableView()
     view.setModel(model)
@@ -74,7 +83,7 @@ class BudgetBar(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(300, 24)
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
@@ -129,16 +138,16 @@ class ContextView(QWidget):
     """What the model reads for a turn, as a budget bar and the ordered items.
 
     Signals:
-        operation(str, object): "pin"/"unpin"/"exclude"/"include" with [memory id], or
-            "exclude_message"/"include_message" with a message id.
+        operation(Curation): Pin or Exclude of the item's memory, or ExcludeMessage of its message.
         back_to_next_turn(): the user wants the live preview again (after viewing a past turn).
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
     back_to_next_turn = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.curation = CurationFlow(self, reads, self.operation.emit)
         self._parts: dict[str, int] | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
@@ -212,19 +221,20 @@ class ContextView(QWidget):
         parts = {c: window.by_category.get(c, 0) for c in BAR_ORDER}
         # A past turn's record: what was sent and forgotten since is no longer "included", but its
         # tokens were read; they count apart, so the legend adds up to the tokens used.
-        forgotten = sum(1 for it in window.items if it.state == "forgotten")
+        forgotten = sum(1 for it in window.items if it.state == ItemState.FORGOTTEN)
         if forgotten:
             counted = sum(v for k, v in parts.items() if k not in ("forgotten", "reserve", "free"))
             parts["forgotten"] = max(0, window.prompt_tokens - counted)
         self._parts = parts
         n_ctx = window.n_ctx
-        left = sum(1 for it in window.items if it.state not in ("included", "in_conversation", "forgotten"))
+        shown_in = (ItemState.INCLUDED, ItemState.IN_CONVERSATION, ItemState.FORGOTTEN)
+        left = sum(1 for it in window.items if it.state not in shown_in)
         self.summary.setText(
             f"<b>{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
             f"{window.reserve:,} reserved for the reply · {left} left out"
             + (f" · {forgotten} forgotten since" if forgotten else "")
         )
-        dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == "over_budget"]
+        dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == ItemState.OVER_BUDGET]
         self.warning.setText(
             f"⚠ {len(dropped_pins)} pinned note{'s do' if len(dropped_pins) > 1 else ' does'} not fit this turn: "
             "the pinned notes and the message take more room than the context has. Unpin a note, shorten the "
@@ -245,7 +255,7 @@ class ContextView(QWidget):
 
     # -- actions ------------------------------------------------------------------
 
-    def changeEvent(self, event) -> None:
+    def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._parts is not None:
             self.legend.set_parts(self._parts)  # the legend's "free" chip follows the theme
@@ -261,15 +271,15 @@ class ContextView(QWidget):
         curable = is_memory or source.startswith("message:")
         state = item.state if item else None
         self.pin_button.setText("Unpin" if item and item.kind == "pinned" else "Pin")
-        self.pin_button.setEnabled(is_memory and state not in ("excluded", "in_conversation"))
-        self.exclude_button.setEnabled(curable and state != "excluded")
-        self.include_button.setEnabled(curable and state == "excluded")
+        self.pin_button.setEnabled(is_memory and state not in (ItemState.EXCLUDED, ItemState.IN_CONVERSATION))
+        self.exclude_button.setEnabled(curable and state != ItemState.EXCLUDED)
+        self.include_button.setEnabled(curable and state == ItemState.EXCLUDED)
         if item is None:
             self.reason.setText("Select an item to see why it is in the window, or why not.")
         else:
             self.reason.setText(item.reason or FALLBACK_REASON.get(item.kind, ""))
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         item = self.current_item()
         if not item or not item.source:
             return
@@ -282,23 +292,23 @@ class ContextView(QWidget):
 
     def _on_pin_button_clicked(self) -> None:
         item = self.current_item()
-        self._emit("unpin" if item and item.kind == "pinned" else "pin")
+        found = parse_source(item.source) if item else None
+        if item is not None and found is not None and found[0] == "memory":
+            self.curation.pin([found[1]], pinned=item.kind != "pinned")
 
     def _on_exclude_button_clicked(self) -> None:
-        self._emit("exclude")
+        self._exclude(True)
 
     def _on_include_button_clicked(self) -> None:
-        self._emit("include")
+        self._exclude(False)
 
-    def _emit(self, name: str) -> None:
+    def _exclude(self, excluded: bool) -> None:
         item = self.current_item()
-        if not item or not item.source:
-            return
-        found = parse_source(item.source)
+        found = parse_source(item.source) if item else None
         if found is None:
             return
         kind, ident = found
         if kind == "memory":
-            self.operation.emit(name, [ident])
-        elif name in ("exclude", "include"):
-            self.operation.emit(f"{name}_message", ident)
+            self.curation.exclude([ident], excluded)
+        else:
+            self.curation.exclude_message(ident, excluded)

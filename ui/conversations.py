@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.store import Conversation
 from ui.qt_models import SUBTITLE_ROLE, ConversationListModel
 
 
@@ -133,7 +134,7 @@ class ConversationsPane(QWidget):
         self.rename_action.triggered.connect(self._on_rename_action_triggered)
         self.delete_action.triggered.connect(self._on_delete_action_triggered)
 
-    def show_conversations(self, rows, current: int | None) -> None:
+    def show_conversations(self, rows: list[Conversation], current: int | None) -> None:
         """Bring the list in line with ``rows`` (fine-grained changes) and select ``current``."""
         self.model.sync(rows)
         self.empty.setVisible(not rows)

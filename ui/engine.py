@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from assistant import operations
-from assistant.app import Assistant, ContextReady, Failed, Finished, Token
+from assistant.app import Assistant, ContextReady, Failed, Finished, ModelInfo, Token, TurnEvent
 from assistant.context import WindowView
+from assistant.operations import Curation
 from assistant.settings import Settings
 from models.embedder import Embedder
-from models.errors import GlassmindError, InputTooLargeError
+from models.errors import GlassmindError
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +55,19 @@ class Engine(QObject):
     """
 
     status = Signal(str)
-    loaded = Signal(object)
+    loaded = Signal(ModelInfo)
     failed = Signal(str)
-    context_ready = Signal(int, object)
-    turn_started = Signal(int, object)
+    context_ready = Signal(int, WindowView)
+    turn_started = Signal(int, WindowView)
     reading = Signal(int, int)
     warming = Signal(int, int)
     tokens = Signal(str)
-    turn_finished = Signal(int, object)
+    turn_finished = Signal(int, Finished)
     turn_failed = Signal(int, str)
     too_large = Signal(str, str)
     not_sent = Signal(str, str)
     changed = Signal(str)
-    suggestions_ready = Signal(object)  # the pending suggestions (list of assistant.suggestions.Suggestion)
+    suggestions_ready = Signal(list)  # the pending suggestions (list of assistant.suggestions.Suggestion)
 
     # Requests (in), queued into the engine thread.
     start_requested = Signal()
@@ -75,8 +77,8 @@ class Engine(QObject):
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     edit_resend_requested = Signal(int, str)
-    operation_requested = Signal(str, object)
-    settings_requested = Signal(object)
+    operation_requested = Signal(Curation)
+    settings_requested = Signal(Settings)
     shutdown_requested = Signal()
 
     def __init__(self, embedder: Embedder | None = None) -> None:
@@ -201,15 +203,10 @@ class Engine(QObject):
         app = self._ready()
         if app is None:
             return
-        if len(text) > 2 * app.model.n_ctx:
-            # Possibly too big for the window: check first, so the user can choose to cut it.
-            try:
-                app.context(conversation_id, text)
-            except InputTooLargeError as exc:
-                self.too_large.emit(text, str(exc))
-                return
-            except GlassmindError:
-                pass  # the turn itself reports it
+        reason = app.too_large(conversation_id, text)  # then the user can choose to send what fits
+        if reason is not None:
+            self.too_large.emit(text, reason)
+            return
         events = app.turn(conversation_id, text, cancel=self.cancel, reading=self.reading.emit)
         self._run(events, conversation_id, unsent=text)
 
@@ -257,7 +254,7 @@ class Engine(QObject):
         else:
             self.turn_failed.emit(conv, error)
 
-    def _run(self, events, conversation_id: Any, *, unsent: str | None = None) -> None:
+    def _run(self, events: Iterable[TurnEvent], conversation_id: Any, *, unsent: str | None = None) -> None:
         """Forward a turn's events. ``unsent``: the typed text, given back (``not_sent``) if the turn
         fails before the message is stored."""
         self.cancel.clear()
@@ -299,11 +296,12 @@ class Engine(QObject):
             self.changed.emit("messages")
             self.changed.emit("memories")
         if finished and conv >= 0:
-            self._suggest(conv)
+            self._after_turn(conv)
 
-    def _suggest(self, conversation_id: int) -> None:
-        """After a reply: the model proposes notes from the user's message (issue 11). It runs only
-        when nothing waits: typing or sending sets ``suggest_cancel`` and it gives way at once."""
+    def _after_turn(self, conversation_id: int) -> None:
+        """After a reply, the core's step after a turn (Assistant.after_turn): the model proposes notes
+        from the user's message (issue 11). It runs only when nothing waits: typing or sending sets
+        ``suggest_cancel`` and it gives way at once. This only shows what it found."""
         app = self.app
         if app is None:
             return
@@ -311,16 +309,17 @@ class Engine(QObject):
         if self.closing.is_set():  # checked after the clear: a close from now on cancels the run
             return
         try:
-            made = app.suggest(conversation_id, cancel=self.suggest_cancel)
-        except GlassmindError as exc:
-            log.warning("suggestions failed: %s", exc)
-            return
+            after = app.after_turn(conversation_id, cancel=self.suggest_cancel)
         except Exception:  # a suggestion must never break the chat
             log.exception("suggestions failed")
             return
-        if made:
+        if after.error is not None:
+            log.warning("suggestions failed: %s", after.error)
+        for notice in after.notices:
+            self.failed.emit(notice)
+        if after.suggestions:
             self._send_suggestions()
-            if app.settings.auto_approve:
+            if after.notes_added:
                 self.changed.emit("memories")
 
     def _send_suggestions(self) -> None:
@@ -330,29 +329,28 @@ class Engine(QObject):
             except GlassmindError as exc:
                 self.failed.emit(str(exc))
 
-    @Slot(str, object)
-    def _on_self_operation_requested(self, name: str, args: Any) -> None:
-        """Curation: pin, unpin, exclude, include, edit, forget, add, remember, exclude_message, ..."""
+    @Slot(Curation)
+    def _on_self_operation_requested(self, command: Curation) -> None:
+        """Curation: Pin, Exclude, EditMemory, Forget, AddNote, Remember, ExcludeMessage, ..."""
         app = self._ready()
         if app is None:
             return
         changed: frozenset[str] = frozenset({"memories", "messages"})
         try:
-            changed = operations.run(app, name, args)
+            changed = operations.run(app, command)
         except GlassmindError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:
             self.failed.emit(_unexpected(exc))
-        for notice in app.store.backups.notices:
+        for notice in app.take_notices():
             self.failed.emit(notice)
-        app.store.backups.notices.clear()
         for what in ("conversations", "memories", "messages"):
             if what in changed:
                 self.changed.emit(what)
         if "suggestions" in changed:
             self._send_suggestions()
 
-    @Slot(object)
+    @Slot(Settings)
     def _on_self_settings_requested(self, settings: Settings) -> None:
         app = self._ready()
         if app is None:
@@ -360,7 +358,7 @@ class Engine(QObject):
         previous = app.settings
         try:
             app.save_settings(settings)
-            if app._model is None:
+            if not app.model_loaded:
                 self._load()
             else:
                 self.status.emit("Ready")  # nothing to reload: "Applying settings…" must not stay
@@ -368,7 +366,7 @@ class Engine(QObject):
             self.failed.emit(f"{exc} Glassmind keeps the previous settings.")
             try:
                 app.save_settings(previous)
-                if app._model is None:
+                if not app.model_loaded:
                     self._load()
             except GlassmindError as again:
                 self.failed.emit(str(again))

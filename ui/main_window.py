@@ -12,12 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QPoint, QRect, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QToolButton
 
 from assistant import paths
 from assistant.app import Finished, ModelInfo
 from assistant.context import WindowView
+from assistant.operations import (
+    ChooseAlternative,
+    Curation,
+    DeleteConversation,
+    ExcludeMessage,
+    Remember,
+    RenameConversation,
+)
 from assistant.reading import ConversationView, MessagePage, PastTurn, SettingsView
 from assistant.store import Conversation, Message
 from models.embedder import Embedder
@@ -574,12 +582,12 @@ class MainWindow(QMainWindow):
         if action == "copy":
             self.chat.show_notice("Copied.", 2000)
         elif action == "remember":
-            self.engine.operation_requested.emit("remember", message_id)
+            self.engine.operation_requested.emit(Remember(message_id))
             self.chat.show_notice("Saved as a memory.", 3000)
         elif action in ("exclude", "include"):
-            self.engine.operation_requested.emit(f"{action}_message", message_id)
+            self.engine.operation_requested.emit(ExcludeMessage(message_id, excluded=action == "exclude"))
         elif action == "alternative" and not self._busy:
-            self.engine.operation_requested.emit("choose_alternative", message_id)  # the answer to show
+            self.engine.operation_requested.emit(ChooseAlternative(message_id))  # the answer to show
         elif action == "copied_code":
             self.chat.show_notice("Code copied.", 2000)
         elif action in ("regenerate", "continue") and not self._busy and self.conversation_id is not None:
@@ -610,8 +618,8 @@ class MainWindow(QMainWindow):
             self._reload_on_start = True
             self.engine.edit_resend_requested.emit(message.id, text.strip())
 
-    def _on_panel_operation(self, name: str, args: object) -> None:
-        self.engine.operation_requested.emit(name, args)
+    def _on_panel_operation(self, command: Curation) -> None:
+        self.engine.operation_requested.emit(command)
 
     def _on_engine_suggestions_ready(self, rows: list[Any]) -> None:
         self.panel.show_suggestions(rows)
@@ -673,7 +681,7 @@ class MainWindow(QMainWindow):
             return
         title, ok = ask_text(self, "Rename conversation", "Title:", conversation.title, single_line=True)
         if ok and title.strip():
-            self.engine.operation_requested.emit("rename_conversation", (conversation.id, title.strip()))
+            self.engine.operation_requested.emit(RenameConversation(conversation.id, title.strip()))
 
     def _on_sidebar_delete_requested(self, cid: int) -> None:
         if not self._busy:
@@ -695,7 +703,7 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes and not self._busy:
             if conversation.id == self.conversation_id:
                 self._on_new_clicked()
-            self.engine.operation_requested.emit("delete_conversation", conversation.id)
+            self.engine.operation_requested.emit(DeleteConversation(conversation.id))
 
     def _on_settings_triggered(self) -> None:
         if not self._startup_error and not self._settings_asked:
@@ -711,7 +719,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Applying settings…")
             self.engine.settings_requested.emit(dialog.result_settings())
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.impact import Impact
 from assistant.memory import Memory
+from assistant.operations import Curation
 from assistant.reading import MemoryRefresh
 from ui.context_view import table
-from ui.curation import ask_edit, ask_forget, ask_new_note
+from ui.curation import CurationFlow
 from ui.qt_models import MemoryTableModel
 
 if TYPE_CHECKING:
@@ -42,15 +42,15 @@ class MemoriesTab(QWidget):
     """Search, sort, and Add / Pin / Exclude / Edit / Forget on the selected memories.
 
     Signals:
-        operation(str, object): "add" with text, "pin"/"unpin"/"exclude"/"include"/"forget" with ids,
-            "edit" with (id, text).
+        operation(Curation): AddNote, Pin, Exclude, EditMemory or Forget.
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
 
     def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._reads = reads
+        self.curation = CurationFlow(self, reads, self.operation.emit)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
         lay.setSpacing(8)
@@ -164,15 +164,16 @@ class MemoriesTab(QWidget):
             b.setEnabled(bool(chosen))
         self.edit_button.setEnabled(len(chosen) == 1)
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         chosen = self.selected()
         if not chosen:
             return
         ids = [m.id for m in chosen]
         menu = QMenu(self)
-        for label, name in (("Pin", "pin"), ("Unpin", "unpin"), ("Exclude from context", "exclude"),
-                            ("Include in context", "include")):
-            menu.addAction(label, functools.partial(self.operation.emit, name, ids))
+        for label, change, on in (("Pin", self.curation.pin, True), ("Unpin", self.curation.pin, False),
+                                  ("Exclude from context", self.curation.exclude, True),
+                                  ("Include in context", self.curation.exclude, False)):
+            menu.addAction(label, functools.partial(change, ids, on))
         menu.addSeparator()
         edit = menu.addAction("Edit…", self._on_edit_button_clicked)
         edit.setEnabled(len(chosen) == 1)
@@ -180,38 +181,20 @@ class MemoriesTab(QWidget):
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
     def _on_add_button_clicked(self) -> None:
-        text = ask_new_note(self)
-        if text is not None:
-            self.operation.emit("add", text)
+        self.curation.add()
 
     def _on_pin_button_clicked(self) -> None:
         chosen = self.selected()
-        if chosen:
-            self.operation.emit("unpin" if all(m.pinned for m in chosen) else "pin", [m.id for m in chosen])
+        self.curation.pin([m.id for m in chosen], pinned=not all(m.pinned for m in chosen))
 
     def _on_exclude_button_clicked(self) -> None:
         chosen = self.selected()
-        if chosen:
-            self.operation.emit("include" if all(m.excluded for m in chosen) else "exclude", [m.id for m in chosen])
+        self.curation.exclude([m.id for m in chosen], excluded=not all(m.excluded for m in chosen))
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         chosen = self.selected()
         if len(chosen) == 1:
-            memory = chosen[0]
-            self._reads.impacts([memory.id], lambda found: self._on_reads_edit_impacts(memory, found))
-
-    def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
-        text = ask_edit(self, memory, found)
-        if text is not None:
-            self.operation.emit("edit", (memory.id, text))
+            self.curation.edit(chosen[0].id)
 
     def _on_forget_button_clicked(self) -> None:
-        chosen = self.selected()
-        if chosen:
-            ids = [m.id for m in chosen]
-            self._reads.impacts(ids, lambda found: self._on_reads_forget_impacts(ids, found))
-
-    def _on_reads_forget_impacts(self, ids: list[int], found: list[Impact]) -> None:
-        choice = ask_forget(self, ids, found)
-        if choice is not None:
-            self.operation.emit(choice, ids)
+        self.curation.forget([m.id for m in self.selected()])

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QTextCharForma
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from assistant.context import WindowView
+from assistant.operations import ApproveAllSuggestions, ApproveSuggestion, Curation, RejectSuggestion
 from ui.context_view import ContextView
 from ui.memories_tab import MemoriesTab
 from ui.retrieved_tab import RetrievedTab
@@ -93,11 +94,11 @@ class MemoryPanel(QTabWidget):
     """Shows what the model sees and keeps, and lets the user curate it.
 
     Signals:
-        operation(str, object): a curation request for the engine (pin, forget, edit, add, ...).
+        operation(Curation): a curation command for the engine (Pin, Forget, EditMemory, AddNote, ...).
         back_to_next_turn(): the user left a past turn's record for the live preview.
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
     back_to_next_turn = Signal()
     show_message = Signal(int)
 
@@ -109,7 +110,7 @@ class MemoryPanel(QTabWidget):
         self.tabBar().setUsesScrollButtons(True)
         self.tabBar().setElideMode(Qt.TextElideMode.ElideNone)
         self.window_shown = WindowView()
-        self.context = ContextView()
+        self.context = ContextView(reads)
         self.retrieved = RetrievedTab(reads)
         self.memories = MemoriesTab(reads)
         self.prompt_tab = PromptTab()
@@ -166,13 +167,13 @@ class MemoryPanel(QTabWidget):
         self.setTabText(self.indexOf(self.suggested), f"Suggested ({pending})" if pending else "Suggested")
 
     def _on_suggested_approve(self, suggestion_id: int, text: str) -> None:
-        self.operation.emit("approve_suggestion", (suggestion_id, text))
+        self.operation.emit(ApproveSuggestion(suggestion_id, text))
 
     def _on_suggested_reject(self, suggestion_id: int) -> None:
-        self.operation.emit("reject_suggestion", suggestion_id)
+        self.operation.emit(RejectSuggestion(suggestion_id))
 
     def _on_suggested_approve_all(self) -> None:
-        self.operation.emit("approve_all_suggestions", None)
+        self.operation.emit(ApproveAllSuggestions())
 
     def reload_memories(self) -> None:
         self.memories.reload()

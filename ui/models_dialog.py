@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from models.catalog import CatalogEntry, Fit, gib, installed_state, load_catalog
 from models.download import DownloadCancelled, DownloadProgress, download_model
 from models.errors import GlassmindError
-from models.registry import ModelRegistry
+from models.registry import ModelEntry, ModelRegistry
 from models.system import MachineMemory, machine_memory
 
 COLUMNS = ["Model", "Size", "Quantisation", "Context", "Licence", "This machine", "Status"]
@@ -38,13 +38,13 @@ class DownloadWorker(QObject):
     """Runs one download (models.download) in a worker thread.
 
     Signals:
-        progress(object): a DownloadProgress, about ten a second.
-        finished(object): (ModelEntry, DownloadResult) of the verified, registered file.
+        progress(DownloadProgress): about ten a second.
+        finished(tuple): (ModelEntry, DownloadResult) of the verified, registered file.
         failed(str, bool): why it stopped, and whether the user cancelled it.
     """
 
-    progress = Signal(object)
-    finished = Signal(object)
+    progress = Signal(DownloadProgress)
+    finished = Signal(tuple)
     failed = Signal(str, bool)
 
     def __init__(self, registry: ModelRegistry, source: str, sha256: str | None, catalog: list[CatalogEntry]) -> None:
@@ -83,7 +83,7 @@ class ModelsDialog(QDialog):
         downloaded(str): its path, just after.
     """
 
-    installed = Signal(object)
+    installed = Signal(ModelEntry)
     downloaded = Signal(str)
 
     def __init__(

@@ -11,11 +11,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 from assistant.context import WindowItem, parse_source
+from assistant.kinds import ItemState
 from assistant.memory import ALTERNATIVE, Memory
 from assistant.store import Conversation
 
@@ -48,7 +49,7 @@ CATEGORY_LABELS = {
 SUBTITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 CUTOFF_TEXT = "— cut-off: older turns left out —"
 # other states read as their names
-STATE_LABELS = {"in_conversation": "in the chat", "below_floor": "not relevant"}
+STATE_LABELS = {ItemState.IN_CONVERSATION: "in the chat", ItemState.BELOW_FLOOR: "not relevant"}
 
 
 def _ago(stamp: str) -> str:
@@ -86,7 +87,7 @@ def _one_line(text: str, limit: int = 160) -> str:
 class ConversationListModel(QAbstractListModel):
     """Conversations, newest first; the id is in Qt.UserRole."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Conversation] = []
 
@@ -168,7 +169,7 @@ class ContextItemsModel(_TableModel):
 
     HEADERS = ("Kind", "Tokens", "State", "Text")
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem | None] = []
         self._cutoff = -1
@@ -253,7 +254,7 @@ class RetrievedModel(_TableModel):
 
     HEADERS = ("Memory", "Dense", "Keyword", "Fused", "Tokens")
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[WindowItem] = []
 
@@ -316,7 +317,7 @@ class MemoryTableModel(_TableModel):
     HEADERS = ("ID", "Flags", "Kind", "Date", "Text")
     BATCH = 200
 
-    def __init__(self, fetch: PageFetch, parent=None) -> None:
+    def __init__(self, fetch: PageFetch, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._fetch = fetch
         self._rows: list[Memory] = []

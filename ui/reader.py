@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -32,11 +33,19 @@ def _unexpected(exc: BaseException) -> str:
     return f"Something went wrong while reading the database: {exc}. Try again, or restart Glassmind."
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One read for the reader thread: what to ask the Reader, and the id its answer comes back with."""
+
+    request_id: int
+    read: Callable[[Reader], object]
+
+
 class _ReadWorker(QObject):
     """Lives on the reader thread and owns the Reader (its own connection)."""
 
     open_requested = Signal()
-    asked = Signal(int, str, object)  # request id, Reader method, its arguments
+    asked = Signal(_Read)
     close_requested = Signal()
     opened = Signal(str)  # "" when open, else why not
     answered = Signal(int, object)  # request id, the answer
@@ -61,19 +70,19 @@ class _ReadWorker(QObject):
             return
         self.opened.emit("")
 
-    @Slot(int, str, object)
-    def _on_self_asked(self, request_id: int, name: str, args: tuple[Any, ...]) -> None:
+    @Slot(_Read)
+    def _on_self_asked(self, asked: _Read) -> None:
         if self._reader is None:
             return  # it could not be opened: ``opened`` said why, once
         try:
-            answer = getattr(self._reader, name)(*args)
+            answer = asked.read(self._reader)
         except GlassmindError as exc:
-            self.refused.emit(request_id, str(exc))
+            self.refused.emit(asked.request_id, str(exc))
             return
         except Exception as exc:
-            self.refused.emit(request_id, _unexpected(exc))
+            self.refused.emit(asked.request_id, _unexpected(exc))
             return
-        self.answered.emit(request_id, answer)
+        self.answered.emit(asked.request_id, answer)
 
     @Slot()
     def _on_self_close_requested(self) -> None:
@@ -117,10 +126,12 @@ class Reads(QObject):
         self._worker.close_requested.emit()
         self.worker_thread.wait()
 
-    def _ask(self, name: str, args: tuple[Any, ...], then: Callable[[Any], None]) -> None:
+    def _ask(self, read: Callable[[Reader], T], then: Then[T]) -> None:
+        """Run ``read`` on the reader thread; ``then`` gets its answer on the GUI thread. ``read``
+        takes only frozen values (the arguments, bound now), never a widget."""
         self._next_id += 1
         self._waiting[self._next_id] = then
-        self._worker.asked.emit(self._next_id, name, args)
+        self._worker.asked.emit(_Read(self._next_id, read))
 
     def _on_worker_answered(self, request_id: int, answer: object) -> None:
         then = self._waiting.pop(request_id, None)
@@ -134,41 +145,43 @@ class Reads(QObject):
     # -- the reads (assistant.reading.Reader's, answered on the GUI thread) ----------
 
     def conversations(self, search: str | None, then: Then[list[Conversation]]) -> None:
-        self._ask("conversations", (search,), then)
+        self._ask(lambda r: r.conversations(search), then)
 
     def conversation(self, conversation_id: int, then: Then[Conversation | None]) -> None:
-        self._ask("conversation", (conversation_id,), then)
+        self._ask(lambda r: r.conversation(conversation_id), then)
 
     def conversation_view(self, conversation_id: int, limit: int, then: Then[ConversationView | None]) -> None:
-        self._ask("conversation_view", (conversation_id, limit), then)
+        self._ask(lambda r: r.conversation_view(conversation_id, limit), then)
 
     def older(self, conversation_id: int, before_id: int, limit: int, then: Then[MessagePage]) -> None:
-        self._ask("older", (conversation_id, before_id, limit), then)
+        self._ask(lambda r: r.older(conversation_id, before_id, limit), then)
 
     def message(self, message_id: int, then: Then[Message | None]) -> None:
-        self._ask("message", (message_id,), then)
+        self._ask(lambda r: r.message(message_id), then)
 
     def past_turn(self, message_id: int, then: Then[PastTurn | None]) -> None:
-        self._ask("past_turn", (message_id,), then)
+        self._ask(lambda r: r.past_turn(message_id), then)
 
     def memories(
         self, search: str | None, kind: str | None, sort: str, offset: int, limit: int, then: Then[list[Memory]]
     ) -> None:
-        self._ask("memories", (search, kind, sort, offset, limit), then)
+        self._ask(lambda r: r.memories(search, kind, sort, offset, limit), then)
 
     def memory(self, memory_id: int, then: Then[Memory | None]) -> None:
-        self._ask("memory", (memory_id,), then)
+        self._ask(lambda r: r.memory(memory_id), then)
 
     def memory_refresh(
         self, ids: list[int], search: str | None, kind: str | None, sort: str, limit: int, then: Then[MemoryRefresh]
     ) -> None:
-        self._ask("memory_refresh", (list(ids), search, kind, sort, limit), then)
+        wanted = list(ids)  # copied now: the caller's list may change before the read runs
+        self._ask(lambda r: r.memory_refresh(wanted, search, kind, sort, limit), then)
 
     def memory_count(self, then: Then[int]) -> None:
-        self._ask("memory_count", (), then)
+        self._ask(lambda r: r.memory_count(), then)
 
     def impacts(self, memory_ids: list[int], then: Then[list[Impact]]) -> None:
-        self._ask("impacts", (list(memory_ids),), then)
+        wanted = list(memory_ids)
+        self._ask(lambda r: r.impacts(wanted), then)
 
     def settings(self, then: Then[SettingsView]) -> None:
-        self._ask("settings", (), then)
+        self._ask(lambda r: r.settings(), then)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.context import WindowView
-from assistant.impact import Impact
-from assistant.memory import Memory
+from assistant.kinds import ItemState
+from assistant.operations import Curation
 from assistant.retrieval import BELOW_FLOOR
 from ui.context_view import table
-from ui.curation import ask_edit, ask_forget
+from ui.curation import CurationFlow
 from ui.qt_models import RetrievedModel
 
 if TYPE_CHECKING:
@@ -37,14 +37,14 @@ class RetrievedTab(QWidget):
     """Scored hits of one window (dense, keyword, fused), with Pin, Edit and Forget.
 
     Signals:
-        operation(str, object): "pin" with [memory id], "edit" with (id, text), "forget"/"exclude" with ids.
+        operation(Curation): Pin, EditMemory, Forget or Exclude of the selected memory.
     """
 
-    operation = Signal(str, object)
+    operation = Signal(Curation)
 
     def __init__(self, reads: Reads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._reads = reads
+        self.curation = CurationFlow(self, reads, self.operation.emit)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 8)
         lay.setSpacing(8)
@@ -105,8 +105,8 @@ class RetrievedTab(QWidget):
     def show_window(self, window: WindowView, title: str) -> None:
         self.model.set_items(window.items)
         rows = [self.model.item(r) for r in range(self.model.rowCount())]
-        seen = sum(1 for it in rows if it.state == "in_conversation")
-        below = sum(1 for it in rows if it.state == "below_floor")
+        seen = sum(1 for it in rows if it.state == ItemState.IN_CONVERSATION)
+        below = sum(1 for it in rows if it.state == ItemState.BELOW_FLOOR)
         n = len(rows) - seen - below
         fit = self.model.included_count()
         also = (
@@ -141,7 +141,7 @@ class RetrievedTab(QWidget):
         else:
             self.detail.setText(HINT)
 
-    def _on_view_context_menu(self, pos) -> None:
+    def _on_view_context_menu(self, pos: QPoint) -> None:
         if self._selected_id() is None:
             return
         menu = QMenu(self)
@@ -153,28 +153,14 @@ class RetrievedTab(QWidget):
     def _on_pin_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self.operation.emit("pin", [mid])
+            self.curation.pin([mid])
 
     def _on_edit_button_clicked(self, *_: object) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self._reads.memory(mid, self._on_reads_memory)
-
-    def _on_reads_memory(self, memory: Memory | None) -> None:
-        if memory is not None:  # None: forgotten meanwhile
-            self._reads.impacts([memory.id], lambda found: self._on_reads_edit_impacts(memory, found))
-
-    def _on_reads_edit_impacts(self, memory: Memory, found: list[Impact]) -> None:
-        text = ask_edit(self, memory, found)
-        if text is not None:
-            self.operation.emit("edit", (memory.id, text))
+            self.curation.edit(mid)
 
     def _on_forget_button_clicked(self) -> None:
         mid = self._selected_id()
         if mid is not None:
-            self._reads.impacts([mid], lambda found: self._on_reads_forget_impacts(mid, found))
-
-    def _on_reads_forget_impacts(self, memory_id: int, found: list[Impact]) -> None:
-        choice = ask_forget(self, [memory_id], found)
-        if choice is not None:
-            self.operation.emit(choice, [memory_id])
+            self.curation.forget([mid])

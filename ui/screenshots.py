@@ -16,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 
 def _wait(ms: int) -> None:
@@ -28,7 +29,7 @@ def _wait(ms: int) -> None:
     loop.exec()
 
 
-def _until(predicate, timeout_s: float = 120) -> None:
+def _until(predicate: Callable[[], object], timeout_s: float = 120) -> None:
     end = time.time() + timeout_s
     while not predicate() and time.time() < end:
         _wait(50)
@@ -83,9 +84,9 @@ def seed_layout() -> int:
     """A conversation for the size screenshots: a long code block, and an excluded reply with an
     earlier answer set aside."""
     from assistant import paths
-    from assistant.store import Store
+    from assistant.opening import open_store
 
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     conv = store.create_conversation("Watering script").id
     ids = store.import_messages(conv, [
         {"role": "user", "content": "Write a script that tells me which herbs to water.",
@@ -114,7 +115,7 @@ LONG_MESSAGE = (
 )
 
 
-def _shoot(window, path: Path, *, screen: bool = False) -> None:
+def _shoot(window: QWidget, path: Path, *, screen: bool = False) -> None:
     """The window (``screen``: the whole screen it is on, so anything off-screen would show)."""
     _wait(350)
     shot = window.screen().grabWindow(0) if screen else window.grab()

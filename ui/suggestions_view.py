@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.kinds import SuggestionStatus
 from assistant.suggestions import Suggestion
 
 
@@ -183,7 +184,7 @@ class SuggestionsView(QWidget):
 
     def set_suggestions(self, rows: Sequence[Suggestion]) -> None:
         """Show these suggestions (pending ones; others are skipped). A row being edited keeps its edit."""
-        wanted = [s for s in rows if s.status == "pending"]
+        wanted = [s for s in rows if s.status == SuggestionStatus.PENDING]
         keep = {s.id for s in wanted}
         for sid in [i for i in self._rows if i not in keep]:
             self._remove(sid)

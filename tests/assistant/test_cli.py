@@ -16,8 +16,8 @@ import pytest
 
 import assistant.cli as cli
 from assistant.app import Assistant
+from assistant.opening import open_store
 from assistant.settings import Settings
-from assistant.store import Store
 
 
 class Run:
@@ -62,7 +62,7 @@ def run(capsys, monkeypatch, chat_model, embedder) -> Run:
 
 
 def stored(home: Path) -> list[tuple[str, str]]:
-    store = Store(home / "glassmind.db")
+    store = open_store(home / "glassmind.db")
     try:
         return [(m.role, m.content) for c in reversed(store.conversations()) for m in store.messages(c.id)]
     finally:
@@ -101,7 +101,7 @@ def test_chat_once_prints_a_reply_and_stores_both(run: Run, glassmind_home: Path
     code, out, err = run("chat", "--once", "Say hello", "--print-id")
     assert code == 0, err
     assert out.strip()
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     conv = store.conversations()[0]
     msgs = store.messages(conv.id)
     store.close()
@@ -127,7 +127,7 @@ def test_chat_once_with_a_missing_model_keeps_the_message(run: Run, glassmind_ho
 
 
 def test_chat_once_with_a_stored_context_too_big_keeps_the_message(run: Run, glassmind_home: Path) -> None:
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     store.set_setting("settings", {"n_ctx": 1_000_000})
     store.close()
     code, _, err = run("chat", "--once", "Still here?", shared_model=False)
@@ -160,7 +160,7 @@ def test_chat_commands_are_not_sent(run: Run, glassmind_home: Path) -> None:
     assert "/new" in err and "/context" in err  # the help text
     assert "there is no command /bogus" in err
     assert out.count("Context window:") == 2
-    convs = Store(glassmind_home / "glassmind.db")
+    convs = open_store(glassmind_home / "glassmind.db")
     titles = [c.title for c in convs.conversations()]
     convs.close()
     assert len(titles) == 2  # /new started a second conversation
@@ -168,7 +168,7 @@ def test_chat_commands_are_not_sent(run: Run, glassmind_home: Path) -> None:
 
 
 def test_stored_settings_of_the_wrong_type_fall_back_with_a_notice(run: Run, glassmind_home: Path) -> None:
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     store.set_setting("settings", {"n_ctx": "abc", "temperature": "hot", "max_tokens": 64})
     store.close()
     code, out, err = run("chat", "--once", "hi")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import paths
+from assistant import paths, repository
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from models.errors import InvalidInputError, NotFoundError
 
 FACTS = [
@@ -23,7 +23,7 @@ FACTS = [
 
 @pytest.fixture
 def memory(glassmind_home: Path, embedder) -> MemoryStore:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     mem = MemoryStore(store, embedder, paths.index_dir(glassmind_home))
     mem.open_index()
     for fact in FACTS:
@@ -78,17 +78,20 @@ def test_forget_leaves_no_bytes_in_the_data_dir(memory: MemoryStore, glassmind_h
     secret = "zebracorn-passphrase-7731"
     text = f"The vault code is {secret} and nobody else knows it."
     m = memory.add(text)
-    memory.store.record_turn(
-        conversation_id=memory.store.create_conversation("Vault").id,
-        user_message_id=1,
-        reply_message_id=None,
-        model="x",
-        n_ctx=10,
-        reserve=1,
-        prompt_tokens=1,
-        prompt=f"prompt with The vault code is {secret} and nobody else knows it.",
-        items=[{"kind": "memory", "source": f"memory:{m.id}", "text": secret, "state": "included"}],
-    )
+    conversation_id = memory.store.create_conversation("Vault").id
+    with memory.store.write() as tx:
+        repository.record_turn(
+            tx,
+            conversation_id=conversation_id,
+            user_message_id=1,
+            reply_message_id=None,
+            model="x",
+            n_ctx=10,
+            reserve=1,
+            prompt_tokens=1,
+            prompt=f"prompt with The vault code is {secret} and nobody else knows it.",
+            items=[{"kind": "memory", "source": f"memory:{m.id}", "text": secret, "state": "included"}],
+        )
     memory.flush()
     assert memory.forget([m.id]) == 1
     with pytest.raises(NotFoundError):
@@ -130,7 +133,7 @@ def test_data_dir_copied_elsewhere_still_works(memory: MemoryStore, glassmind_ho
     memory.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     copy = tmp_path / "other-machine"
     shutil.copytree(glassmind_home, copy)
-    store = Store(paths.database_path(copy))
+    store = open_store(paths.database_path(copy))
     moved = MemoryStore(store, embedder, paths.index_dir(copy))
     assert moved.open_index() == "loaded"
     assert "Lisbon" in retriever(moved).retrieve("holiday in Portugal", budget=30).hits[0].memory.text

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import assistant.cli as cli
+from assistant.opening import open_store
 from assistant.settings import Settings
-from assistant.store import Store
 from tests.file_server import SERVED, FileServer, catalog_entry, sha256_of
 
 NAME = SERVED
@@ -91,7 +91,7 @@ def test_set_per_model_settings(capsys, glassmind_home: Path, tmp_path: Path) ->
     code, _, err = run(capsys, "models", "set", "bare", "--ctx", "999999")
     assert code == 1 and "trained for 4,096" in err
 
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     try:
         settings = Settings.from_json(store.get_setting("settings"))
     finally:

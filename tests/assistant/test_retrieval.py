@@ -8,13 +8,13 @@ import pytest
 
 from assistant import paths
 from assistant.memory import Memory, MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 
 
 @pytest.fixture
 def mem(glassmind_home: Path, embedder) -> MemoryStore:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     memories = MemoryStore(store, embedder, paths.index_dir(glassmind_home))
     memories.open_index()
     yield memories

@@ -7,25 +7,26 @@ from pathlib import Path
 import pytest
 
 from assistant.migrations import MIGRATIONS
+from assistant.opening import open_store
 from assistant.store import Store
 from models.errors import NotFoundError, StoreError
 from tests.messages import add_message
 
 
 def test_migrations_from_an_empty_database(tmp_path: Path) -> None:
-    store = Store(tmp_path / "g.db")
+    store = open_store(tmp_path / "g.db")
     assert store.migrations_applied == [m.__name__ for m in MIGRATIONS]
     assert {"conversations", "messages", "memories", "memories_fts", "memory_vectors", "turns"} <= set(
         store.db.table_names()
     )
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
-    again = Store(tmp_path / "g.db")
+    again = open_store(tmp_path / "g.db")
     assert again.migrations_applied == []
 
 
 def test_conversation_and_messages_round_trip(tmp_path: Path) -> None:
-    store = Store(tmp_path / "g.db")
+    store = open_store(tmp_path / "g.db")
     conv = store.create_conversation("Trip")
     first = add_message(store, conv.id, "user", "hello")
     add_message(store, conv.id, "assistant", "hi", token_count=1, ttft_s=0.1)
@@ -42,13 +43,13 @@ def test_corrupt_database_is_left_untouched(tmp_path: Path) -> None:
     garbage = b"this is not sqlite " * 500
     path.write_bytes(garbage)
     with pytest.raises(StoreError, match="damaged or is not a Glassmind database"):
-        Store(path)
+        open_store(path)
     assert path.read_bytes() == garbage
 
 
 def test_read_only_database(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
-    store = Store(path)
+    store = open_store(path)
     conv = store.create_conversation("keep me")
     store.close()
     os.chmod(path, 0o444)
@@ -57,18 +58,18 @@ def test_read_only_database(tmp_path: Path) -> None:
         if os.access(path, os.W_OK):
             pytest.skip("running as a user who can write read-only files")
         with pytest.raises(StoreError, match="read-only|locked|damaged|Database error"):
-            s = Store(path)
+            s = open_store(path)
             add_message(s, conv.id, "user", "x")
     finally:
         os.chmod(tmp_path, 0o755)
         os.chmod(path, 0o644)
-    assert Store(path).conversation(conv.id).title == "keep me"
+    assert open_store(path).conversation(conv.id).title == "keep me"
 
 
 def test_locked_database_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Store, "lock_timeout_s", 0.3)  # the app waits 5 s for the other writer
     path = tmp_path / "g.db"
-    store = Store(path)
+    store = open_store(path)
     conv = store.create_conversation("c")
     other = sqlite3.connect(path)
     other.execute("BEGIN EXCLUSIVE")
@@ -93,7 +94,7 @@ def test_read_only_error_is_explained() -> None:
 def test_commit_counter_beside_the_database_follows_every_commit(tmp_path: Path) -> None:
     """Kept open and overwritten in place (a fixed width, so a shorter number leaves no digits behind);
     written anew when the file was removed under it (a restore)."""
-    store = Store(tmp_path / "g.db")
+    store = open_store(tmp_path / "g.db")
     counter = tmp_path / "g.db.commits"
 
     def in_db() -> int:
@@ -109,4 +110,4 @@ def test_commit_counter_beside_the_database_follows_every_commit(tmp_path: Path)
     add_message(store, conv.id, "user", "after the file was removed")
     assert int(counter.read_text().strip()) == in_db()
     store.close()
-    assert Store(tmp_path / "g.db").notices == []
+    assert open_store(tmp_path / "g.db").notices == []

@@ -400,3 +400,29 @@ def test_the_models_facts_obey_the_extractors_rules(message: str, fact: str) -> 
     msg = Message(5, 1, "user", message, "")
     answer = {"facts": [{"text": fact, "kind": "fact", "date": "", "source": 1}]}
     assert parse_answer(answer, {1: msg}) == []
+
+
+# -- the step after a turn, as both front ends call it (issue #26) ---------------------------------------
+
+
+def test_after_turn_gives_the_suggestions_and_each_notice_once(assistant: Assistant) -> None:
+    conv = _chat(assistant, None, "I'm Sam. My balcony faces north, and I am allergic to peanuts.")
+    user = assistant.store.messages(conv)[0]
+    notice = "The backup glassmind-x.db could not be rewritten without what you forgot or changed, so it was deleted."
+    assistant.store.backups.notices.append(notice)
+    after = assistant.after_turn(conv)  # the bundled model, as the window and `glassmind chat` run it
+    assert not after.cancelled and after.error is None and not after.notes_added
+    assert [s.id for s in after.suggestions] == [s.id for s in assistant.suggestions.rows("pending")]
+    assert all(s.source_message_id == user.id for s in after.suggestions)
+    assert after.notices == (notice,)
+    again = assistant.after_turn(conv)  # the message was read once; the notice was said once
+    assert again.suggestions == () and again.notices == () and assistant.take_notices() == []
+
+
+def test_after_turn_cancelled_stores_nothing_and_says_so(assistant: Assistant) -> None:
+    conv = _chat(assistant, None, "My sister lives in Porto.")
+    cancel = threading.Event()
+    cancel.set()
+    after = assistant.after_turn(conv, cancel=cancel)
+    assert after.cancelled and after.suggestions == () and after.error is None
+    assert assistant.suggestions.rows() == []

@@ -11,8 +11,8 @@ import pytest
 from assistant import erasure, paths
 from assistant.app import Assistant, Finished
 from assistant.memory import MemoryStore
+from assistant.opening import open_store
 from assistant.retrieval import Retriever
-from assistant.store import Store
 from models.errors import StoreError
 from tests.messages import add_message
 
@@ -61,7 +61,7 @@ def test_interrupted_forget_completes_on_the_next_start(assistant: Assistant, gl
         erasure.erase_rows(db.conn, erasure.close_over(db.conn, ids, []))
     assert erasure.pending(assistant.store.db.conn)
     db_path = assistant.store.path
-    again = Store(db_path)  # the next start
+    again = open_store(db_path)  # the next start
     assert not erasure.pending(again.db.conn)
     again.close()
     assistant.store.checkpoint()
@@ -96,7 +96,7 @@ def test_a_forget_in_another_process_reaches_an_open_index(assistant: Assistant,
     keep = mem.add("The plumber comes on Tuesday.")
     gone = mem.add("The plumber's private number is 0170 555 0199.")
     mem.flush()
-    other_store = Store(paths.database_path(glassmind_home))  # another process: its own connection
+    other_store = open_store(paths.database_path(glassmind_home))  # another process: its own connection
     other = MemoryStore(other_store, embedder, paths.index_dir(glassmind_home))
     other.open_index()
     other.forget([gone.id])
@@ -145,7 +145,7 @@ def test_template_markers_in_text_stay_plain_text(assistant: Assistant, chat_mod
 def test_lost_wal_is_noticed_and_an_emptied_database_is_refused(glassmind_home: Path, tmp_path: Path) -> None:
     import shutil
 
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Notes")
     for n in range(3):
         add_message(store, conv.id, "user", f"message {n}")
@@ -155,7 +155,7 @@ def test_lost_wal_is_noticed_and_an_emptied_database_is_refused(glassmind_home: 
     for name in ("glassmind.db", "glassmind.db.commits"):
         shutil.copy(glassmind_home / name, copy / name)
     store.close()
-    lost = Store(copy / "glassmind.db")
+    lost = open_store(copy / "glassmind.db")
     assert lost.notices and "missing" in lost.notices[0] and "-wal" in lost.notices[0]
     lost.close()
     # A database truncated to 0 bytes is not silently replaced by an empty one.
@@ -164,21 +164,21 @@ def test_lost_wal_is_noticed_and_an_emptied_database_is_refused(glassmind_home: 
     for side in ("-wal", "-shm"):
         (glassmind_home / f"glassmind.db{side}").unlink(missing_ok=True)
     with pytest.raises(StoreError, match="empty"):
-        Store(db)
+        open_store(db)
     assert db.stat().st_size == 0
 
 
 def test_daily_backup_restore_round_trip(glassmind_home: Path) -> None:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Keep me")
     add_message(store, conv.id, "user", "precious words")
     store.close()
-    store = Store(paths.database_path(glassmind_home))  # the next start makes the daily backup
+    store = open_store(paths.database_path(glassmind_home))  # the next start makes the daily backup
     assert [b.reason for b in store.backups.list()] == ["daily"]
     add_message(store, conv.id, "user", "later words")
     store.close()
     store.backups.restore(None, paths.database_path(glassmind_home))
-    back = Store(paths.database_path(glassmind_home))
+    back = open_store(paths.database_path(glassmind_home))
     assert [m.content for m in back.messages(conv.id)] == ["precious words"]
     assert not back.notices  # a restore is not reported as lost data
     back.close()
@@ -187,7 +187,7 @@ def test_daily_backup_restore_round_trip(glassmind_home: Path) -> None:
 def test_backup_commands_and_a_restore_after_damage(glassmind_home: Path, capsys) -> None:
     from assistant.cli import main
 
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("Precious")
     add_message(store, conv.id, "user", "words worth keeping")
     store.close()
@@ -202,7 +202,7 @@ def test_backup_commands_and_a_restore_after_damage(glassmind_home: Path, capsys
     err = capsys.readouterr().err
     assert "damaged" in err and "glassmind backup restore" in err and "Traceback" not in err
     assert main(["backup", "restore"]) == 0
-    back = Store(db)
+    back = open_store(db)
     assert [m.content for m in back.messages(conv.id)] == ["words worth keeping"]
     back.close()
     assert main(["backup", "restore", "no-such-backup"]) == 1
@@ -233,7 +233,7 @@ def test_edit_leaves_no_old_text_in_any_file_backups_included(assistant: Assista
 
 
 def test_half_made_backup_copies_are_removed_on_start(glassmind_home: Path) -> None:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("x")
     add_message(store, conv.id, "user", f"my pin is {SECRET}")
     made = store.backups.make(store.db.conn, "test")
@@ -241,7 +241,7 @@ def test_half_made_backup_copies_are_removed_on_start(glassmind_home: Path) -> N
     # A kill during a backup or a rewrite leaves a whole copy under another suffix.
     for suffix in (".tmp", ".scrub"):
         made.path.with_suffix(suffix).write_bytes(made.path.read_bytes())
-    Store(paths.database_path(glassmind_home)).close()
+    open_store(paths.database_path(glassmind_home)).close()
     assert sorted(p.suffix for p in made.path.parent.iterdir()) == [".db"]
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import erasure, paths
+from assistant import erasure, paths, repository
 from assistant.app import Assistant, ContextReady, Finished
 from assistant.backup import Backups
-from assistant.store import Store
+from assistant.opening import open_store
 from assistant.suggestions import Candidate
 from models.errors import GlassmindError
 from tests.messages import add_message
@@ -114,13 +114,13 @@ def test_restore_after_a_killed_forget_brings_nothing_back(
         _damage(db)
     _restore(name)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
-    back = Store(db)
+    back = open_store(db)
     try:
         assert [r["id"] for r in back.query("SELECT id FROM memories")] == [keep_id]
         assert not erasure.pending(back.db.conn)
         # The erased id is never given again, though the restored copy was made before it went.
         with back.write() as w:
-            assert Store.new_id(w, "memories") > late.id
+            assert repository.new_id(w, "memories") > late.id
     finally:
         back.close()
     assert Backups(glassmind_home / "backups").list()  # rewritten, not dropped
@@ -140,12 +140,12 @@ def test_restore_of_a_backup_older_than_the_ledger(
     backup.write_bytes(kept)  # the backup as it was before the forget
     assistant.store.close()
     (glassmind_home / "glassmind.db.erased").unlink(missing_ok=True)  # no ledger yet: an older Glassmind
-    Store(paths.database_path(glassmind_home)).close()  # the first start with it: made from the gaps
+    open_store(paths.database_path(glassmind_home)).close()  # the first start with it: made from the gaps
     db = paths.database_path(glassmind_home)
     _damage(db)  # only the ledger knows what went
     _restore(name)
     assert not _files_with(glassmind_home, SECRET)
-    back = Store(paths.database_path(glassmind_home))
+    back = open_store(paths.database_path(glassmind_home))
     try:
         assert [r["id"] for r in back.query("SELECT id FROM memories")] == [keep_id]
     finally:
@@ -166,7 +166,7 @@ def test_restore_after_a_killed_edit_brings_no_old_text_back(
         _damage(db)
     _restore(name)
     assert not _files_with(glassmind_home, SECRET) and not _files_with(glassmind_home, SECOND)
-    back = Store(db)
+    back = open_store(db)
     try:
         texts = {r["id"]: r["text"] for r in back.query("SELECT id, text FROM memories")}
     finally:
@@ -302,7 +302,7 @@ def test_a_killed_rewrite_leaves_no_journal_of_its_copy(glassmind_home: Path) ->
     """A kill during a backup's rewrite left ``*.scrub-journal`` (the copy's rollback journal: the
     pages it was changing, forgotten text included) beside or without its ``*.scrub``; the crash
     harness found one. The next start removes both."""
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("x")
     add_message(store, conv.id, "user", f"my pin is {SECRET}")
     made = store.backups.make(store.db.conn, "test")
@@ -313,7 +313,7 @@ def test_a_killed_rewrite_leaves_no_journal_of_its_copy(glassmind_home: Path) ->
     other = made.path.with_name(made.path.stem + "-2.scrub")
     other.write_bytes(data)
     other.with_name(other.name + "-journal").write_bytes(data)
-    Store(paths.database_path(glassmind_home)).close()
+    open_store(paths.database_path(glassmind_home)).close()
     assert sorted(p.name for p in made.path.parent.iterdir()) == [made.name]
 
 
@@ -329,7 +329,7 @@ def test_a_restore_after_a_forget_killed_mid_rewrite(assistant: Assistant, glass
     backup.with_suffix(".scrub-journal").write_bytes(stale)  # the pages a killed rewrite was changing
     _restore(name)
     assert not _files_with(glassmind_home, SECRET)
-    back = Store(paths.database_path(glassmind_home))
+    back = open_store(paths.database_path(glassmind_home))
     try:
         assert [r["id"] for r in back.query("SELECT id FROM memories")] == [keep_id]
     finally:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import paths
+from assistant import paths, repository
 from assistant import text as text_module
 from assistant.app import Assistant, Failed
+from assistant.opening import open_store
 from assistant.store import Store
 from assistant.transfer import export_data, read_export, write_export
 from models.errors import InvalidInputError, StoreError
@@ -64,7 +65,7 @@ def test_a_full_database_says_so_in_one_sentence_and_writes_nothing_half(assista
 def test_a_failed_commit_that_sqlite_rolled_back_is_one_sentence(glassmind_home: Path) -> None:
     """The COMMIT itself fails (the WAL cannot grow): SQLite has already rolled back, and the
     store must not try again over the real error."""
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     conv = store.create_conversation("before")
     real = store.db.conn
 
@@ -180,7 +181,7 @@ def test_commands_on_a_nearly_full_disk_give_one_sentence_and_lose_nothing(
         assert "disk is full" in err  # told, and the text is still on the command line
     (small_disk / "filler").unlink()
     assert not list(home.rglob("*.tmp")), list(home.rglob("*"))
-    store = Store(paths.database_path(home))
+    store = open_store(paths.database_path(home))
     texts = [r["text"] for r in store.query("SELECT text FROM memories")]
     messages = [r["content"] for r in store.query("SELECT content FROM messages WHERE role = 'user'")]
     store.close()
@@ -217,17 +218,18 @@ def test_a_damaged_page_is_reported_at_open_with_the_newest_backup(
     assistant.memories.add("The spare key is under the blue pot.")
     conv = assistant.store.create_conversation("c")
     user = add_message(assistant.store, conv.id, "user", "hello")
-    assistant.store.record_turn(
-        conversation_id=conv.id, user_message_id=user.id, reply_message_id=None, model=None, n_ctx=1, reserve=0,
-        prompt_tokens=0, prompt="", items=[],
-    )
+    with assistant.store.write() as tx:
+        repository.record_turn(
+            tx, conversation_id=conv.id, user_message_id=user.id, reply_message_id=None, model=None, n_ctx=1,
+            reserve=0, prompt_tokens=0, prompt="", items=[],
+        )
     backup = assistant.store.backups.make(assistant.store.db.conn, "manual")
     db = assistant.store.path
     assistant._model = None
     assistant.close()
     _garble_page(db, "idx_turns_conversation_id_id")
 
-    store = Store(db)
+    store = open_store(db)
     assert store.damaged and len(store.notices) == 1
     notice = store.notices[0]
     assert "damaged" in notice and "glassmind backup restore" in notice and f"{backup.created:%Y-%m-%d %H:%M}" in notice
@@ -245,10 +247,10 @@ def test_a_damaged_page_is_reported_at_open_with_the_newest_backup(
 
 
 def test_a_sound_database_has_no_damage_notice(glassmind_home: Path) -> None:
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     store.create_conversation("fine")
     store.close()
-    again = Store(paths.database_path(glassmind_home))
+    again = open_store(paths.database_path(glassmind_home))
     assert not again.damaged and not again.notices
     again.close()
 
@@ -408,7 +410,7 @@ def test_the_export_command_leaves_a_symlink_in_place(assistant: Assistant, tmp_
 def test_backups_that_is_a_file_gets_the_right_advice(glassmind_home: Path, capsys) -> None:
     from assistant.cli import main
 
-    store = Store(paths.database_path(glassmind_home))
+    store = open_store(paths.database_path(glassmind_home))
     store.create_conversation("x")
     store.close()
     (glassmind_home / "backups").write_text("not a folder")

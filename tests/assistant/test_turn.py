@@ -103,3 +103,17 @@ def test_message_token_count_is_written_with_the_reply_or_when_the_turn_ends(ass
     user = assistant.store.message(ready.user_message.id)
     assert user.token_count == assistant.model.count_tokens("Count my tokens, please.")
     assert user.model == assistant.model.path.name
+
+
+def test_too_large_is_said_before_anything_is_stored(assistant: Assistant) -> None:
+    """The check both front ends ask before a send (issue #26): why the message does not fit, and
+    nothing stored; the part that fits is sent only when asked for (fit_message)."""
+    assert not assistant.model_loaded or assistant.model.n_ctx > 0
+    text = "The balcony faces north and gets sun only in the evening. " * (assistant.model.n_ctx // 4)
+    reason = assistant.too_large(None, text)
+    assert reason is not None and "context window" in reason
+    assert assistant.store.conversations() == []
+    assert assistant.too_large(None, "Does basil grow in shade?") is None
+    fitted = assistant.fit_message(None, text)
+    assert text.startswith(fitted) and assistant.too_large(None, fitted) is None
+    assert assistant.model_loaded

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from assistant import paths
+from assistant.opening import open_store
 from assistant.settings import Settings
-from assistant.store import Store
 
 # Qt's offscreen screen is 800x800 unless told otherwise: the window keeps to its screen (issue
 # 25), so the tests get a common desktop's, 1920x1080. tests/ui/test_small_screens.py starts
@@ -29,7 +29,7 @@ if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
 def _suggestions_off(request: pytest.FixtureRequest, glassmind_home: Path) -> None:
     if request.node.get_closest_marker("suggestions"):
         return
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         settings = Settings.from_json(store.get_setting("settings"))
         settings.suggest_notes = False

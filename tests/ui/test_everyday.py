@@ -17,7 +17,7 @@ from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from assistant import memory, paths
-from assistant.store import Store
+from assistant.opening import open_store
 from ui.main_window import CHAT_MIN, PANEL_MIN, MainWindow
 
 TIMEOUT = 120_000
@@ -31,7 +31,7 @@ STAMP = "2026-11-20T10:00:00+00:00"
 
 def _seed(title: str, rows: list[tuple[str, str]], *, excluded: tuple[int, ...] = (), status: dict | None = None) -> int:
     """A stored conversation (what earlier sessions left), written before the window opens."""
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         conv = store.create_conversation(title).id
         ids = store.import_messages(conv, [{"role": r, "content": c, "created": STAMP} for r, c in rows])
@@ -58,7 +58,7 @@ def _open(qtbot, embedder, size: tuple[int, int] | None = None) -> MainWindow:
 @pytest.fixture
 def db(glassmind_home: Path):
     """The test's own connection: the window has none (it reads on its reader thread)."""
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     yield store
     store.close()
 

@@ -17,7 +17,7 @@ from clicks import answer_dialog
 from PySide6.QtCore import QPoint, Qt
 
 from assistant import paths
-from assistant.store import Store
+from assistant.opening import open_store
 from ui.main_window import MainWindow
 
 TIMEOUT = 120_000
@@ -41,7 +41,7 @@ class _Recorder:
 @pytest.fixture
 def seeded(glassmind_home: Path) -> int:
     """A conversation left by an earlier session, written before the recording starts."""
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         conv = store.create_conversation("Balcony herbs").id
         store.import_messages(conv, [

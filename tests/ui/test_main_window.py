@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from assistant import memory, paths
 from assistant.context import WindowItem, WindowView
-from assistant.store import Store
+from assistant.opening import open_store
 
 pytest.importorskip("PySide6")
 
@@ -26,7 +26,7 @@ TIMEOUT = 120_000
 
 @pytest.fixture
 def db(glassmind_home: Path):
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     yield store
     store.close()
 
@@ -189,7 +189,7 @@ def test_stop_mid_reply_keeps_the_partial_reply(qtbot, window: MainWindow, glass
     qtbot.keyClick(window.chat.composer, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window._busy, timeout=TIMEOUT)
     assert window.last_reply is not None and window.last_reply.usage.stop_reason == "cancelled"
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     msgs = store.messages(window.conversation_id)
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].status == "partial"
 
@@ -227,7 +227,7 @@ def test_closing_mid_reply_loses_nothing(qtbot, glassmind_home: Path, embedder) 
     qtbot.waitUntil(lambda: w.chat.streaming_text().strip() != "", timeout=TIMEOUT)
     w.close()
     assert w.engine_thread.thread.isFinished()
-    store = Store(glassmind_home / "glassmind.db")
+    store = open_store(glassmind_home / "glassmind.db")
     conv = store.conversations()[0]
     msgs = store.messages(conv.id)
     assert msgs[0].content == "Tell me a long tale about dragons."
@@ -249,7 +249,7 @@ def test_qt_models_pass_the_model_tester(qtmodeltester, embedder, glassmind_home
     from assistant.memory import MemoryStore
     from ui.qt_models import ContextItemsModel, ConversationListModel, MemoryTableModel, RetrievedModel
 
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     for n in range(3):
         store.create_conversation(f"c{n}")
     conversations = ConversationListModel()

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from windows import open_window
 
 from assistant import paths
-from assistant.store import Store
+from assistant.opening import open_store
 from ui.main_window import MainWindow
 
 TIMEOUT = 180_000
@@ -21,7 +21,7 @@ TIMEOUT = 180_000
 
 @pytest.fixture
 def db(glassmind_home: Path):
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     yield store
     store.close()
 
@@ -44,7 +44,7 @@ def _seed(title: str, turns: int) -> int:
         rows.append({"role": "assistant", "content": f"For pot {n}, try thyme or rosemary: both like morning sun, "
                      "shrug off wind, and want water only when the top of the soil is dry, about twice a week.",
                      "created": "2026-11-20T10:00:01+00:00"})
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         conv = store.create_conversation(title).id
         store.import_messages(conv, rows)

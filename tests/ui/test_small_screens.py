@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
 from windows import open_window
 
 from assistant import paths
-from assistant.store import Store
+from assistant.opening import open_store
 from ui.main_window import MainWindow
 from ui.theme import apply_theme
 
@@ -82,7 +82,7 @@ def test_the_window_opens_inside_a_1024x700_screen(tmp_path: Path, glassmind_hom
 
 
 def _seed(title: str, rows: list[tuple[str, str]]) -> int:
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     try:
         conv = store.create_conversation(title).id
         store.import_messages(conv, [{"role": r, "content": c, "created": "2026-11-20T10:00:00+00:00"}

@@ -13,13 +13,13 @@ from PySide6.QtCore import Qt
 from test_everyday import TIMEOUT, _open, _seed
 
 from assistant import memory, paths
-from assistant.store import Store
+from assistant.opening import open_store
 
 
 @pytest.fixture
 def db(glassmind_home: Path):
     """The test's own connection: the window has none."""
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     yield store
     store.close()
 

@@ -15,7 +15,7 @@ from PySide6.QtGui import QTextDocument
 from windows import open_window
 
 from assistant import paths
-from assistant.store import Store
+from assistant.opening import open_store
 from ui.main_window import MainWindow
 
 TIMEOUT = 180_000
@@ -25,7 +25,7 @@ PEANUTS = "I'm allergic to peanuts."
 
 @pytest.fixture
 def db(glassmind_home: Path):
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     yield store
     store.close()
 
@@ -189,7 +189,7 @@ def test_memory_columns_come_back_after_a_search(qtbot, glassmind_home: Path, em
 
 def test_a_40k_message_bubble_ends_where_its_text_does(qtbot, glassmind_home: Path, embedder) -> None:
     paste = ("forty thousand characters of pasted text " * 1000)[:40_000]
-    store = Store(paths.database_path())
+    store = open_store(paths.database_path())
     conv = store.create_conversation("Paste").id
     store.import_messages(conv, [{"role": "user", "content": paste, "created": "2026-11-20T10:00:00+00:00"},
                                  {"role": "assistant", "content": "That is a lot of text.",
