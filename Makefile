@@ -49,7 +49,7 @@ else
   $(error BACKEND must be cuda, metal or cpu, not '$(BACKEND)')
 endif
 
-.PHONY: run test chat bench package package-test clean backend lock
+.PHONY: run test chat bench package package-test clean backend lock llama-server
 
 # requirements.lock: the exact versions (with hashes) the suite passes with, for Linux, resolved on Python 3.11
 # (`make lock` refreshes it). torch and llama-cpp-python's GPU build stay out of it and are installed above it.
@@ -111,7 +111,13 @@ chat: $(STAMP)
 	$(BIN)/glassmind chat
 
 # Lint and types first (settings in pyproject.toml), then the tests.
-test: $(STAMP)
+# llama.cpp's llama-server for the served-model tests, built once from the llama.cpp that
+# llama-cpp-python's source archive vendors and cached in ~/.cache/glassmind (tests/llama_server.py);
+# where it cannot be built, those tests skip and say why.
+llama-server: $(STAMP)
+	-$(BIN)/python -m tests.llama_server
+
+test: $(STAMP) llama-server
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

@@ -15,7 +15,7 @@ from models.embedder import Embedder
 from models.errors import GlassmindError
 
 if TYPE_CHECKING:
-    from models.llama import ChatModel
+    from models.runtime import ChatRuntime
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class AfterReply:
     if TYPE_CHECKING:  # given by the Assistant this is a part of (assistant/app.py)
 
         @property
-        def model(self) -> ChatModel: ...
+        def model(self) -> ChatRuntime: ...
 
     def after_turn(self, conversation_id: int, *, cancel: threading.Event | None = None) -> AfterTurn:
         """Once the reply is stored and shown, when nothing waits for the model: suggest notes

@@ -32,8 +32,8 @@ from assistant.text import clean_input, is_blank
 from assistant.turns import MIN_CONTINUE_TOKENS, Rewrites
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
-from models.llama import ChatModel, ReadAhead
 from models.registry import ModelRegistry
+from models.runtime import ChatRuntime, ReadAhead
 
 # The turn's values and the window's helpers, for callers that import them from here.
 __all__ = [
@@ -57,7 +57,7 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
         data_dir: Path | None = None,
         *,
         embedder: Embedder | None = None,
-        model: ChatModel | None = None,
+        model: ChatRuntime | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else paths.data_dir()
         self.store = open_store(paths.database_path(self.data_dir))
@@ -191,7 +191,7 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
                     conversation_id=conversation_id,
                 )
             model = self.model
-            counted.update(token_count=model.count_tokens(user.content), model=model.path.name)
+            counted.update(token_count=model.count_tokens(user.content), model=model.name)
             tokens = list(window.tokens)
             max_tokens = window.reserve
             if resume is not None:
@@ -219,6 +219,7 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
                 repeat_penalty=self.settings.repeat_penalty,
                 cancel=cancel,
                 progress=reading,
+                messages=window.messages,  # for a runtime that takes messages, not tokens (OpenAI API)
             )
             for piece in gen:
                 pieces.append(piece)
@@ -245,7 +246,7 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
                 return
             fields = dict(
                 token_count=usage.completion_tokens,
-                model=model.path.name,
+                model=model.name,
                 status={"cancelled": "partial", "length": "length"}.get(usage.stop_reason, "ok"),
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
@@ -271,7 +272,7 @@ class Assistant(Loading, Drafts, Rewrites, Curation, AfterReply):
                 prompt = erasure.redact_gone(db.conn, items, parts) or window.prompt
                 turn_id = repository.record_turn(
                     db, conversation_id=conversation_id, user_message_id=user.id, reply_message_id=reply_id,
-                    model=model.path.name, n_ctx=window.n_ctx, reserve=window.reserve,
+                    model=model.name, n_ctx=window.n_ctx, reserve=window.reserve,
                     prompt_tokens=window.prompt_tokens, prompt=prompt, prompt_parts=parts, items=items,
                 )
             stored = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import getpass
 import json
 import os
 import re
@@ -68,6 +69,8 @@ _COMMAND = re.compile(r"/[A-Za-z]+")
 def cmd_chat(app: Assistant, args: argparse.Namespace) -> int:
     if args.model:
         app.settings = app.settings.for_model(args.model)  # with its own context, GPU layers, temperature
+    if sys.stdin.isatty():  # a served model's key that neither the keyring nor a variable holds: asked once
+        app.ask_key = lambda name: getpass.getpass(f"API key for the server {name} (not shown): ").strip() or None
     conv = args.conversation
     if conv is not None:
         app.store.conversation(conv)
@@ -77,10 +80,11 @@ def cmd_chat(app: Assistant, args: argparse.Namespace) -> int:
         text = _read_stdin() if args.once == "-" else clean_input(args.once)
         return _chat_turn(app, conv, text, args, quiet=True)[0]
     model = app.load_model()  # nothing typed yet: a failure here loses nothing
-    entry = app.model_entry()
+    info = app.model_info()
     if getattr(model, "notice", None):  # e.g. the GPU was too small: running on the CPU
         print(f"glassmind: {model.notice}", file=sys.stderr)
-    print(f"Glassmind — {entry.name} on {model.backend}, context {model.n_ctx:,} tokens.", file=sys.stderr)
+    where = f"served on {info.location}" if info.location != "local" else f"on {model.backend}"
+    print(f"Glassmind — {info.name} {where}, context {model.n_ctx:,} tokens.", file=sys.stderr)
     print("Type a message; Ctrl-C stops a reply, Ctrl-D (or /quit) leaves, /help lists commands.", file=sys.stderr)
     _tolerate_bad_bytes(sys.stdin)
     while True:

@@ -98,6 +98,10 @@ class ContextWindow:
     # How many of ``tokens`` come before the new message (and this turn's notes): the stable
     # prefix that can be read into llama.cpp's KV cache while the user is still typing.
     stable_tokens: int = 0
+    # A served model without a usable tokenizer: counts are the bundled tokenizer's estimate (≈),
+    # and template markers in the text are broken up before sending (models/openai_compat.py).
+    estimated: bool = False
+    markers_neutralised: bool = False
 
     def sent_as(self, source: str) -> ContextWindow:
         """This window, previewed for a draft, as the turn that sends the draft stored as ``source``
@@ -148,6 +152,8 @@ class ContextWindow:
             items=tuple(WindowItem(**asdict(i)) for i in self.items),
             by_category=self.by_category(),
             template_spans=template_spans(self.parts, self.prompt),
+            estimated=self.estimated,
+            markers_neutralised=self.markers_neutralised,
         )
 
 
@@ -223,6 +229,8 @@ class WindowView:
     # (start, end) character ranges of ``prompt`` that are the chat template's own text (its
     # markers are control tokens); all else is plain text, even where it looks like a marker.
     template_spans: tuple[tuple[int, int], ...] = ()
+    estimated: bool = False  # counts estimated with another tokenizer (a served model): shown "≈"
+    markers_neutralised: bool = False  # template markers in the text broken up before sending
 
     @classmethod
     def failed(cls, error: str) -> WindowView:
@@ -764,6 +772,8 @@ class WindowBuilder:
             retrieval=retrieval,
             parts=parts,
             stable_tokens=stable,
+            estimated=not getattr(self.model, "exact_counts", True),
+            markers_neutralised=bool(getattr(self.model, "markers_neutralised", False)),
         )
 
 

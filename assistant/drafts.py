@@ -19,7 +19,7 @@ from assistant.store import Message, Store
 from assistant.text import clean_input, is_blank
 from models.embedder import Embedder
 from models.errors import GlassmindError, InputTooLargeError, InvalidInputError
-from models.llama import ChatModel
+from models.runtime import ChatRuntime
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ class Drafts:
     _preview: _Preview | None
 
     if TYPE_CHECKING:  # given by the Assistant this is a part of (assistant/app.py)
-        def load_model(self) -> ChatModel: ...
+        def load_model(self) -> ChatRuntime: ...
 
         @property
-        def model(self) -> ChatModel: ...
+        def model(self) -> ChatRuntime: ...
 
         @property
         def retriever(self) -> Retriever: ...

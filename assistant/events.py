@@ -40,6 +40,8 @@ class ModelInfo:
     n_ctx: int
     gpu_layers: int
     notice: str = ""  # a sentence when loading had to fall back (e.g. to the CPU)
+    location: str = "local"  # or the host:port of the server the window is sent to
+    exact_counts: bool = True  # False: counts estimated with the bundled tokenizer (shown "≈")
 
 
 @dataclass

@@ -17,7 +17,9 @@ from assistant.store import Store
 from models.embedder import Embedder
 from models.errors import ModelFileError
 from models.llama import ChatModel
-from models.registry import ModelEntry, ModelRegistry
+from models.registry import ModelEntry, ModelRegistry, bundled_model_path
+from models.runtime import ChatRuntime
+from models.servers import ServerRegistry, find_key, open_server
 from models.templates import fallback_template
 
 
@@ -30,7 +32,10 @@ class Loading:
     registry: ModelRegistry
     embedder: Embedder
     memories: MemoryStore
-    _model: ChatModel | None
+    _model: ChatRuntime | None
+    # How a served model's key is asked when neither the keyring nor an environment variable has it
+    # (the CLI: a hidden prompt; None: not asked, the server's refusal is said instead).
+    ask_key: Callable[[str], str | None] | None = None
     _builder: WindowBuilder | None
     _retriever: Retriever | None
     _preview: _Preview | None
@@ -50,17 +55,30 @@ class Loading:
     def model_info(self) -> ModelInfo:
         """Name, backend and size of the loaded model (loading it first if needed)."""
         model = self.load_model()
+        served = ServerRegistry(self.data_dir).get(self.settings.model)
         return ModelInfo(
-            name=self.model_entry().name,
+            name=served.name if served else self.model_entry().name,
             backend=model.backend,
             n_ctx=model.n_ctx,
             gpu_layers=model.gpu_layers,
             notice=model.notice or "",
+            location=model.location,
+            exact_counts=model.exact_counts,
         )
 
-    def load_model(self) -> ChatModel:
-        """Load the chat model named in the settings (the bundled default when none)."""
+    def load_model(self) -> ChatRuntime:
+        """Load the chat model named in the settings (the bundled default when none): a GGUF run here,
+        or a server the user added (models/servers.py), which the rest of the core cannot tell apart."""
         if self._model is None:
+            served = ServerRegistry(self.data_dir).get(self.settings.model)
+            if served is not None:
+                self._model = open_server(
+                    served, api_key=find_key(served, self.ask_key),
+                    tokenizer=lambda: ChatModel(bundled_model_path(), n_ctx=512, n_gpu_layers=0),
+                )
+                self._builder = WindowBuilder(self._model)
+                self._retriever = None
+                return self._model
             entry = self.model_entry()
             if entry.error:
                 raise ModelFileError(entry.error)
@@ -88,7 +106,7 @@ class Loading:
         return self._model is not None
 
     @property
-    def model(self) -> ChatModel:
+    def model(self) -> ChatRuntime:
         return self.load_model()
 
     @property

@@ -6,6 +6,8 @@
                                                    download, verify and register (exit 0 only then)
     glassmind models set NAME [--ctx N] [--gpu-layers N] [--temperature T] [--template FORMAT]
                                                    a model's own settings, applied whenever it is chosen
+    glassmind models add-server URL [--name N] ... / remove-server NAME
+                                                   a model served from another machine (server_commands.py)
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import time
 from dataclasses import replace
 from typing import Any, TextIO
 
+from assistant import server_commands
 from assistant.settings import PER_MODEL, model_key
 from models.catalog import CatalogEntry, installed_state, load_catalog
 from models.download import DownloadProgress, download_model, source_for
 from models.errors import InvalidInputError
 from models.registry import ModelEntry
+from models.servers import ServerRegistry
 from models.system import MachineMemory, machine_memory
 from models.templates import FALLBACKS
 
@@ -34,7 +38,7 @@ def add_parser(sub: Any, number: Any) -> None:
     m = sub.add_parser("models", help="models: the registry, the catalogue, downloads, per-model settings")
     m.add_argument("--json", action="store_true")
     m.add_argument("--add", metavar="PATH", help="add a GGUF file to the registry")
-    ops = m.add_subparsers(dest="models_op", metavar="{catalog,download,set}")
+    ops = m.add_subparsers(dest="models_op", metavar="{catalog,download,set,add-server,remove-server}")
     cat = ops.add_parser("catalog", help="curated models to download, with a fit verdict for this machine")
     cat.add_argument("--json", action="store_true")
     cat.add_argument("--ctx", type=number("a context size from 256 to 1,048,576 tokens", 256, 1_048_576),
@@ -50,6 +54,7 @@ def add_parser(sub: Any, number: Any) -> None:
     )
     st.add_argument("--temperature", type=float, metavar="T")
     st.add_argument("--template", choices=TEMPLATE_CHOICES, help="a chat format for a model without a usable template")
+    server_commands.add_parsers(ops, number)
 
 
 def run(app: Any, args: argparse.Namespace) -> int:
@@ -60,6 +65,8 @@ def run(app: Any, args: argparse.Namespace) -> int:
         return _download(app, args)
     if op == "set":
         return _set(app, args)
+    if op in ("add-server", "remove-server"):
+        return server_commands.run(app, args)
     return _registry(app, args)
 
 
@@ -80,11 +87,13 @@ def _registry(app: Any, args: argparse.Namespace) -> int:
             )
         return 0
     entries = app.registry.entries()
+    servers = ServerRegistry(app.data_dir).entries()
     backend = build_backend()
     if args.json:
         own = app.settings.per_model
         json.dump(
-            [{**e.to_json(), "backend": backend, "settings": own.get(model_key(e.path), {})} for e in entries],
+            [{**e.to_json(), "backend": backend, "settings": own.get(model_key(e.path), {})} for e in entries]
+            + [{**s.to_json(), "source": "server", "location": s.location} for s in servers],
             sys.stdout, indent=2,
         )
         print()
@@ -101,6 +110,10 @@ def _registry(app: Any, args: argparse.Namespace) -> int:
         own = {k: v for k, v in app.settings.per_model.get(model_key(e.path), {}).items() if v is not None}
         if own:
             print("  settings: " + ", ".join(f"{k} {v}" for k, v in own.items()))
+    for s in servers:
+        counts = "exact counts" if s.kind == "llama-server" else "estimated counts"
+        print(f"  {s.name:<36} served on {s.location} ({s.kind}, {counts})")
+        print(f"  {s.url}" + (f"  model {s.model_id}" if s.model_id and s.model_id != s.name else ""))
     print(f"llama.cpp backend: {backend}")
     return 0
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from assistant.app import Assistant, ContextReady, Finished, Token
 from bench.raw import Clock, LlamaClock, raw_generation
+from models.llama import ChatModel
 
 QUESTION = "Write a detailed, step by step guide to planting a vegetable garden in spring."
 SCRIPT = [
@@ -65,11 +66,18 @@ TYPED = [
 ]
 
 
+def _local(app: Assistant) -> ChatModel:
+    """The app's model, run here (this benchmark times llama.cpp in this process; --served times a server)."""
+    model = app.model
+    assert isinstance(model, ChatModel), "bench speed without --served needs a local model"
+    return model
+
+
 class _Probe:
     """The clocks of one app: llama.cpp's time, tokenizing, and storing the message."""
 
     def __init__(self, app: Assistant) -> None:
-        model = app.model
+        model = _local(app)
         self.native = LlamaClock(model._llm)
         self.tokenize = Clock()
         for name in ("tokenize_parts", "count_tokens", "tokenize"):
@@ -128,7 +136,7 @@ def _app_turn(app: Assistant, probe: _Probe, conv: int | None, text: str) -> dic
 
 
 def _raw(app: Assistant, tokens: Sequence[int], max_tokens: int) -> dict[str, float]:
-    model = app.model
+    model = _local(app)
     return raw_generation(
         app.model_entry().path,
         tokens,
@@ -223,8 +231,8 @@ def run(
             typing_overhead.append(r["overhead_ms"])
             typing_raw.append(_raw(app, r["window"].tokens, 1)["ttft_s"])
         backend = app.model.backend
-        threads_used = (app.model.n_threads, app.model.n_threads_batch)
-        flash = app.model.flash_attn
+        threads_used = (_local(app).n_threads, _local(app).n_threads_batch)
+        flash = _local(app).flash_attn
         reads_ahead = read_ahead if read_ahead is not None else app.model.gpu_layers > 0
         app.close()
     all_runs = app_runs + script_runs
@@ -283,7 +291,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--busy", action="store_true", help="run beside a CPU-bound process (started and stopped here)")
     parser.add_argument("--quick", action="store_true", help="a minimal run that only checks the figures are produced")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--served", metavar="URL",
+                        help="a model server instead (bench/served_speed.py): the app against a bare HTTP client")
+    parser.add_argument("--key-env", metavar="VAR", help="with --served: the environment variable holding its API key")
+    parser.add_argument("--turns", type=int, default=len(SCRIPT), help="with --served: turns of the scripted chat")
     args = parser.parse_args(argv)
+    if args.served:
+        from bench import served_speed
+
+        quick = {"repeats": 1, "max_tokens": 4, "turns": 2, "notes": 3} if args.quick else {}
+        served = served_speed.run(args.served, key_env=args.key_env, **{
+            "repeats": args.repeats, "max_tokens": args.max_tokens, "turns": args.turns, "notes": 200, **quick,
+        })
+        if args.json:
+            print(json.dumps(served))
+        else:
+            served_speed.report(served)
+        return 0
     options: dict[str, Any] = {"repeats": args.repeats, "max_tokens": args.max_tokens, "n_ctx": args.n_ctx}
     options["read_ahead"] = {"auto": None, "on": True, "off": False}[args.read_ahead]
     if args.quick:

@@ -34,3 +34,11 @@ class NotFoundError(GlassmindError):
 
 class InvalidInputError(GlassmindError):
     """Text or a setting the user gave cannot be used as it is."""
+
+
+class ServedModelError(GlassmindError):
+    """A model server could not be reached, refused the request, or broke off a reply."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered with an error

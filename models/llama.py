@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -25,6 +25,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 from models.errors import InputTooLargeError, InvalidInputError, ModelLoadError
 from models.gguf import GGUFInfo, read_gguf
 from models.load_check import LoadOptions, checked_options, cpu_has_amx, cpu_identity
+from models.runtime import LOCAL, Generation, Progress, PromptPart, ReadAhead, Sampling, Usage
 from models.system import available_memory_bytes, default_threads
 from models.templates import ChatTemplateError, check_renders, missing_template_error, unrenderable_template_error
 
@@ -85,41 +86,6 @@ def build_backend() -> str:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Figures of one generation."""
-
-    prompt_tokens: int
-    reused_tokens: int  # prompt prefix already in llama.cpp's KV cache
-    completion_tokens: int
-    ttft_s: float
-    decode_tps: float
-    total_s: float
-    stop_reason: str  # "stop", "length" or "cancelled"
-
-    @property
-    def evaluated_tokens(self) -> int:
-        """Prompt tokens llama.cpp actually had to read for this generation."""
-        return self.prompt_tokens - self.reused_tokens
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How the next token is picked (llama.cpp's sampler settings)."""
-
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    min_p: float = 0.05
-
-
-# A prompt's parts: (text, is_template). Only template text may contain control tokens.
-PromptPart = tuple[str, bool]
-# progress(done, total): prompt tokens in the KV cache so far, of the prompt's length.
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
 class _Request:
     """One generation as ``generate`` checked it, for ``_stream``."""
 
@@ -129,47 +95,6 @@ class _Request:
     cancel: threading.Event | None
     progress: Progress | None
     started: float
-
-
-class Generation:
-    """An iterator of text pieces; ``usage`` is set once it is exhausted."""
-
-    def __init__(self, pieces: Iterator[str]) -> None:
-        self._pieces = pieces
-        self.usage: Usage | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        return self._pieces
-
-
-@dataclass
-class ReadAhead:
-    """A turn's prompt up to its new text, being read into the KV cache on the model's own thread
-    (ChatModel.read_ahead) while the turn embeds its query, searches and assembles the rest.
-
-    ``follow()`` before the turn's ``generate``: from then on the read-ahead holds the model, so
-    ``generate`` waits for it and reads only what follows. ``abandon()`` when the turn ends or
-    fails: a read-ahead still running stops at its next chunk, one not yet started never touches
-    the cache.
-    """
-
-    holding: threading.Event = field(default_factory=threading.Event)
-    abandoned: threading.Event = field(default_factory=threading.Event)
-    future: Future[int] | None = None
-
-    def follow(self) -> None:
-        self.holding.wait()
-
-    def abandon(self) -> None:
-        self.abandoned.set()
-
-    def cached(self) -> int:
-        """Tokens it read into the cache (0 if it failed or was abandoned before starting); waits."""
-        try:
-            return self.future.result() if self.future is not None else 0
-        except Exception:  # only a head start: the turn's own read reports what is wrong
-            log.debug("read-ahead failed", exc_info=True)
-            return 0
 
 
 class ChatModel:
@@ -327,6 +252,24 @@ class ChatModel:
             llm.close()
             self._llm = None  # type: ignore[assignment]
 
+    # -- what the core asks of every runtime (models/runtime.py) -------------
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def location(self) -> str:
+        return LOCAL
+
+    @property
+    def exact_counts(self) -> bool:
+        return True
+
+    @property
+    def markers_neutralised(self) -> bool:
+        return False  # plain text is tokenized with special markers unparsed: they stay text
+
     # -- tokens ------------------------------------------------------------
 
     def _token_text(self, token: int) -> str:
@@ -421,11 +364,13 @@ class ChatModel:
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
         min_p: float = 0.05,
+        messages: Sequence[dict[str, str]] | None = None,
     ) -> Generation:
         """Stream a reply to a rendered prompt (or its tokens).
 
         ``cancel`` is checked while the prompt is read (between chunks) and between
-        generated tokens; ``progress(done, total)`` follows the prompt reading.
+        generated tokens; ``progress(done, total)`` follows the prompt reading. ``messages`` (the
+        window's messages) is for runtimes that take no tokens; the tokens are what is read here.
         """
         started = time.perf_counter()
         tokens = self.prompt_tokens(prompt) if isinstance(prompt, str) else list(prompt)
@@ -790,3 +735,6 @@ def _last_native_error() -> str:
     line = (specific or errors or [""])[-1]
     return line.split(": ", 1)[-1][:200]
 
+
+
+__all__ = ["ChatModel", "Generation", "Progress", "PromptPart", "ReadAhead", "Sampling", "Usage"]

@@ -229,10 +229,13 @@ class ContextView(QWidget):
         n_ctx = window.n_ctx
         shown_in = (ItemState.INCLUDED, ItemState.IN_CONVERSATION, ItemState.FORGOTTEN)
         left = sum(1 for it in window.items if it.state not in shown_in)
+        about = "≈ " if window.estimated else ""
         self.summary.setText(
-            f"<b>{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
+            f"<b>{about}{window.prompt_tokens:,}</b> of {n_ctx:,} tokens used · "
             f"{window.reserve:,} reserved for the reply · {left} left out"
             + (f" · {forgotten} forgotten since" if forgotten else "")
+            + (" · counts estimated with the bundled tokenizer" if window.estimated else "")
+            + (" · template markers in your text are broken up before sending" if window.markers_neutralised else "")
         )
         dropped_pins = [it for it in window.items if it.kind == "pinned" and it.state == ItemState.OVER_BUDGET]
         self.warning.setText(

@@ -302,7 +302,8 @@ class MainWindow(PlacedWindow):
 
     def _on_engine_loaded(self, info: ModelInfo) -> None:
         self._model_info = info
-        self.model_label.setText(f"Model: {info.name}")
+        where = f" on {info.location}" if info.location != "local" else ""
+        self.model_label.setText(f"Model: {info.name}{where}" + ("" if info.exact_counts else " (≈ counts)"))
         layers = f", {info.gpu_layers} layers on GPU" if info.gpu_layers else ""
         self.backend_label.setText(f"Backend: {info.backend}{layers}")
         self.context_label.setText(f"Context: – / {info.n_ctx:,}")

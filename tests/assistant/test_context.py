@@ -9,11 +9,11 @@ import pytest
 from assistant.app import Assistant, ContextReady, Finished
 from assistant.context import MEMORY_HEADER, PINNED_HEADER, ContextWindow
 from models.errors import InputTooLargeError, InvalidInputError
-from models.llama import ChatModel
+from models.runtime import ChatRuntime
 from tests.messages import add_message
 
 
-def _check_exact(window: ContextWindow, model: ChatModel) -> None:
+def _check_exact(window: ContextWindow, model: ChatRuntime) -> None:
     included = [i for i in window.items if i.included]
     assert sum(i.tokens for i in included) == window.prompt_tokens
     # What is sent: each part tokenized on its own (only template parts may hold control tokens).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import assistant.cli as cli
 from assistant.app import Assistant, Finished
+from tests.runtimes import local
 from tests.tiny_gguf import write_tiny_gguf
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def test_choosing_a_model_applies_its_own_settings(glassmind_home: Path, embedde
         with_bare = app.settings.for_model(str(bare))
         with_bare.n_ctx, with_bare.temperature, with_bare.chat_template = 1024, 0.0, "chatml"
         app.save_settings(with_bare.remember())
-        model = app.load_model()
+        model = local(app.load_model())
         assert model.path == bare and model.n_ctx == 1024 and model.template_is_fallback
         app.settings.max_tokens = 4
         events = list(app.turn(None, "hello"))

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from assistant.app import Assistant, ContextReady, Failed, Finished, Token, TurnEvent
+from tests.runtimes import local
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,7 +82,7 @@ def test_model_file_vanishing_between_turns(assistant: Assistant, tmp_path: Path
 
 
     copy = tmp_path / "copy.gguf"
-    shutil.copy(assistant.model.path, copy)
+    shutil.copy(local(assistant.model).path, copy)
     app = Assistant(assistant.data_dir, embedder=assistant.embedder)
     app.settings.model = str(copy)
     app.settings.n_ctx = 1024
@@ -118,7 +119,7 @@ def test_message_token_count_is_written_with_the_reply_or_when_the_turn_ends(ass
     events.close()  # type: ignore[attr-defined]  # (a generator) the caller walked away before the reply
     user = assistant.store.message(ready.user_message.id)
     assert user.token_count == assistant.model.count_tokens("Count my tokens, please.")
-    assert user.model == assistant.model.path.name
+    assert user.model == local(assistant.model).path.name
 
 
 def test_too_large_is_said_before_anything_is_stored(assistant: Assistant) -> None:

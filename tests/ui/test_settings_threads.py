@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from assistant.settings import Settings
 from models.registry import ModelRegistry
 from models.system import MachineMemory
+from tests.runtimes import local
 from ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def test_threads_typed_in_the_dialog_are_saved_and_used(qtbot: QtBot, glassmind_
     # Saving them reloads the model with those threads (prompt batches get at least as many).
     assistant._model = None  # the session's shared model stays untouched
     assistant.save_settings(again)
-    model = assistant.load_model()
+    model = local(assistant.load_model())
     try:
         assert model.n_threads == 3 and model.n_threads_batch >= 3 and model.flash_attn is False
     finally:
