@@ -120,7 +120,8 @@ llama-server: $(STAMP)
 test: $(STAMP) llama-server
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	@# One worker per core, at most 4 (each loads the model and the embedder); a test file stays on one worker.
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/glassmind bench speed
