@@ -82,11 +82,12 @@ class ModelsDialog(QDialog):
         installed(ModelEntry): a model was downloaded, verified and registered (its entry, read on
             the download thread).
         downloaded(str): its path, just after.
+        servers_changed(list): a model server was added or removed in "Add a server…" (the servers now).
     """
 
     installed = Signal(ModelEntry)
     downloaded = Signal(str)
-    servers_changed = Signal()
+    servers_changed = Signal(list)  # the servers after one was added or removed (ServerEntry)
 
     def __init__(
         self,

@@ -67,10 +67,10 @@ class ServerDialog(QDialog):
     """The servers the user added (Remove) and the form to add one.
 
     Signals:
-        changed(): a server was added or removed (the model lists read them again).
+        changed(list): a server was added or removed; the servers now (a list of ``ServerEntry``).
     """
 
-    changed = Signal()
+    changed = Signal(list)
 
     def __init__(self, data_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,7 +227,7 @@ class ServerDialog(QDialog):
     def _removed(self, name: str, entries: list[ServerEntry]) -> None:
         self.status.setText(f"Removed {name} (and its key, if the keyring held one).")
         self._show_entries(entries)
-        self.changed.emit()
+        self.changed.emit(entries)
 
     # -- testing and adding -------------------------------------------------------------
 
@@ -299,4 +299,4 @@ class ServerDialog(QDialog):
         self.key_edit.clear()
         self.agree.setChecked(False)
         self._show_entries(entries)
-        self.changed.emit()
+        self.changed.emit(entries)

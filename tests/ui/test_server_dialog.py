@@ -14,15 +14,17 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication
 
+from assistant.settings import Settings
 from models import servers
 from models.registry import ModelRegistry
 from models.servers import ServerRegistry
+from models.system import MachineMemory
 from tests.assistant.test_server_commands import MemoryKeyring
 from tests.served_fixtures import KEY
 from tests.ui.fit import misfits
 from tests.ui.windows import open_window, replying
-from ui.models_dialog import ModelsDialog
 from ui.server_dialog import ServerDialog
+from ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
@@ -51,22 +53,33 @@ def _click(qtbot: QtBot, button: QAbstractButton) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-_kept: list[ModelsDialog] = []
+_kept: list[SettingsDialog] = []
+MEMORY = MachineMemory(total_bytes=8 * 2**30, available_bytes=4 * 2**30)
 
 
 def _open(qtbot: QtBot, home: Path) -> ServerDialog:
-    """Settings → Models → "Add a server…", as the user gets there."""
+    """Settings → Models… → "Add a server…", as the user gets there."""
     _kept.clear()
-    models = ModelsDialog(ModelRegistry(home), catalog=[], gpu_offload=False)
-    qtbot.addWidget(models)
-    _kept.append(models)  # the server dialog is its child
-    models.show()
+    settings = SettingsDialog(Settings(), ModelRegistry(home), memory=MEMORY, gpu_offload=False)
+    qtbot.addWidget(settings)
+    _kept.append(settings)  # the dialogs below are its children
+    settings.show()
+    _click(qtbot, settings.models_button)
+    models = settings.models_dialog
+    assert models is not None
+    qtbot.waitUntil(models.isVisible, timeout=TIMEOUT)
     _click(qtbot, models.server_button)
     dialog = models.server_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not dialog.busy, timeout=TIMEOUT)  # the list is read
     return dialog
+
+
+def _picker(dialog: ServerDialog) -> list[str]:
+    """The model list of the Settings dialog the server dialog was opened from."""
+    combo = _kept[0].model
+    return [combo.itemText(n) for n in range(combo.count())]
 
 
 def _no_key_on_disk(home: Path) -> None:
@@ -122,6 +135,7 @@ def test_add_a_server_choose_it_and_chat_through_it(
     servers._asked.clear()  # the window must find the key in the keyring, not in this run's memory
     _no_key_on_disk(glassmind_home)
     assert KEY not in dialog.key_edit.text()
+    assert f"gpu-box on {where}" in _picker(dialog)  # Settings' model list has it too
     dialog.close()
 
     w = open_window(qtbot, embedder, (1280, 800), timeout=TIMEOUT)
@@ -154,3 +168,4 @@ def test_add_a_server_choose_it_and_chat_through_it(
     _click(qtbot, dialog.remove_button)
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Removed gpu-box"), timeout=TIMEOUT)
     assert ServerRegistry(glassmind_home).entries() == [] and ring.saved == {}
+    assert not any(label.startswith("gpu-box") for label in _picker(dialog))
