@@ -255,10 +255,12 @@ class ServerDialog(QDialog):
             return
         self._offer = None
         self.status.setText(f"Connecting to {address.location}…")
-        self._run(lambda: probe(address.url, api_key=key), lambda offer: self._tested(address.url, offer))
+        self._run(lambda: probe(address.url, api_key=key), lambda offer: self._tested(url, offer))
 
     def _tested(self, url: str, offer: ServerOffer) -> None:
-        self._offer, self._tested_url = offer, self.url_edit.text().strip()
+        if self.url_edit.text().strip() != url:  # the URL was changed meanwhile: that one is not tested
+            return
+        self._offer, self._tested_url = offer, url
         address = parse_address(url, allow_plain_http=False)
         self.model_box.clear()
         self.model_box.addItems(list(offer.models))

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from models.embedder import Embedder
 
-pytest_plugins = ("tests.served_fixtures",)  # served_url
+pytest_plugins = ("tests.served_fixtures",)  # served_url, openai_url
 pytestmark = [pytest.mark.slow, pytest.mark.allow_hosts(["127.0.0.1"])]
 
 TIMEOUT = 120_000
@@ -143,9 +143,11 @@ def test_add_a_server_choose_it_and_chat_through_it(
         combo = w.chat.header.model
         label = f"gpu-box on {where}"
         qtbot.waitUntil(lambda: combo.findText(label) >= 0 and combo.isEnabled(), timeout=TIMEOUT)
+        # Chosen as a keyboard user does (the offscreen platform cannot show the list's popup).
         combo.setFocus()
-        combo.setCurrentIndex(combo.findText(label))
-        combo.activated.emit(combo.findText(label))  # what choosing it from the list does
+        qtbot.wait(QApplication.keyboardInputInterval() + 50)
+        qtbot.keyClick(combo, "g")
+        assert combo.currentText() == label
         qtbot.waitUntil(lambda: w.model_label.text() == f"Model: gpu-box on {where}", timeout=TIMEOUT)
         qtbot.waitUntil(lambda: combo.isEnabled() and combo.currentText() == label, timeout=TIMEOUT)
 
@@ -169,3 +171,20 @@ def test_add_a_server_choose_it_and_chat_through_it(
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Removed gpu-box"), timeout=TIMEOUT)
     assert ServerRegistry(glassmind_home).entries() == [] and ring.saved == {}
     assert not any(label.startswith("gpu-box") for label in _picker(dialog))
+
+
+def test_an_openai_compatible_server_offers_estimated_counts(
+    qtbot: QtBot, glassmind_home: Path, openai_url: str, ring: MemoryKeyring
+) -> None:
+    dialog = _open(qtbot, glassmind_home)
+    qtbot.keyClicks(dialog.url_edit, openai_url)
+    _click(qtbot, dialog.test_button)
+    qtbot.waitUntil(lambda: "offers" in dialog.offer_label.text(), timeout=TIMEOUT)
+    assert "estimated token counts (≈)" in dialog.offer_label.text()
+    assert dialog.model_box.count() >= 1 and dialog.model_box.currentText()
+    dialog.agree.click()
+    _click(qtbot, dialog.add_button)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Added"), timeout=TIMEOUT)
+    entry = ServerRegistry(glassmind_home).get(dialog.model_box.currentText())
+    assert entry is not None and entry.kind == servers.OPENAI and entry.model_id == dialog.model_box.currentText()
+    assert ring.saved == {}  # no key typed, none kept
