@@ -113,6 +113,13 @@ def test_add_a_server_choose_it_and_chat_through_it(
     dialog = _open(qtbot, glassmind_home)
     dialog.resize(1024, 700)
     qtbot.keyClicks(dialog.url_edit, served_url)
+    qtbot.keyClicks(dialog.key_edit, "a-wrong-key")
+    _click(qtbot, dialog.test_button)
+    qtbot.waitUntil(lambda: not dialog.busy and "Connecting" not in dialog.status.text(), timeout=TIMEOUT)
+    assert "key" in dialog.status.text() and dialog.status.text().endswith("."), dialog.status.text()
+    assert not dialog.add_button.isEnabled() and not (glassmind_home / "servers.json").exists()
+
+    dialog.key_edit.clear()
     qtbot.keyClicks(dialog.key_edit, KEY)
     qtbot.keyClicks(dialog.name_edit, "gpu-box")
     _click(qtbot, dialog.test_button)
