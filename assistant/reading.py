@@ -24,6 +24,7 @@ from assistant.settings import Settings
 from assistant.store import AnswerChoice, Conversation, Message
 from models.errors import NotFoundError
 from models.registry import ModelEntry, ModelRegistry
+from models.servers import ServerEntry, ServerRegistry
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class SettingsView:
 
     settings: Settings
     models: tuple[ModelEntry, ...]
+    servers: tuple[ServerEntry, ...] = ()  # model servers the user added (models/servers.py)
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ class Reader:
     def settings(self) -> SettingsView:
         """The stored settings, and the model list (reading each GGUF file's header)."""
         settings = Settings.from_json(self.store.get_setting("settings"))
-        return SettingsView(settings, tuple(ModelRegistry(self.data_dir).entries()))
+        return SettingsView(settings, tuple(ModelRegistry(self.data_dir).entries()),
+                            tuple(ServerRegistry(self.data_dir).entries()))
 
     def system_prompt(self, conversation_id: int | None) -> SystemPromptView:
         """A conversation's own system prompt and the one from Settings (a conversation gone

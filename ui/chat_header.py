@@ -15,8 +15,10 @@ from PySide6.QtWidgets import QComboBox, QDialog, QFrame, QHBoxLayout, QPushButt
 from assistant.app import ModelInfo
 from assistant.reading import SettingsView, SystemPromptView
 from models.registry import ModelEntry
+from models.servers import ServerEntry
 from ui.engine import Engine, PromptSaved
 from ui.reader import Reads
+from ui.server_dialog import server_label
 from ui.system_prompt_dialog import SystemPromptDialog
 
 PROMPT_DEFAULT = "System prompt…"
@@ -63,8 +65,11 @@ class ChatHeader(QFrame):
         self.model.activated.connect(self._on_model_activated)
         self.prompt_button.clicked.connect(self.system_prompt_clicked)
 
-    def set_models(self, entries: Sequence[ModelEntry], current: str | None) -> None:
-        """List ``entries`` with ``current`` (a settings' model: None, a name or a path) selected."""
+    def set_models(
+        self, entries: Sequence[ModelEntry], current: str | None, servers: Sequence[ServerEntry] = ()
+    ) -> None:
+        """List ``entries`` and then ``servers`` ("name on host:port", chosen by name) with ``current``
+        (a settings' model: None, a name or a path) selected."""
         self._filling = True
         try:
             self.model.clear()
@@ -77,6 +82,13 @@ class ChatHeader(QFrame):
                 if (current is None and e.default) or current in (e.path, e.name):
                     self.model.setCurrentIndex(n)
                     self._current = key
+            for server in servers:
+                self.model.addItem(server_label(server), server.name)
+                n = self.model.count() - 1
+                self.model.setItemData(n, f"{server.name}: served at {server.url}", Qt.ItemDataRole.ToolTipRole)
+                if current == server.name:
+                    self.model.setCurrentIndex(n)
+                    self._current = server.name
         finally:
             self._filling = False
         self.model.setEnabled(self.model.count() > 1)
@@ -152,7 +164,7 @@ class HeaderFlow(QObject):
         self._reads.settings(self._on_reads_models)
 
     def _on_reads_models(self, view: SettingsView) -> None:
-        self.header.set_models(view.models, view.settings.model)
+        self.header.set_models(view.models, view.settings.model, view.servers)
         self.header.set_switching(self._busy or self._switching)
 
     def _on_header_model_chosen(self, key: str | None) -> None:

@@ -650,8 +650,11 @@ class MainWindow(PlacedWindow):
         from models.registry import ModelRegistry
 
         self._settings_asked = False
-        dialog = SettingsDialog(view.settings, ModelRegistry(paths.data_dir()), self, models=view.models)
-        if dialog.exec():
+        dialog = SettingsDialog(view.settings, ModelRegistry(paths.data_dir()), self, models=view.models,
+                                servers=view.servers)
+        accepted = dialog.exec()
+        self.header_flow.refresh_models()  # a server added or removed there joins or leaves the switcher
+        if accepted:
             self.statusBar().showMessage("Applying settings…")
             self.engine.settings_requested.emit(dialog.result_settings())
 

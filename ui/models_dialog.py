@@ -29,6 +29,7 @@ from models.download import DownloadCancelled, DownloadProgress, download_model
 from models.errors import GlassmindError
 from models.registry import ModelEntry, ModelRegistry
 from models.system import MachineMemory, machine_memory
+from ui.server_dialog import ServerDialog
 
 COLUMNS = ["Model", "Size", "Quantisation", "Context", "Licence", "This machine", "Status"]
 VERDICT_TEXT = {"fits": "✓ fits", "tight": "! tight", "too big": "✗ too big", "unknown": "? unknown"}
@@ -81,10 +82,12 @@ class ModelsDialog(QDialog):
         installed(ModelEntry): a model was downloaded, verified and registered (its entry, read on
             the download thread).
         downloaded(str): its path, just after.
+        servers_changed(list): a model server was added or removed in "Add a server…" (the servers now).
     """
 
     installed = Signal(ModelEntry)
     downloaded = Signal(str)
+    servers_changed = Signal(list)  # the servers after one was added or removed (ServerEntry)
 
     def __init__(
         self,
@@ -116,6 +119,7 @@ class ModelsDialog(QDialog):
         self._memory = memory or machine_memory(with_gpu=gpu_offload)
         self._thread: QThread | None = None
         self._worker: DownloadWorker | None = None
+        self.server_dialog: ServerDialog | None = None
 
         layout = QVBoxLayout(self)
         self.machine_label = QLabel(self._memory.describe() + (" llama.cpp can use the GPU." if gpu_offload else ""))
@@ -157,6 +161,9 @@ class ModelsDialog(QDialog):
         url_row.addWidget(self.url_button)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.server_button = QPushButton("Add a server…")
+        self.server_button.setToolTip("A model served by llama-server, vLLM or any OpenAI-compatible server")
+        buttons.addButton(self.server_button, QDialogButtonBox.ButtonRole.ActionRole)
         layout.addWidget(self.machine_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
@@ -171,6 +178,7 @@ class ModelsDialog(QDialog):
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.url_button.clicked.connect(self._on_url_button_clicked)
         self.url_edit.returnPressed.connect(self._on_url_button_clicked)
+        self.server_button.clicked.connect(self._on_server_button_clicked)
         buttons.rejected.connect(self.reject)
         if self._catalog:
             self.table.selectRow(0)
@@ -305,6 +313,12 @@ class ModelsDialog(QDialog):
             self._worker.cancel.set()
             self.status.setText("Cancelling…")
 
+    def _on_server_button_clicked(self) -> None:
+        if self.server_dialog is None:
+            self.server_dialog = ServerDialog(self._registry.data_dir, self)
+            self.server_dialog.changed.connect(self.servers_changed)
+        self.server_dialog.open()
+
     def stop(self) -> None:
         """Cancel a running download and wait for its thread (the part stays for a later resume)."""
         if self._worker is not None:
@@ -312,6 +326,8 @@ class ModelsDialog(QDialog):
         if self._thread is not None:
             self._thread.quit()
             self._thread.wait()
+        if self.server_dialog is not None:
+            self.server_dialog.stop()
 
     def done(self, result: int) -> None:
         self.stop()

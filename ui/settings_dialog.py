@@ -36,8 +36,10 @@ from assistant.settings import Settings
 from models.catalog import DEFAULT_N_CTX, judge
 from models.errors import GlassmindError
 from models.registry import ModelEntry, ModelRegistry
+from models.servers import ServerEntry
 from models.system import MachineMemory, machine_memory
 from models.templates import LABELS, suggest
+from ui.server_dialog import server_label
 
 if TYPE_CHECKING:
     from ui.models_dialog import ModelsDialog
@@ -56,6 +58,7 @@ class SettingsDialog(QDialog):
         memory: MachineMemory | None = None,
         gpu_offload: bool | None = None,
         models: Sequence[ModelEntry] | None = None,
+        servers: Sequence[ServerEntry] = (),
     ) -> None:
         """``models``: the registry's entries, already read (the main window reads them on its reader
         thread: listing parses each GGUF file's header); None: listed here."""
@@ -182,6 +185,7 @@ class SettingsDialog(QDialog):
         # The models listed: read once (listing parses each GGUF file's header); a file added or
         # downloaded here joins the list with the entry read for it.
         self._models: list[ModelEntry] = list(registry.entries() if models is None else models)
+        self._servers: dict[str, ServerEntry] = {e.name: e for e in servers}  # model servers, by name
         self._fill_models(settings.model)
         self._show_model_values(settings)
         self.model.activated.connect(self._on_model_activated)
@@ -232,6 +236,10 @@ class SettingsDialog(QDialog):
                 self.model.addItem(label, key)
                 if (current is None and e.default) or current in (e.path, e.name):
                     self.model.setCurrentIndex(self.model.count() - 1)
+            for server in self._servers.values():
+                self.model.addItem(server_label(server), server.name)
+                if current == server.name:
+                    self.model.setCurrentIndex(self.model.count() - 1)
             self.model.addItem(ADD_ITEM, ADD_ITEM)
         finally:
             self._filling = False
@@ -257,8 +265,11 @@ class SettingsDialog(QDialog):
     def _show_details(self) -> None:
         entry = self._entry()
         own = self._formats.item(0)
+        server = self._servers.get(self.model.currentData() or "")
         if entry is None:
-            self.details.setText("")
+            self.details.setText(
+                f"Served at {server.url}: the context window is sent there on every turn." if server else ""
+            )
             self.template_note.setText("")
             own.setEnabled(True)
             return
@@ -365,6 +376,7 @@ class SettingsDialog(QDialog):
                 parent=self,
             )
             self.models_dialog.installed.connect(self._on_models_dialog_installed)
+            self.models_dialog.servers_changed.connect(self._on_models_dialog_servers_changed)
         self.models_dialog.open()
 
     def _on_models_dialog_installed(self, entry: ModelEntry) -> None:
@@ -373,6 +385,13 @@ class SettingsDialog(QDialog):
         self._add_entry(entry)
         self._fill_models(current)
         self._select(entry.path)
+
+    def _on_models_dialog_servers_changed(self, entries: list[ServerEntry]) -> None:
+        """A server was added or removed: list the servers there are now (the choice stays if it can)."""
+        current = self.model.currentData()
+        self._servers = {e.name: e for e in entries}
+        self._fill_models(current)
+        self._select(current)
 
     def _on_chat_format_current_index_changed(self, _index: int) -> None:
         self._show_details()
